@@ -1,0 +1,1 @@
+"""DFKD audio benchmark harness."""

@@ -1,0 +1,128 @@
+"""One sweep cell: (dataset, teacher->student pair, method, seed) under a preset -> one record."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import resource
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+import torch
+
+from methods import CellContext, build_method, method_config
+
+from .environment import device_description, git_commit, package_versions
+from .prepared import PreparedData
+from .presets import Preset
+from .teachers import TeacherCache, teacher_key
+from .training import DivergedError, PhaseStats, predict
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    teacher: str
+    student: str
+    method: str
+    seed: int
+
+    @property
+    def pair(self) -> str:
+        return f"{self.teacher}:{self.student}"
+
+    def label(self) -> str:
+        return f"{self.dataset} {self.pair} {self.method} seed={self.seed}"
+
+
+def cell_config(cell: Cell, preset: Preset) -> dict:
+    """Everything that determines the cell's result (hashed into its identity)."""
+    return {
+        "preset": preset.name,
+        "data": asdict(preset.data) | {"data_root": None},  # where data lives does not change results
+        "frontend": asdict(preset.frontend),
+        "embedding_dim": preset.embedding_dim,
+        "method": asdict(method_config(cell.method, preset.overrides, preset.per_method)),
+        "teacher_train": asdict(method_config("teacher", preset.overrides, preset.per_method)),
+        "amp": preset.amp,
+    }
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB; process-wide peak
+
+
+def accuracy_by_kind(targets: torch.Tensor, preds: torch.Tensor, kinds: list[str] | None) -> dict[str, float]:
+    if not kinds:
+        return {}
+    out = {}
+    for kind in sorted(set(kinds)):
+        members = torch.tensor([kinds[int(t)] == kind for t in targets])
+        if members.any():
+            out[kind] = 100.0 * (preds[members] == targets[members]).float().mean().item()
+    return out
+
+
+def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
+             command: str, log=lambda metrics: None) -> dict:
+    """Run a cell and return its record; failures become records, never exceptions."""
+    config = cell_config(cell, preset)
+    record = {**asdict(cell), "pair": cell.pair, "preset": preset.name, "config": config,
+              "config_hash": config_hash(config), "git_commit": git_commit(), "packages": package_versions(),
+              "device": device_description(device), "command": command,
+              "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "dataset_description": data.description}
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    teacher_phase = PhaseStats()
+
+    def load_teacher():
+        train_cfg = method_config("teacher", preset.overrides, preset.per_method)
+        key = teacher_key(data, config["data"], cell.teacher, cell.seed, train_cfg, preset.embedding_dim)
+        start = time.perf_counter()
+        model, info = teachers.get(key, data, cell.teacher, cell.seed, train_cfg, preset.embedding_dim, device)
+        if not info["cached"]:
+            teacher_phase.seconds = time.perf_counter() - start
+            teacher_phase.samples = info["train"]["samples"]
+            teacher_phase.steps = info["train"]["steps"]
+        return model, info
+
+    ctx = CellContext(data, cell.teacher, cell.student, cell.seed, device, preset.embedding_dim, load_teacher, log,
+                      amp=preset.amp)
+    start = time.perf_counter()
+    try:
+        method = build_method(cell.method, method_config(cell.method, preset.overrides, preset.per_method))
+        result = method.run(ctx)
+        eval_start = time.perf_counter()
+        preds = predict(result.model, data.test, device)
+        eval_phase = PhaseStats(time.perf_counter() - eval_start, len(data.test), 1)
+        targets = data.test.labels
+        record.update(
+            status="ok",
+            accuracy=100.0 * (preds == targets).float().mean().item(),
+            val_accuracy=result.val_accuracy,
+            accuracy_by_kind=accuracy_by_kind(targets, preds, data.class_kinds),
+            test_ids=data.test.ids,
+            test_targets=targets.tolist(),
+            test_predictions=preds.tolist(),
+            phases={name: stats.as_dict() for name, stats in
+                    {"teacher": teacher_phase, **result.phases, "evaluate": eval_phase}.items() if stats.seconds},
+            extras=result.extras,
+        )
+    except DivergedError as exc:
+        record.update(status="diverged", error=str(exc), accuracy=None)
+    except Exception as exc:  # a failed cell is recorded and the sweep goes on
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                      accuracy=None)
+    record["wall_seconds"] = time.perf_counter() - start
+    record["peak_memory_mb"] = peak_memory_mb(device)
+    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return record

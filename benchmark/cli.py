@@ -1,0 +1,154 @@
+"""Command line: `python -m benchmark run|list|tables|samples|datasets ...`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from methods import METHODS, TABLE_ORDER
+from models import MODELS
+
+from .data import DATASETS, PAPER_DATASETS
+from .presets import PRESETS
+from .registry import Registry, UnknownNameError
+
+DEFAULT_PRESET = "cpu"
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'3' means seeds 0,1,2; '0,4,7' names seeds."""
+    try:
+        if "," in text:
+            return tuple(int(s) for s in text.split(",") if s.strip())
+        return tuple(range(int(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes a count (3 -> 0,1,2) or a comma list (0,4,7), got {text!r}")
+
+
+def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in text.split(","):
+        teacher, sep, student = item.strip().partition(":")
+        if not sep:
+            raise UnknownNameError(f"--pairs takes teacher:student items (e.g. resnet34:resnet18), got {item!r}")
+        MODELS.get(teacher), MODELS.get(student)
+        pairs.append((teacher, student))
+    return tuple(pairs)
+
+
+def add_run_parser(sub) -> None:
+    p = sub.add_parser("run", help="run a sweep and append its records to OUT/runs.jsonl",
+                       description="Sweep datasets x teacher->student pairs x methods x seeds. Finished cells are "
+                                   "skipped, so an interrupted sweep resumes where it stopped.")
+    p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+    p.add_argument("--datasets", default=None,
+                   help="comma list; 'all' = the paper's three (esc50, us8k, audiomnist); default: the preset's "
+                        "(synth for smoke/cpu)")
+    p.add_argument("--pairs", default=None, help="teacher:student comma list; default: the preset's pairs")
+    p.add_argument("--seeds", type=parse_seeds, default=None, help="count N (seeds 0..N-1) or comma list; "
+                                                                   "default: the preset's")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"scale: {', '.join(PRESETS.names())} "
+                                                             f"(default {DEFAULT_PRESET})")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding ESC-50/, UrbanSound8K/, AudioMNIST/ (default: $DFKD_DATA_ROOT)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
+    p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
+
+
+def run_command(args) -> int:
+    from .records import RunStore
+    from .environment import resolve_device
+    from .sweep import SweepSpec, run_sweep
+
+    preset = PRESETS.get(args.preset)
+    datasets = (DATASETS.parse_list(args.datasets, PAPER_DATASETS) if args.datasets else list(preset.datasets))
+    spec = SweepSpec(
+        preset=preset,
+        datasets=tuple(datasets),
+        pairs=parse_pairs(args.pairs) if args.pairs else parse_pairs(",".join(preset.pairs)),
+        methods=tuple(METHODS.parse_list(args.methods, TABLE_ORDER)),
+        seeds=args.seeds if args.seeds is not None else tuple(range(preset.seeds)),
+        data_root=args.data_root,
+        retry_failed=args.retry_failed,
+    )
+    device = resolve_device(args.device)
+    store = RunStore(args.out)
+    command = "python -m benchmark " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    start = time.perf_counter()
+    written = run_sweep(spec, store, device, command)
+    failed = [r for r in written if r["status"] != "ok"]
+    print(f"{len(written)} cells run in {time.perf_counter() - start:.1f}s ({len(failed)} not ok); "
+          f"records: {store.path}")
+    for r in failed:
+        print(f"  {r['status']}: {r['dataset']} {r['pair']} {r['method']} seed={r['seed']}: {r.get('error')}")
+    if not args.no_tables:
+        write_reports(args.out, command)
+    return 0
+
+
+def write_reports(out: Path, command: str | None = None) -> None:
+    try:
+        from .reports import write_all
+    except ImportError:
+        return
+    write_all(out, command)
+
+
+def add_list_parser(sub) -> None:
+    p = sub.add_parser("list", help="list registered methods, models, datasets or presets")
+    p.add_argument("what", choices=["methods", "models", "datasets", "presets"])
+
+
+REGISTRIES: dict[str, Registry] = {"methods": METHODS, "models": MODELS, "datasets": DATASETS, "presets": PRESETS}
+
+
+def list_command(args) -> int:
+    registry = REGISTRIES[args.what]
+    names = TABLE_ORDER if args.what == "methods" else registry.names()
+    width = max(len(n) for n in names)
+    for name in names:
+        entry = next(e for e in registry.entries() if e.name == name)
+        print(f"{name:<{width}}  {entry.summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark",
+                                     description="Data-free knowledge distillation benchmark for sound classification")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_run_parser(sub)
+    add_list_parser(sub)
+    for extra in _extra_parsers():
+        extra(sub)
+    return parser
+
+
+def _extra_parsers():
+    """Subcommands contributed by other modules (reports, samples, datasets)."""
+    from . import subcommands
+
+    return subcommands.PARSERS
+
+
+COMMANDS = {"run": run_command, "list": list_command}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    from . import subcommands
+
+    handler = COMMANDS.get(args.command) or subcommands.HANDLERS[args.command]
+    try:
+        return handler(args)
+    except (UnknownNameError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,121 @@
+"""Log-mel front end (torchaudio transforms) and padded, length-aware batching.
+
+Features are computed once per clip, normalised with mean/std from the training split
+only, and kept as a list of variable-length (n_mels, T) tensors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torchaudio
+
+from .base import ClipSet
+
+
+@dataclass(frozen=True)
+class FrontEndConfig:
+    """Every setting of the front end; recorded with results and hashed into cache keys."""
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    win_length: int = 400  # 25 ms at 16 kHz (AST-style window)
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 64
+    f_min: float = 50.0
+    f_max: float | None = None
+    log_offset: float = 1e-6  # log(power + offset)
+    max_seconds: float | None = None  # crop longer clips (None: keep full length)
+
+    def key(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+    def frames(self, seconds: float) -> int:
+        return int(seconds * self.sample_rate) // self.hop_length + 1
+
+
+class LogMel(torch.nn.Module):
+    def __init__(self, cfg: FrontEndConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=cfg.sample_rate,
+            n_fft=cfg.n_fft,
+            win_length=cfg.win_length,
+            hop_length=cfg.hop_length,
+            f_min=cfg.f_min,
+            f_max=cfg.f_max,
+            n_mels=cfg.n_mels,
+            power=2.0,
+        )
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """(samples,) -> (n_mels, frames) log power."""
+        return torch.log(self.mel(wave) + self.cfg.log_offset)
+
+
+@dataclass
+class FeatureSet:
+    """Per-clip log-mel features of one split, unnormalised, with labels and ids."""
+
+    features: list[torch.Tensor]  # each (n_mels, T_i), float32
+    labels: torch.Tensor  # (N,) int64
+    ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return torch.tensor([f.shape[1] for f in self.features])
+
+
+@dataclass
+class Normaliser:
+    """Per-mel-bin mean/std over all training frames (never from validation or test)."""
+
+    mean: torch.Tensor  # (n_mels, 1)
+    std: torch.Tensor
+
+    @classmethod
+    def fit(cls, train: FeatureSet) -> "Normaliser":
+        frames = torch.cat(train.features, dim=1)
+        return cls(frames.mean(dim=1, keepdim=True), frames.std(dim=1, keepdim=True).clamp(min=1e-5))
+
+    def __call__(self, feature: torch.Tensor) -> torch.Tensor:
+        return (feature - self.mean) / self.std
+
+    def invert(self, feature: torch.Tensor) -> torch.Tensor:
+        return feature * self.std + self.mean
+
+
+def extract_split(clipset: ClipSet, split: str, cfg: FrontEndConfig, progress=None) -> FeatureSet:
+    if clipset.sample_rate != cfg.sample_rate:
+        raise ValueError(
+            f"dataset {clipset.name!r} yields {clipset.sample_rate} Hz audio but the front end expects "
+            f"{cfg.sample_rate} Hz; load it with DataConfig(sample_rate={cfg.sample_rate})"
+        )
+    logmel = LogMel(cfg)
+    clips = clipset.split(split)
+    max_samples = None if cfg.max_seconds is None else int(cfg.max_seconds * cfg.sample_rate)
+    feats = []
+    with torch.no_grad():
+        for clip in clips:
+            wave = np.asarray(clipset.load(clip), dtype=np.float32)[:max_samples]
+            feats.append(logmel(torch.from_numpy(wave)))
+            if progress is not None:
+                progress()
+    labels = torch.tensor([c.label for c in clips], dtype=torch.long)
+    return FeatureSet(feats, labels, [c.clip_id for c in clips])
+
+
+def pad_batch(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack (n_mels, T_i) features into (B, 1, n_mels, T_max) zeros-padded, plus lengths (B,)."""
+    lengths = torch.tensor([f.shape[1] for f in features])
+    batch = features[0].new_zeros(len(features), 1, features[0].shape[0], int(lengths.max()))
+    for i, f in enumerate(features):
+        batch[i, 0, :, : f.shape[1]] = f
+    return batch, lengths

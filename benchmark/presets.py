@@ -1,0 +1,83 @@
+"""Presets: the three scales of the benchmark. Every setting a result depends on lives here
+and is recorded with each result.
+
+- smoke: seconds; for the tests.
+- cpu:   minutes on 2 CPU cores; the default and the committed results.
+- paper: the paper's protocol (ResNet-34->18, WRN-40-2->16-2 on the real datasets) at the
+         DeepInversion/CMI reference scale; for GPUs.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .data.base import DataConfig
+from .data.features import FrontEndConfig
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    summary: str
+    data: DataConfig
+    frontend: FrontEndConfig
+    datasets: tuple[str, ...]  # the default of --datasets
+    pairs: tuple[str, ...]  # "teacher:student"
+    seeds: int
+    embedding_dim: int = 128
+    overrides: dict[str, Any] = field(default_factory=dict)  # any method-config field of that name
+    per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
+    amp: bool = False  # bf16 autocast on CUDA
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+
+_SUPERVISED_SMOKE = {"epochs": 8, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 8, "patience": 8}
+_DATA_FREE_SMOKE = {"rounds": 3, "synth_batch": 16, "iterations": 6, "kd_steps": 8, "kd_batch": 32,
+                    "pool_size": 256, "eval_every": 1, "bank_size": 256, "n_negatives": 64, "nz": 32,
+                    "generator_width": 16, "kd_lr": 0.05}
+PRESETS.add("smoke", Preset(
+    name="smoke",
+    summary="seconds: tiny synth set and models, a few steps of everything (tests)",
+    data=DataConfig(sample_rate=16000, synth_clips_per_class=30, synth_min_seconds=0.5, synth_max_seconds=1.5),
+    frontend=FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=32),
+    datasets=("synth",),
+    pairs=("resnet34_tiny:resnet18_tiny", "wrn16_2_tiny:wrn10_2_tiny"),
+    seeds=2,
+    embedding_dim=32,
+    overrides={**_SUPERVISED_SMOKE, **_DATA_FREE_SMOKE},
+))
+
+_SUPERVISED_CPU = {"epochs": 30, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 15, "patience": 10}
+_DATA_FREE_CPU = {"rounds": 16, "synth_batch": 32, "iterations": 30, "kd_steps": 30, "kd_batch": 64,
+                  "pool_size": 16 * 32, "eval_every": 2, "bank_size": 1024, "n_negatives": 256, "nz": 64,
+                  "generator_width": 32, "kd_lr": 0.05}
+PRESETS.add("cpu", Preset(
+    name="cpu",
+    summary="minutes on 2 CPU cores: synth set, narrow ResNet/WRN pairs, CMI-style loop scaled down",
+    data=DataConfig(sample_rate=16000, synth_clips_per_class=100, synth_min_seconds=0.5, synth_max_seconds=3.0),
+    frontend=FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=40),
+    datasets=("synth",),
+    pairs=("resnet34_tiny:resnet18_tiny", "wrn16_2_tiny:wrn10_2_tiny"),
+    seeds=3,
+    embedding_dim=64,
+    overrides={**_SUPERVISED_CPU, **_DATA_FREE_CPU},
+))
+
+PRESETS.add("paper", Preset(
+    name="paper",
+    summary="the paper's protocol on GPUs: real datasets, ResNet-34->18 and WRN-40-2->16-2, reference scale",
+    data=DataConfig(sample_rate=32000, synth_clips_per_class=400),
+    # PANNs-style front end: n_fft 1024, hop 320 at 32 kHz (10 ms), 64 mels.
+    frontend=FrontEndConfig(sample_rate=32000, n_fft=1024, win_length=1024, hop_length=320, n_mels=64),
+    datasets=("esc50", "us8k", "audiomnist"),
+    pairs=("resnet34:resnet18", "wrn40_2:wrn16_2"),
+    seeds=3,
+    embedding_dim=128,
+    overrides={"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 20},
+    amp=True,
+))

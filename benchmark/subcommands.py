@@ -1,0 +1,18 @@
+"""Subcommands beyond run/list, each contributed by the module that does the work."""
+from __future__ import annotations
+
+PARSERS: list = []
+HANDLERS: dict = {}
+
+
+def register(name: str, add_parser, handler) -> None:
+    PARSERS.append(add_parser)
+    HANDLERS[name] = handler
+
+
+try:
+    from .data.cli import add_datasets_parser, run_datasets
+
+    register("datasets", add_datasets_parser, run_datasets)
+except ImportError:  # pragma: no cover
+    pass

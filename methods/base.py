@@ -1,0 +1,65 @@
+"""The one interface every method implements, and the context a sweep cell hands it."""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from benchmark.training import PhaseStats
+from benchmark.prepared import PreparedData
+from models import AudioClassifier, create_model
+
+MetricLogger = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class CellContext:
+    """Everything a method may use: data, architectures, seed, device, the (cached) teacher."""
+
+    data: PreparedData
+    teacher_arch: str
+    student_arch: str
+    seed: int
+    device: torch.device
+    embedding_dim: int
+    load_teacher: Callable[[], tuple[AudioClassifier, dict]]  # -> (frozen teacher, teacher info)
+    log: MetricLogger = lambda metrics: None
+    amp: bool = False  # bf16 autocast on CUDA
+
+    def new_student(self) -> AudioClassifier:
+        torch.manual_seed(self.seed)
+        return create_model(self.student_arch, self.data.num_classes, self.embedding_dim).to(self.device)
+
+    def teacher(self) -> tuple[AudioClassifier, dict]:
+        return self.load_teacher()
+
+
+@dataclass
+class MethodResult:
+    model: nn.Module  # what the cell evaluates on the test split
+    val_accuracy: float
+    phases: dict[str, PhaseStats] = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+
+
+class Method(ABC):
+    """A registered method: a typed config plus `run(ctx) -> MethodResult`."""
+
+    name: str = ""
+    uses_teacher: bool = True
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    @abstractmethod
+    def run(self, ctx: CellContext) -> MethodResult: ...
+
+
+def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
+    """Scale a method's paper-default config with a preset: fields the config has are replaced."""
+    names = {f.name for f in dataclasses.fields(config)}
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if k in names})

@@ -1,0 +1,130 @@
+"""CMI: Contrastive Model Inversion (Fang et al., IJCAI 2021), adapted to log-mel spectrograms.
+
+A generator G(z), re-initialised for every batch and optimised with z by Adam(0.5, 0.999):
+  bn * R_bn + oh * CE + adv * L_adv + cr * L_cr
+L_adv = -(KL(teacher || student) on samples where their predictions agree);
+L_cr  = instance discrimination: per-channel means of the teacher's BN inputs for a local
+        (time crop) and a global (jittered) view -> MLP head -> InfoNCE against the other
+        samples and a memory bank of past samples.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .base import CellContext
+from .inversion.augment import SpectrogramViews
+from .inversion.contrastive import MLPHead, MemoryBank, instance_contrastive_loss
+from .inversion.distill import LogitDistiller
+from .inversion.generator import SpectrogramGenerator
+from .inversion.hooks import BatchNormStatistics
+from .inversion.loop import DataFreeConfig, DataFreeMethod, Synthesizer
+from .registry import register_method
+
+
+@dataclass(frozen=True)
+class CMIConfig(DataFreeConfig):
+    lr_g: float = 1e-3
+    nz: int = 256
+    generator_width: int = 64
+    bn_weight: float = 1.0
+    oh_weight: float = 1.0
+    adv_weight: float = 0.5
+    cr_weight: float = 0.8
+    cr_temperature: float = 0.1
+    bank_size: int = 40960
+    n_negatives: int = 4096
+    head_dim: int = 128
+
+
+def adversarial_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """-(KL(p_t || p_s) summed over classes, masked to samples where the argmaxes agree), batch mean."""
+    agree = (student_logits.argmax(1) == teacher_logits.argmax(1)).float()
+    kl = F.kl_div(F.log_softmax(student_logits, 1), F.log_softmax(teacher_logits, 1), reduction="none",
+                  log_target=True).sum(1)
+    return -(kl * agree).mean()
+
+
+class ContrastiveSynthesizer(Synthesizer):
+    """CMI's synthesizer. Subclasses may add a bonus to each sample's positive logit (FRAMI)."""
+
+    def __init__(self, cfg: CMIConfig, teacher, student, num_classes: int, n_mels: int, frames: int,
+                 device: torch.device, seed: int):
+        super().__init__()
+        self.cfg, self.teacher, self.student, self.device = cfg, teacher, student, device
+        self.num_classes, self.nz = num_classes, cfg.nz
+        self.rng = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        self.generator = SpectrogramGenerator(cfg.nz, n_mels, frames, cfg.generator_width).to(device)
+        self.bn = BatchNormStatistics(teacher)
+        self.views = SpectrogramViews(cfg.views, self.rng)
+        with torch.no_grad(), self.bn.active():
+            teacher(torch.zeros(2, 1, n_mels, frames, device=device))
+            dim = self.bn.instance_embedding().shape[1]
+        self.head = MLPHead(dim, cfg.head_dim).to(device)
+        self.head_opt = torch.optim.Adam(self.head.parameters(), lr=cfg.lr_g)
+        self.bank = MemoryBank(cfg.bank_size, 2 * dim)
+
+    def positive_bonus(self, x: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def synthesize(self) -> torch.Tensor:
+        cfg, n = self.cfg, self.cfg.synth_batch
+        self.generator.reset()
+        z = torch.randn(n, self.nz, generator=self.rng).to(self.device).requires_grad_()
+        y = torch.randint(0, self.num_classes, (n,), generator=self.rng).to(self.device)
+        opt = torch.optim.Adam([{"params": self.generator.parameters()}, {"params": [z]}], cfg.lr_g, betas=(0.5, 0.999))
+        with self.bn.active():
+            return self._optimise(z, y, opt)
+
+    def _optimise(self, z: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
+        cfg, n = self.cfg, self.cfg.synth_batch
+        best_loss, best, best_features = float("inf"), None, None
+        for _ in range(cfg.iterations):
+            x = self.generator(z)
+            global_view, local_view = self.views.global_view(x), self.views.local_view(x)
+            t_logits = self.teacher(global_view)
+            terms = {"bn": self.bn.loss(), "oh": F.cross_entropy(t_logits, y)}
+            global_feat = self.bn.instance_embedding()
+            terms["adv"] = adversarial_loss(self.student(global_view), t_logits) if cfg.adv_weight > 0 else z.new_zeros(())
+            self.teacher(local_view)
+            local_feat = self.bn.instance_embedding()
+            cached = self.bank.sample(cfg.n_negatives, self.rng).to(self.device)
+            cached_local, cached_global = cached.chunk(2, dim=1)
+            projected = self.head(torch.cat([local_feat, cached_local, global_feat, cached_global]))
+            proj_local, proj_global = projected.chunk(2, dim=0)
+            bonus = self.positive_bonus(x)
+            terms["cr"] = instance_contrastive_loss(proj_local, proj_global, cfg.cr_temperature, n, bonus)
+            if bonus is not None:
+                terms["t_finv"] = bonus.mean()
+            loss = (cfg.bn_weight * terms["bn"] + cfg.oh_weight * terms["oh"] + cfg.adv_weight * terms["adv"]
+                    + cfg.cr_weight * terms["cr"])
+            if loss.item() < best_loss:
+                best_loss, best = loss.item(), x.detach().clone()
+                best_features = torch.cat([local_feat, global_feat], dim=1).detach()
+            opt.zero_grad(set_to_none=True)
+            self.head_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            self.head_opt.step()
+            self.sample_iterations += n
+        self.bank.add(best_features)
+        self.last_losses = {k: float(v) for k, v in terms.items()} | {"total": best_loss}
+        return best
+
+
+class ContrastiveModelInversion(DataFreeMethod):
+    synthesizer_cls = ContrastiveSynthesizer
+
+    def make_synthesizer(self, ctx: CellContext, teacher, student, frames: int) -> Synthesizer:
+        return self.synthesizer_cls(self.config, teacher, student, ctx.data.num_classes, ctx.data.n_mels, frames,
+                                    ctx.device, ctx.seed)
+
+    def make_distiller(self, ctx: CellContext, teacher, student):
+        return LogitDistiller(teacher, student, self.config.temperature)
+
+
+register_method("cmi", ContrastiveModelInversion, CMIConfig(),
+                "Contrastive Model Inversion: generator + BN/CE/adversarial/contrastive losses, KD T=20")

@@ -1,0 +1,61 @@
+"""FRAMI (Kang et al.): CMI + feature-invariance contrastive inversion + reused-backend KD.
+
+1. Spectrograms are synthesized `length_factor` times longer than a typical training clip
+   and cut into K time chunks; each chunk is embedded by the teacher (utterance-level U;
+   statistics pooling accepts any length) and T_finv = mean pairwise cosine of the chunk
+   embeddings (Eq. 1) is added to each sample's positive logit of CMI's InfoNCE (Eq. 2).
+2. The student matches logits plus the teacher's hidden states before and after statistics
+   pooling, and its frame states are also read through the teacher's frozen back end.
+The ablations of Table 3 are the same code with a switch off.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from .base import CellContext
+from .cmi import CMIConfig, ContrastiveModelInversion, ContrastiveSynthesizer
+from .inversion.contrastive import feature_invariance, split_chunks
+from .inversion.distill import LogitDistiller, ReusedBackendDistiller, ReusedBackendWeights
+from .registry import register_method
+
+
+@dataclass(frozen=True)
+class FRAMIConfig(CMIConfig):
+    feature_invariance: bool = True
+    num_chunks: int = 4  # K
+    reused_backend: bool = True
+    reused: ReusedBackendWeights = field(default_factory=ReusedBackendWeights)
+    length_factor: float = 2.0  # synthesize clips longer than a training clip
+
+
+class FeatureInvarianceSynthesizer(ContrastiveSynthesizer):
+    def positive_bonus(self, x: torch.Tensor) -> torch.Tensor | None:
+        if not self.cfg.feature_invariance:
+            return None
+        k = self.cfg.num_chunks
+        chunks = split_chunks(x, k)
+        with self.bn.active(False):  # chunk passes must not overwrite the views' BN statistics
+            embeddings = self.teacher.forward_hidden(chunks).utterance
+        return feature_invariance(embeddings.view(len(x), k, -1))
+
+
+class FRAMI(ContrastiveModelInversion):
+    synthesizer_cls = FeatureInvarianceSynthesizer
+
+    def make_distiller(self, ctx: CellContext, teacher, student):
+        cfg: FRAMIConfig = self.config
+        if cfg.reused_backend:
+            return ReusedBackendDistiller(teacher, student, cfg.temperature, cfg.reused)
+        return LogitDistiller(teacher, student, cfg.temperature)
+
+
+_FULL = FRAMIConfig()
+for name, finv, reused, what in [
+    ("frami", True, True, "FRAMI: feature-invariance contrastive inversion + reused-backend KD"),
+    ("frami-no-finv", False, True, "FRAMI ablation without T_finv (Table 3)"),
+    ("frami-no-reused", True, False, "FRAMI ablation without reused-backend KD (Table 3)"),
+    ("frami-no-finv-no-reused", False, False, "FRAMI ablation without both (Table 3)"),
+]:
+    register_method(name, FRAMI, replace(_FULL, feature_invariance=finv, reused_backend=reused), what)

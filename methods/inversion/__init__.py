@@ -1,0 +1,1 @@
+"""Shared machinery of the inversion-based (data-free) methods."""

@@ -1,0 +1,72 @@
+"""Spectrogram augmentations that respect audio.
+
+Image inversion jitters by random crops/flips; on a log-mel a horizontal flip reverses
+time (it would turn an up-chirp into a down-chirp), and resizing stretches pitch. So:
+jitter = circular roll in time, views = time crops kept at their own length (statistics
+pooling accepts any length), plus SpecAugment-style time/frequency masks and a gain
+offset (adding a constant to a log spectrogram is a change of loudness).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def roll_time(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    if max_shift <= 0:
+        return x
+    shift = int(torch.randint(-max_shift, max_shift + 1, (1,), generator=generator))
+    return torch.roll(x, shifts=shift, dims=-1)
+
+
+def mask_band(x: torch.Tensor, axis: int, max_width: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero one random band of up to max_width bins along `axis` (-1 time, -2 frequency), per sample."""
+    size = x.shape[axis]
+    if max_width <= 0 or size <= 1:
+        return x
+    b = x.shape[0]
+    width = torch.randint(0, min(max_width, size - 1) + 1, (b,), generator=generator)
+    start = (torch.rand(b, generator=generator) * (size - width)).long()
+    pos = torch.arange(size)
+    keep = ~((pos[None] >= start[:, None]) & (pos[None] < (start + width)[:, None]))  # (B, size)
+    shape = [b] + [1] * (x.dim() - 1)
+    shape[axis] = size
+    return x * keep.view(shape).to(x.device, x.dtype)
+
+
+def random_time_crop(x: torch.Tensor, min_fraction: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One crop (same window for the batch) of min_fraction..1 of the time axis, not resized."""
+    total = x.shape[-1]
+    length = max(1, int(total * float(torch.empty(1).uniform_(min_fraction, 1.0, generator=generator))))
+    start = int(torch.randint(0, total - length + 1, (1,), generator=generator))
+    return x[..., start : start + length]
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    max_roll_fraction: float = 0.1  # jitter: roll in time by up to this fraction of the length
+    time_mask_fraction: float = 0.1
+    freq_mask_fraction: float = 0.1
+    gain_db: float = 0.0  # +-; in normalised log-mel units it is applied as a constant offset
+    local_min_fraction: float = 0.25  # the local view keeps 25-100% of the time axis (CMI: scale 0.25-1)
+
+
+class SpectrogramViews:
+    """The 'global' (jittered) and 'local' (time-cropped) views of CMI, for spectrograms."""
+
+    def __init__(self, cfg: ViewConfig, generator: torch.Generator | None = None):
+        self.cfg, self.generator = cfg, generator
+
+    def global_view(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.shape[-1]
+        x = roll_time(x, int(self.cfg.max_roll_fraction * t), self.generator)
+        x = mask_band(x, -1, int(self.cfg.time_mask_fraction * t), self.generator)
+        x = mask_band(x, -2, int(self.cfg.freq_mask_fraction * x.shape[-2]), self.generator)
+        if self.cfg.gain_db:
+            offset = (torch.rand(x.shape[0], 1, 1, 1, generator=self.generator) * 2 - 1) * self.cfg.gain_db / 10
+            x = x + offset.to(x.device, x.dtype)
+        return x
+
+    def local_view(self, x: torch.Tensor) -> torch.Tensor:
+        return random_time_crop(x, self.cfg.local_min_fraction, self.generator)

@@ -1,0 +1,160 @@
+"""The data-free training loop shared by ADI, CMI and FRAMI (CMI's alternation):
+
+    for each round: synthesize a batch -> add it to the pool -> `kd_steps` KD steps on
+    batches drawn from the whole pool;  every `eval_every` rounds: validation accuracy
+    (model selection on the validation split, never the test split).
+
+A method is a synthesizer (how the transfer set is made) plus a distiller (what the
+student matches); both are chosen by the method's config.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from benchmark.progress import Progress
+from benchmark.training import PhaseStats, accuracy, check_finite
+
+from ..base import CellContext, Method, MethodResult
+from .augment import ViewConfig
+
+
+@dataclass(frozen=True)
+class DataFreeConfig:
+    """Loop settings; defaults are the CMI CIFAR reference scale (the `paper` preset)."""
+
+    rounds: int = 200  # CMI: 200 epochs, one synthesized batch each
+    synth_batch: int = 256
+    iterations: int = 200  # optimisation steps per synthesized batch (CMI g_steps)
+    kd_steps: int = 400  # KD steps after each synthesis (CMI kd_steps = ep_steps)
+    kd_batch: int = 256
+    kd_lr: float = 0.1  # SGD, momentum 0.9, cosine over all KD steps (CMI reference)
+    kd_weight_decay: float = 5e-4
+    temperature: float = 20.0  # KD temperature (CMI: T=20)
+    pool_size: int = 51200
+    eval_every: int = 10  # rounds between validation checks
+    length_factor: float = 1.0  # synthesized frames = length_factor * median training frames
+    views: ViewConfig = field(default_factory=ViewConfig)
+
+
+def autocast(ctx: CellContext):
+    """bf16 autocast on CUDA when the preset asks for it; fp32 on CPU."""
+    if ctx.amp and ctx.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Synthesizer(ABC):
+    """Makes one batch of synthetic log-mels per call; counts its own work."""
+
+    def __init__(self):
+        self.sample_iterations = 0  # teacher forward+backward per synthesized sample per step
+        self.last_losses: dict[str, float] = {}
+        self.bn = None  # BatchNormStatistics hooks on the teacher, if the synthesizer uses them
+
+    @abstractmethod
+    def synthesize(self) -> torch.Tensor: ...
+
+    def close(self) -> None:
+        """Remove hooks from the (shared, cached) teacher."""
+        if self.bn is not None:
+            self.bn.remove()
+
+
+class Distiller(nn.Module, ABC):
+    """Loss of the student on a pool batch; may own trainable parts (e.g. projections)."""
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class DataFreeMethod(Method):
+    @abstractmethod
+    def make_synthesizer(self, ctx: CellContext, teacher: nn.Module, student: nn.Module, frames: int) -> Synthesizer:
+        ...
+
+    @abstractmethod
+    def make_distiller(self, ctx: CellContext, teacher: nn.Module, student: nn.Module) -> Distiller: ...
+
+    def run(self, ctx: CellContext) -> MethodResult:
+        from .pool import TensorPool
+
+        cfg: DataFreeConfig = self.config
+        teacher, _ = ctx.teacher()
+        teacher.eval().requires_grad_(False)
+        student = ctx.new_student()
+        frames = max(8, round(cfg.length_factor * ctx.data.typical_frames()))
+        synthesizer = self.make_synthesizer(ctx, teacher, student, frames)
+        distiller = self.make_distiller(ctx, teacher, student).to(ctx.device)
+        params = list(student.parameters()) + list(distiller.parameters())  # e.g. FRAMI projections
+        opt = torch.optim.SGD(params, lr=cfg.kd_lr, momentum=0.9, weight_decay=cfg.kd_weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.rounds * cfg.kd_steps)
+        pool = TensorPool(cfg.pool_size)
+        sampler = torch.Generator().manual_seed(ctx.seed)
+        synth_stats, kd_stats = PhaseStats(), PhaseStats()
+        try:
+            best_acc, best_state = self._loop(ctx, cfg, synthesizer, distiller, student, opt, sched, pool, sampler, synth_stats, kd_stats)
+        finally:
+            synthesizer.close()
+        student.load_state_dict(best_state)
+        return self._result(student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats)
+
+    def _loop(self, ctx, cfg, synthesizer, distiller, student, opt, sched, pool, sampler, synth_stats, kd_stats):
+        """Alternate synthesis and KD; returns (best validation accuracy, its student weights)."""
+        best_acc, best_state = -1.0, None
+        with Progress(f"{self.name} {ctx.teacher_arch}->{ctx.student_arch}", total=cfg.rounds) as progress:
+            for round_index in range(cfg.rounds):
+                student.eval()
+                start = time.perf_counter()
+                with autocast(ctx):
+                    batch = synthesizer.synthesize()
+                _sync(ctx.device)
+                synth_stats.seconds += time.perf_counter() - start
+                synth_stats.samples += len(batch)
+                synth_stats.steps += cfg.iterations
+                pool.add(batch)
+
+                student.train()
+                start = time.perf_counter()
+                for _ in range(cfg.kd_steps):
+                    x = pool.sample(cfg.kd_batch, sampler).to(ctx.device)
+                    with autocast(ctx):
+                        loss = distiller(x)
+                    check_finite(loss, f"{self.name} KD round {round_index}")
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    kd_stats.samples += len(x)
+                    kd_stats.steps += 1
+                _sync(ctx.device)
+                kd_stats.seconds += time.perf_counter() - start
+                ctx.log({"round": round_index, "kd_loss": loss.item(),
+                         **{f"synth/{k}": v for k, v in synthesizer.last_losses.items()}})
+                if (round_index + 1) % cfg.eval_every == 0 or round_index + 1 == cfg.rounds:
+                    val_acc = accuracy(student, ctx.data.val, ctx.device)
+                    if val_acc > best_acc:
+                        best_acc, best_state = val_acc, copy.deepcopy(student.state_dict())
+                    progress.advance(f"val {val_acc:.1f}% (best {best_acc:.1f}%)", 0)
+                progress.advance()
+        return best_acc, best_state
+
+    def _result(self, student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats) -> MethodResult:
+        synth_stats.extra = {
+            "sample_iterations": synthesizer.sample_iterations,
+            "sample_iterations_per_s": synthesizer.sample_iterations / max(synth_stats.seconds, 1e-9),
+            "synthesized_frames": frames,
+        }
+        extras = {"pool_samples": len(pool), "pool_bytes": pool.nbytes, "final_synth_losses": synthesizer.last_losses}
+        return MethodResult(student, best_acc, {"synthesis": synth_stats, "distill": kd_stats}, extras)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

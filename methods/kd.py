@@ -1,0 +1,42 @@
+"""KD (Hinton et al. 2015): the student mimics the teacher's softened logits on real training data."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.training import TrainConfig, train_supervised
+
+from .base import CellContext, Method, MethodResult
+from .losses import kd_kl
+from .registry import register_method
+
+
+@dataclass(frozen=True)
+class KDConfig(TrainConfig):
+    temperature: float = 4.0
+    ce_weight: float = 0.0  # weight of the hard-label CE term (0: pure distillation)
+
+
+class KnowledgeDistillation(Method):
+    def run(self, ctx: CellContext) -> MethodResult:
+        teacher, _ = ctx.teacher()
+        student = ctx.new_student()
+        cfg = self.config
+
+        def loss_fn(model, batch):
+            with torch.no_grad():
+                t_logits = teacher(batch.x, batch.lengths)
+            s_logits = model(batch.x, batch.lengths)
+            loss = kd_kl(s_logits, t_logits, cfg.temperature)
+            if cfg.ce_weight:
+                loss = loss + cfg.ce_weight * F.cross_entropy(s_logits, batch.labels)
+            return loss
+
+        val_acc, stats = train_supervised(student, ctx.data.train, ctx.data.val, cfg, ctx.device, ctx.seed, loss_fn,
+                                          label=f"kd {ctx.teacher_arch}->{ctx.student_arch}")
+        return MethodResult(student, val_acc, {"distill": stats})
+
+
+register_method("kd", KnowledgeDistillation, KDConfig(), "Hinton KD on real training data (softened logits, T=4)")

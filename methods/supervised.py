@@ -1,0 +1,31 @@
+"""Data-driven baselines of Table 2: the teacher and the student trained from scratch."""
+from __future__ import annotations
+
+from benchmark.training import TrainConfig, train_supervised
+
+from .base import CellContext, Method, MethodResult
+from .registry import register_method
+
+
+class TeacherMethod(Method):
+    """Supervised teacher (trained once per dataset/arch/seed/config, then cached)."""
+
+    def run(self, ctx: CellContext) -> MethodResult:
+        teacher, info = ctx.teacher()
+        return MethodResult(teacher, info["val_accuracy"], extras={"teacher_cached": info["cached"]})
+
+
+class StudentMethod(Method):
+    """Student architecture trained from scratch on real data (no teacher)."""
+
+    uses_teacher = False
+
+    def run(self, ctx: CellContext) -> MethodResult:
+        student = ctx.new_student()
+        val_acc, stats = train_supervised(student, ctx.data.train, ctx.data.val, self.config, ctx.device, ctx.seed,
+                                          label=f"student {ctx.student_arch}")
+        return MethodResult(student, val_acc, {"train": stats})
+
+
+register_method("teacher", TeacherMethod, TrainConfig(), "teacher trained on real data (Table 2, data driven)")
+register_method("student", StudentMethod, TrainConfig(), "student trained from scratch on real data (data driven)")

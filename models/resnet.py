@@ -1,0 +1,39 @@
+"""ResNet trunks from timm with one input channel (log-mel), classifier and global pool removed."""
+from __future__ import annotations
+
+import timm
+import torch
+from timm.models.resnet import BasicBlock, ResNet
+from torch import nn
+
+RESNET_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+
+class TimmTrunk(nn.Module):
+    """Adapter that exposes a timm ResNet's final feature map (B, C, F/32, T/32)."""
+
+    def __init__(self, net: ResNet):
+        super().__init__()
+        self.net = net
+        self.out_channels = net.num_features
+        self.time_stride = 32
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(x)
+
+
+def resnet_trunk(depth: int, width: int | None = None) -> TimmTrunk:
+    """Standard timm ResNet-depth, or a narrow variant whose stage widths are width * (1, 2, 4, 8)."""
+    if width is None:
+        net = timm.create_model(f"resnet{depth}", pretrained=False, in_chans=1, num_classes=0, global_pool="")
+    else:
+        net = ResNet(
+            BasicBlock,
+            RESNET_DEPTHS[depth],
+            in_chans=1,
+            num_classes=0,
+            global_pool="",
+            stem_width=width,
+            channels=(width, 2 * width, 4 * width, 8 * width),
+        )
+    return TimmTrunk(net)
