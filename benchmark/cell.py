@@ -1,7 +1,6 @@
 """One sweep cell: (dataset, teacher->student pair, method, seed) under a preset -> one record."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import resource
@@ -71,6 +70,27 @@ def accuracy_by_kind(targets: torch.Tensor, preds: torch.Tensor, kinds: list[str
     return out
 
 
+def make_context(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
+                 log=lambda metrics: None, teacher_phase: PhaseStats | None = None) -> CellContext:
+    """The context a method runs in; the teacher is trained (or loaded) on first use only."""
+    teacher_phase = teacher_phase if teacher_phase is not None else PhaseStats()
+
+    def load_teacher():
+        train_cfg = method_config("teacher", preset.overrides, preset.per_method)
+        data_cfg = asdict(preset.data) | {"data_root": None}
+        key = teacher_key(data, data_cfg, cell.teacher, cell.seed, train_cfg, preset.embedding_dim)
+        start = time.perf_counter()
+        model, info = teachers.get(key, data, cell.teacher, cell.seed, train_cfg, preset.embedding_dim, device)
+        if not info["cached"]:
+            teacher_phase.seconds = time.perf_counter() - start
+            teacher_phase.samples = info["train"]["samples"]
+            teacher_phase.steps = info["train"]["steps"]
+        return model, info
+
+    return CellContext(data, cell.teacher, cell.student, cell.seed, device, preset.embedding_dim, load_teacher, log,
+                       amp=preset.amp)
+
+
 def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
              command: str, log=lambda metrics: None) -> dict:
     """Run a cell and return its record; failures become records, never exceptions."""
@@ -83,20 +103,7 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     teacher_phase = PhaseStats()
-
-    def load_teacher():
-        train_cfg = method_config("teacher", preset.overrides, preset.per_method)
-        key = teacher_key(data, config["data"], cell.teacher, cell.seed, train_cfg, preset.embedding_dim)
-        start = time.perf_counter()
-        model, info = teachers.get(key, data, cell.teacher, cell.seed, train_cfg, preset.embedding_dim, device)
-        if not info["cached"]:
-            teacher_phase.seconds = time.perf_counter() - start
-            teacher_phase.samples = info["train"]["samples"]
-            teacher_phase.steps = info["train"]["steps"]
-        return model, info
-
-    ctx = CellContext(data, cell.teacher, cell.student, cell.seed, device, preset.embedding_dim, load_teacher, log,
-                      amp=preset.amp)
+    ctx = make_context(cell, preset, data, teachers, device, log, teacher_phase)
     start = time.perf_counter()
     try:
         method = build_method(cell.method, method_config(cell.method, preset.overrides, preset.per_method))

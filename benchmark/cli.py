@@ -21,11 +21,13 @@ DEFAULT_PRESET = "cpu"
 def parse_seeds(text: str) -> tuple[int, ...]:
     """'3' means seeds 0,1,2; '0,4,7' names seeds."""
     try:
-        if "," in text:
-            return tuple(int(s) for s in text.split(",") if s.strip())
-        return tuple(range(int(text)))
+        seeds = (tuple(int(s) for s in text.split(",") if s.strip()) if "," in text else tuple(range(int(text))))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds takes a count (3 -> 0,1,2) or a comma list (0,4,7), got {text!r}")
+        seeds = ()
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds takes a positive count (3 -> seeds 0,1,2) or a comma list of "
+                                         f"seeds (0,4,7), got {text!r}")
+    return seeds
 
 
 def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:

@@ -43,7 +43,8 @@ _DATA_FREE_SMOKE = {"rounds": 3, "synth_batch": 16, "iterations": 6, "kd_steps":
 PRESETS.add("smoke", Preset(
     name="smoke",
     summary="seconds: tiny synth set and models, a few steps of everything (tests)",
-    data=DataConfig(sample_rate=16000, synth_clips_per_class=30, synth_min_seconds=0.5, synth_max_seconds=1.5),
+    data=DataConfig(sample_rate=16000, synth_clips_per_class=30, synth_min_seconds=0.5, synth_max_seconds=1.5,
+                    synth_snr_db=(6.0, 20.0)),
     frontend=FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=32),
     datasets=("synth",),
     pairs=("resnet34_tiny:resnet18_tiny", "wrn16_2_tiny:wrn10_2_tiny"),
@@ -52,15 +53,15 @@ PRESETS.add("smoke", Preset(
     overrides={**_SUPERVISED_SMOKE, **_DATA_FREE_SMOKE},
 ))
 
-_SUPERVISED_CPU = {"epochs": 30, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 15, "patience": 10}
-_DATA_FREE_CPU = {"rounds": 16, "synth_batch": 32, "iterations": 30, "kd_steps": 30, "kd_batch": 64,
-                  "pool_size": 16 * 32, "eval_every": 2, "bank_size": 1024, "n_negatives": 256, "nz": 64,
-                  "generator_width": 32, "kd_lr": 0.05}
+_SUPERVISED_CPU = {"epochs": 20, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 10, "patience": 8}
+_DATA_FREE_CPU = {"rounds": 10, "synth_batch": 32, "iterations": 20, "kd_steps": 30, "kd_batch": 64,
+                  "pool_size": 10 * 32, "eval_every": 2, "bank_size": 1024, "n_negatives": 256, "nz": 64,
+                  "generator_width": 16, "kd_lr": 0.05}
 PRESETS.add("cpu", Preset(
     name="cpu",
     summary="minutes on 2 CPU cores: synth set, narrow ResNet/WRN pairs, CMI-style loop scaled down",
-    data=DataConfig(sample_rate=16000, synth_clips_per_class=100, synth_min_seconds=0.5, synth_max_seconds=3.0),
-    frontend=FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=40),
+    data=DataConfig(sample_rate=16000, synth_clips_per_class=80, synth_min_seconds=0.5, synth_max_seconds=2.5),
+    frontend=FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=32),
     datasets=("synth",),
     pairs=("resnet34_tiny:resnet18_tiny", "wrn16_2_tiny:wrn10_2_tiny"),
     seeds=3,

@@ -16,3 +16,11 @@ try:
     register("datasets", add_datasets_parser, run_datasets)
 except ImportError:  # pragma: no cover
     pass
+
+from .samples import add_samples_parser, run_samples  # noqa: E402
+
+register("samples", add_samples_parser, run_samples)
+
+from .bounds import add_check_parser, run_check  # noqa: E402
+
+register("check", add_check_parser, run_check)

@@ -86,7 +86,7 @@ class DeepInversionSynthesizer(Synthesizer):
             opt.step()
             sched.step()
             self.sample_iterations += cfg.synth_batch
-        self.last_losses = {k: float(v) for k, v in terms.items()} | {"total": best_loss}
+        self.last_losses = {k: v.item() for k, v in terms.items()} | {"total": best_loss}
         return best
 
 

@@ -111,7 +111,7 @@ class ContrastiveSynthesizer(Synthesizer):
             self.head_opt.step()
             self.sample_iterations += n
         self.bank.add(best_features)
-        self.last_losses = {k: float(v) for k, v in terms.items()} | {"total": best_loss}
+        self.last_losses = {k: v.item() for k, v in terms.items()} | {"total": best_loss}
         return best
 
 

@@ -58,3 +58,4 @@ class DataConfig:
     synth_clips_per_class: int = 120
     synth_min_seconds: float = 0.5
     synth_max_seconds: float = 4.0
+    synth_snr_db: tuple[float, float] = (-9.0, 6.0)  # background noise; the smoke preset uses an easy range

@@ -36,9 +36,9 @@ class SynthSpec:
     min_seconds: float
     max_seconds: float
     seed: int
-    snr_db: tuple[float, float] = (-3.0, 12.0)
+    snr_db: tuple[float, float] = (-9.0, 6.0)
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train, val, test
-    version: int = 1  # bump when a generator changes, to invalidate caches
+    version: int = 2  # bump when a generator changes, to invalidate caches
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -114,7 +114,7 @@ def tone_cluster(rng: Rng, n: int, sr: int) -> np.ndarray:
     t = np.arange(n) / sr
     out = sum(
         rng.uniform(0.3, 1) * np.sin(2 * np.pi * log_uniform(rng, 200, 3000) * t + rng.uniform(0, 6.3))
-        for _ in range(int(rng.integers(3, 7)))
+        for _ in range(int(rng.integers(2, 7)))
     )
     return out * fade(n, sr, 0.02)
 
@@ -133,7 +133,7 @@ def tremolo(rng: Rng, n: int, sr: int) -> np.ndarray:
     t = np.arange(n) / sr
     carrier = harmonic_tone(rng, log_uniform(rng, 150, 1500), n, sr, max_harmonics=4)
     depth = rng.uniform(0.5, 1.0)
-    am = 1 - depth * 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(5, 16) * t))
+    am = 1 - depth * 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(3, 16) * t))
     return carrier * am * fade(n, sr, 0.02)
 
 
@@ -142,7 +142,7 @@ def tremolo(rng: Rng, n: int, sr: int) -> np.ndarray:
 def up_chirp(rng: Rng, n: int, sr: int) -> np.ndarray:
     """Exponential sweep upwards with an asymmetric (fast attack, slow decay) envelope."""
     f_start = log_uniform(rng, 150, 1200)
-    f_end = f_start * log_uniform(rng, 1.6, 6)
+    f_end = f_start * log_uniform(rng, 1.25, 6)
     traj = f_start * (f_end / f_start) ** np.linspace(0, 1, n)
     attack = np.minimum(1, np.arange(n) / max(1, int(rng.uniform(0.01, 0.05) * sr)))
     decay = np.exp(-np.linspace(0, rng.uniform(0.5, 2.5), n))
@@ -168,7 +168,7 @@ def accelerating_pulses(rng: Rng, n: int, sr: int) -> np.ndarray:
     out = np.zeros(n)
     freq = log_uniform(rng, 300, 3000)
     gap = rng.uniform(0.25, 0.5) * n / sr
-    ratio = rng.uniform(0.7, 0.88)
+    ratio = rng.uniform(0.75, 0.95)
     pos = rng.uniform(0, 0.05) * sr
     while pos < n:
         place(out, decaying_blip(rng, sr, freq, rng.uniform(0.01, 0.04)), int(pos), rng.uniform(0.6, 1))
@@ -271,7 +271,7 @@ def load_or_build(spec: SynthSpec) -> list[np.ndarray]:
 
 def synth_spec(cfg: DataConfig) -> SynthSpec:
     return SynthSpec(cfg.sample_rate, cfg.synth_clips_per_class, cfg.synth_min_seconds, cfg.synth_max_seconds,
-                     cfg.seed)
+                     cfg.seed, tuple(cfg.synth_snr_db))
 
 
 def load_synth(cfg: DataConfig) -> ClipSet:

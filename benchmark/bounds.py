@@ -1,0 +1,75 @@
+"""Accuracy-bound regression checks: `python -m benchmark check --out DIR --bounds FILE`.
+
+A bounds file is a CSV with columns dataset, pair, method, lower, upper (percent) and an
+optional preset. Every ok record of a listed (dataset, pair, method) must lie inside its
+bounds; a listed cell with no ok record is a violation too (a silent skip is not a pass).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from .records import RunStore
+
+COLUMNS = ("dataset", "pair", "method", "lower", "upper")
+
+
+@dataclass(frozen=True)
+class Bound:
+    dataset: str
+    pair: str
+    method: str
+    lower: float
+    upper: float
+    preset: str | None = None
+
+    def matches(self, record: dict) -> bool:
+        return (record["dataset"], record["pair"], record["method"]) == (self.dataset, self.pair, self.method) and (
+            self.preset is None or record["preset"] == self.preset)
+
+
+def read_bounds(path: Path) -> list[Bound]:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"bounds file {path} does not exist; see results/bounds/ for the shipped ones")
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.DictReader(line for line in fh if not line.lstrip().startswith("#"))]
+    bounds = []
+    for number, row in enumerate(rows, 2):
+        missing = [c for c in COLUMNS if not (row.get(c) or "").strip()]
+        if missing:
+            raise ValueError(f"{path}:{number}: missing {', '.join(missing)} (columns: {', '.join(COLUMNS)}, preset)")
+        bounds.append(Bound(row["dataset"].strip(), row["pair"].strip(), row["method"].strip(), float(row["lower"]),
+                            float(row["upper"]), (row.get("preset") or "").strip() or None))
+    return bounds
+
+
+def violations(records: list[dict], bounds: list[Bound]) -> list[str]:
+    problems = []
+    for bound in bounds:
+        matching = [r for r in records if bound.matches(r) and r.get("status") == "ok"]
+        where = f"{bound.dataset} {bound.pair} {bound.method}"
+        if not matching:
+            problems.append(f"{where}: no ok record (bounds {bound.lower:.2f}..{bound.upper:.2f})")
+        for r in matching:
+            if not bound.lower <= r["accuracy"] <= bound.upper:
+                problems.append(f"{where} seed={r['seed']}: accuracy {r['accuracy']:.2f} outside "
+                                f"[{bound.lower:.2f}, {bound.upper:.2f}]")
+    return problems
+
+
+def add_check_parser(sub) -> None:
+    p = sub.add_parser("check", help="exit non-zero if any cell's accuracy is outside its bounds")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder holding runs.jsonl")
+    p.add_argument("--bounds", type=Path, required=True, help="CSV: dataset,pair,method,lower,upper[,preset]")
+
+
+def run_check(args) -> int:
+    records = list(RunStore(args.out).latest_by_cell().values())
+    bounds = read_bounds(args.bounds)
+    problems = violations(records, bounds)
+    for line in problems:
+        print(f"OUT OF BOUNDS: {line}")
+    print(f"{len(bounds)} bounds checked against {len(records)} records: "
+          + ("all met" if not problems else f"{len(problems)} violations"))
+    return 1 if problems else 0
