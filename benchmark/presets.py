@@ -36,10 +36,19 @@ class Preset:
 
 PRESETS: Registry[Preset] = Registry("preset")
 
-_SUPERVISED_SMOKE = {"epochs": 8, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 8, "patience": 8}
-_DATA_FREE_SMOKE = {"rounds": 3, "synth_batch": 16, "iterations": 6, "kd_steps": 8, "kd_batch": 32,
+# ADI optimises inputs directly; the reference runs 2000 Adam steps at lr 0.05. With 1% of those steps
+# its samples stay near noise and the teacher gives all of them one class, so the short-budget presets
+# raise its step size (measured on the cpu preset: 1 class at 0.05 vs 7 of 10 at 0.2 after 20 steps).
+_SHORT_BUDGET_ADI = {"adi": {"lr": 0.2}}
+# At short budgets every student -- supervised, KD and data-free -- is trained with the same optimizer
+# (AdamW, lr 3e-3), so the methods differ only in their transfer set and distillation loss; with a few
+# hundred steps the reference SGD (lr 0.1, tuned for 80k steps) leaves data-free students underfitting
+# even their own transfer set. The paper preset keeps the reference SGD.
+
+_SUPERVISED_SMOKE = {"epochs": 15, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 15, "patience": 15}
+_DATA_FREE_SMOKE = {"rounds": 3, "synth_batch": 32, "iterations": 20, "kd_steps": 60, "kd_batch": 64,
                     "pool_size": 256, "eval_every": 1, "bank_size": 256, "n_negatives": 64, "nz": 32,
-                    "generator_width": 16, "kd_lr": 0.05}
+                    "generator_width": 16, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4}
 PRESETS.add("smoke", Preset(
     name="smoke",
     summary="seconds: tiny synth set and models, a few steps of everything (tests)",
@@ -51,22 +60,26 @@ PRESETS.add("smoke", Preset(
     seeds=2,
     embedding_dim=32,
     overrides={**_SUPERVISED_SMOKE, **_DATA_FREE_SMOKE},
+    per_method=_SHORT_BUDGET_ADI,
 ))
 
 _SUPERVISED_CPU = {"epochs": 20, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 10, "patience": 8}
-_DATA_FREE_CPU = {"rounds": 10, "synth_batch": 32, "iterations": 20, "kd_steps": 30, "kd_batch": 64,
-                  "pool_size": 10 * 32, "eval_every": 2, "bank_size": 1024, "n_negatives": 256, "nz": 64,
-                  "generator_width": 16, "kd_lr": 0.05}
+_DATA_FREE_CPU = {"rounds": 6, "synth_batch": 32, "iterations": 24, "kd_steps": 50, "kd_batch": 64,
+                  "pool_size": 6 * 32, "eval_every": 1, "bank_size": 1024, "n_negatives": 256, "nz": 64,
+                  "generator_width": 16, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4}
 PRESETS.add("cpu", Preset(
     name="cpu",
     summary="minutes on 2 CPU cores: synth set, narrow ResNet/WRN pairs, CMI-style loop scaled down",
     data=DataConfig(sample_rate=16000, synth_clips_per_class=80, synth_min_seconds=0.5, synth_max_seconds=2.5),
     frontend=FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=32),
     datasets=("synth",),
-    pairs=("resnet34_tiny:resnet18_tiny", "wrn16_2_tiny:wrn10_2_tiny"),
+    # One pair keeps the default run within ~30 minutes on 2 cores; the WRN pair is the one of the
+    # paper's Table 3. Add `--pairs resnet34_tiny:resnet18_tiny` for the ResNet row of Table 2.
+    pairs=("wrn16_2_tiny:wrn10_2_tiny",),
     seeds=3,
     embedding_dim=64,
     overrides={**_SUPERVISED_CPU, **_DATA_FREE_CPU},
+    per_method=_SHORT_BUDGET_ADI,
 ))
 
 PRESETS.add("paper", Preset(

@@ -34,7 +34,8 @@ class DataFreeConfig:
     iterations: int = 200  # optimisation steps per synthesized batch (CMI g_steps)
     kd_steps: int = 400  # KD steps after each synthesis (CMI kd_steps = ep_steps)
     kd_batch: int = 256
-    kd_lr: float = 0.1  # SGD, momentum 0.9, cosine over all KD steps (CMI reference)
+    kd_optimizer: str = "sgd"  # "sgd" (momentum 0.9, CMI reference) or "adamw" (short-budget presets)
+    kd_lr: float = 0.1  # cosine-annealed over all KD steps
     kd_weight_decay: float = 5e-4
     temperature: float = 20.0  # KD temperature (CMI: T=20)
     pool_size: int = 51200
@@ -93,7 +94,7 @@ class DataFreeMethod(Method):
         synthesizer = self.make_synthesizer(ctx, teacher, student, frames)
         distiller = self.make_distiller(ctx, teacher, student).to(ctx.device)
         params = list(student.parameters()) + list(distiller.parameters())  # e.g. FRAMI projections
-        opt = torch.optim.SGD(params, lr=cfg.kd_lr, momentum=0.9, weight_decay=cfg.kd_weight_decay)
+        opt = make_optimizer(cfg, params)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.rounds * cfg.kd_steps)
         pool = TensorPool(cfg.pool_size)
         sampler = torch.Generator().manual_seed(ctx.seed)
@@ -153,6 +154,14 @@ class DataFreeMethod(Method):
         }
         extras = {"pool_samples": len(pool), "pool_bytes": pool.nbytes, "final_synth_losses": synthesizer.last_losses}
         return MethodResult(student, best_acc, {"synthesis": synth_stats, "distill": kd_stats}, extras)
+
+
+def make_optimizer(cfg: DataFreeConfig, params: list) -> torch.optim.Optimizer:
+    if cfg.kd_optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.kd_lr, momentum=0.9, weight_decay=cfg.kd_weight_decay)
+    if cfg.kd_optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.kd_lr, weight_decay=cfg.kd_weight_decay)
+    raise ValueError(f"unknown kd_optimizer {cfg.kd_optimizer!r}; valid: sgd, adamw")
 
 
 def _sync(device: torch.device) -> None:
