@@ -10,12 +10,9 @@ def register(name: str, add_parser, handler) -> None:
     HANDLERS[name] = handler
 
 
-try:
-    from .data.cli import add_datasets_parser, run_datasets
+from .data.cli import add_datasets_parser, run_datasets  # noqa: E402
 
-    register("datasets", add_datasets_parser, run_datasets)
-except ImportError:  # pragma: no cover
-    pass
+register("datasets", add_datasets_parser, run_datasets)
 
 from .samples import add_samples_parser, run_samples  # noqa: E402
 
@@ -24,3 +21,8 @@ register("samples", add_samples_parser, run_samples)
 from .bounds import add_check_parser, run_check  # noqa: E402
 
 register("check", add_check_parser, run_check)
+
+from .reports import add_leaderboard_parser, add_tables_parser, run_leaderboard, run_tables  # noqa: E402
+
+register("tables", add_tables_parser, run_tables)
+register("leaderboard", add_leaderboard_parser, run_leaderboard)

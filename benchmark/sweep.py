@@ -22,7 +22,7 @@ from methods import METHODS
 from .cell import Cell, cell_config, config_hash, run_cell
 from .data import DATASETS, cache_dir
 from .data.base import DataConfig
-from .data.features import extract_split
+from .data.feature_cache import cached_split_features
 from .prepared import PreparedData, prepare
 from .presets import Preset
 from .records import RunStore, cell_key, locked
@@ -70,11 +70,8 @@ class DataProvider:
 
 
 def extract_features(clipset, split, frontend):
-    try:
-        from .data.feature_cache import cached_split_features
-    except ImportError:  # pragma: no cover - the cache module is optional at import time
-        return extract_split(clipset, split, frontend)
-    return cached_split_features(clipset, split, frontend, cache_dir() / "features", log)
+    """Log-mels of one split, from the on-disk feature cache (computed on the first use)."""
+    return cached_split_features(clipset, split, frontend, cache_dir() / "features")
 
 
 def pending_cells(spec: SweepSpec, store: RunStore) -> list[Cell]:

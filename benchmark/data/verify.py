@@ -1,0 +1,135 @@
+"""Check a downloaded dataset against its official counts and read every file once.
+
+Run after a download (or when results look odd): `python -m benchmark datasets verify NAME`.
+It reports, by path, every file that cannot be read or disagrees with its metadata, and every
+fold/class count that differs from the official one, so a partial extraction or a corrupt
+file is found before hours of training, not after.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..progress import Progress
+from .audio_io import BadAudioFile, read_native
+from .audiomnist import DIGIT_FOLDS, index_audiomnist
+from .esc50 import index_esc50
+from .sources import DatasetIndex, DatasetIntegrityError, FileProblem, MissingDatasetError, locate, source
+from .us8k import index_us8k
+
+UNREADABLE = "unreadable audio"
+COUNT = "count differs from the official one"
+MISSING = "dataset not found"
+METADATA = "metadata unusable"
+
+
+@dataclass(frozen=True)
+class OfficialCounts:
+    """Published size of a dataset: clips in total, per fold and per class (label id)."""
+
+    total: int
+    per_fold: dict[int, int]
+    per_class: dict[int, int]
+    per_group: int | None = None  # clips per speaker, where every speaker has the same number
+    groups: int | None = None
+
+
+US8K_PER_CLASS = {0: 1000, 1: 429, 2: 1000, 3: 1000, 4: 1000, 5: 1000, 6: 374, 7: 1000, 8: 929, 9: 1000}
+US8K_PER_FOLD = dict(enumerate([873, 888, 925, 990, 936, 823, 838, 806, 816, 837], start=1))
+
+OFFICIAL: dict[str, OfficialCounts] = {
+    "esc50": OfficialCounts(2000, {k: 400 for k in range(1, 6)}, {c: 40 for c in range(50)}),
+    "us8k": OfficialCounts(8732, US8K_PER_FOLD, US8K_PER_CLASS),
+    "audiomnist": OfficialCounts(30000, {k: 500 * len(s) for k, s in enumerate(DIGIT_FOLDS, start=1)},
+                                 {d: 3000 for d in range(10)}, per_group=500, groups=60),
+}
+INDEXERS: dict[str, Callable[[Path], DatasetIndex]] = {
+    "esc50": index_esc50, "us8k": index_us8k, "audiomnist": index_audiomnist,
+}
+
+
+@dataclass
+class VerifyReport:
+    dataset: str
+    directory: str | None
+    files: int = 0
+    files_read: int = 0
+    per_fold: dict[int, int] = field(default_factory=dict)
+    per_class: dict[str, int] = field(default_factory=dict)
+    problems: list[FileProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem_counts(self) -> dict[str, int]:
+        return dict(Counter(p.kind for p in self.problems))
+
+    def text(self) -> str:
+        lines = [f"{self.dataset}: {'OK' if self.ok else 'NOT OK'} ({self.directory or 'not found'})",
+                 f"  {self.files} clips indexed, {self.files_read} read",
+                 "  per fold: " + ", ".join(f"{k}: {n}" for k, n in sorted(self.per_fold.items())),
+                 "  per class: " + ", ".join(f"{k}: {n}" for k, n in self.per_class.items())]
+        if self.problems:
+            lines.append(f"  {len(self.problems)} problem(s): "
+                         + "; ".join(f"{n} {kind}" for kind, n in self.problem_counts().items()))
+            lines += [f"    {p.line()}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def compare_counts(label: str, found: dict, official: dict) -> list[FileProblem]:
+    return [FileProblem(COUNT, f"{label} {key}", f"{found.get(key, 0)} clips, official {expected}")
+            for key, expected in official.items() if found.get(key, 0) != expected] + \
+        [FileProblem(COUNT, f"{label} {key}", f"{n} clips, not in the official layout")
+         for key, n in found.items() if key not in official]
+
+
+def count_problems(index: DatasetIndex, official: OfficialCounts) -> list[FileProblem]:
+    problems = []
+    if len(index.files) != official.total:
+        problems.append(FileProblem(COUNT, "total", f"{len(index.files)} clips, official {official.total}"))
+    problems += compare_counts("fold", Counter(f.fold for f in index.files), official.per_fold)
+    problems += compare_counts("class", Counter(f.label for f in index.files), official.per_class)
+    if official.per_group is not None:
+        per_group = Counter(f.group for f in index.files)
+        problems += [FileProblem(COUNT, f"group {g}", f"{n} clips, official {official.per_group}")
+                     for g, n in sorted(per_group.items()) if n != official.per_group]
+        if official.groups is not None and len(per_group) != official.groups:
+            problems.append(FileProblem(COUNT, "groups", f"{len(per_group)} found, official {official.groups}"))
+    return problems
+
+
+def verify(name: str, data_root: Path | str | None = None, official: OfficialCounts | None = None,
+           read_files: bool = True) -> VerifyReport:
+    """Index the dataset, compare counts with the official ones and read every file once."""
+    src = source(name)
+    official = official or OFFICIAL[name]
+    try:
+        directory = locate(name, data_root)
+    except MissingDatasetError as exc:
+        return VerifyReport(src.name, None, problems=[FileProblem(MISSING, str(data_root or "$DFKD_DATA_ROOT"),
+                                                                  str(exc))])
+    report = VerifyReport(src.name, str(directory))
+    try:
+        index = INDEXERS[name](directory)
+    except DatasetIntegrityError as exc:
+        report.problems.append(FileProblem(METADATA, str(directory), str(exc)))
+        return report
+    report.files = len(index.files)
+    report.per_fold = dict(sorted(Counter(f.fold for f in index.files if f.fold is not None).items()))
+    by_label = Counter(f.label for f in index.files)
+    report.per_class = {index.class_names[label] if label < len(index.class_names) else str(label): n
+                        for label, n in sorted(by_label.items())}
+    report.problems += index.problems + count_problems(index, official)
+    if read_files:
+        with Progress(f"reading {src.title}", len(index.files)) as progress:
+            for f in index.files:
+                try:
+                    read_native(f.path)
+                except BadAudioFile as exc:
+                    report.problems.append(FileProblem(UNREADABLE, str(f.path), exc.reason))
+                report.files_read += 1
+                progress.advance()
+    return report

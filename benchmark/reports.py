@@ -1,0 +1,78 @@
+"""Everything generated from the records of a results folder: tables, significance, leaderboard.
+
+Each file starts with a header naming the command(s), preset(s), machine and wall time that
+produced the records, so a number is never separated from where it came from.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from .records import RunStore
+
+
+def provenance_header(records: list[dict], title: str) -> str:
+    if not records:
+        return f"# {title}\n\nNo records.\n"
+    commands = sorted({r.get("command", "?") for r in records})
+    presets = sorted({r["preset"] for r in records})
+    devices = sorted({r.get("device", "?") for r in records})
+    commits = sorted({r.get("git_commit", "?") for r in records})
+    starts = [datetime.fromisoformat(r["started_at"]) for r in records if r.get("started_at")]
+    ends = [datetime.fromisoformat(r["finished_at"]) for r in records if r.get("finished_at")]
+    span = (max(ends) - min(starts)).total_seconds() if starts and ends else float("nan")
+    compute = sum(r.get("wall_seconds") or 0 for r in records)
+    lines = [f"# {title}", "",
+             "Generated from `runs.jsonl` by `python -m benchmark tables` (never edited by hand).", "",
+             f"- command: {'; '.join(f'`{c}`' for c in commands)}",
+             f"- preset: {', '.join(presets)}",
+             f"- machine: {', '.join(devices)}",
+             f"- code: {', '.join(commits)}",
+             f"- wall time: {span / 60:.1f} min from first cell start to last cell end "
+             f"({compute / 60:.1f} min summed over {len(records)} cells)", ""]
+    return "\n".join(lines) + "\n"
+
+
+def write_all(out: Path, command: str | None = None) -> None:
+    """Regenerate every report under `out` from `out/runs.jsonl`."""
+    from .leaderboard import write_leaderboard
+    from .tables import write_tables
+
+    records = list(RunStore(out).latest_by_cell().values())
+    write_tables(records, Path(out), provenance_header(records, "DFKD audio benchmark: tables"))
+    write_leaderboard(records, Path(out), provenance_header(records, "DFKD audio benchmark: leaderboard"))
+
+
+def add_tables_parser(sub) -> None:
+    p = sub.add_parser("tables", help="write Table 2/3 (md, csv, tex), significance.md from OUT/runs.jsonl")
+    p.add_argument("--out", type=Path, default=Path("results"))
+
+
+def add_leaderboard_parser(sub) -> None:
+    p = sub.add_parser("leaderboard", help="write leaderboard.md and PNG plots from OUT/runs.jsonl")
+    p.add_argument("--out", type=Path, default=Path("results"))
+
+
+def run_tables(args) -> int:
+    from .tables import write_tables
+
+    records = _records_or_error(args.out)
+    write_tables(records, args.out, provenance_header(records, "DFKD audio benchmark: tables"))
+    print(f"wrote tables and significance report to {args.out}")
+    return 0
+
+
+def run_leaderboard(args) -> int:
+    from .leaderboard import write_leaderboard
+
+    records = _records_or_error(args.out)
+    write_leaderboard(records, args.out, provenance_header(records, "DFKD audio benchmark: leaderboard"))
+    print(f"wrote {args.out / 'leaderboard.md'} and plots")
+    return 0
+
+
+def _records_or_error(out: Path) -> list[dict]:
+    store = RunStore(out)
+    if not store.path.exists():
+        raise FileNotFoundError(f"no records at {store.path}; run `python -m benchmark run --out {out}` first")
+    return list(store.latest_by_cell().values())

@@ -1,0 +1,39 @@
+import math
+
+import pytest
+
+from benchmark.leaderboard import leaderboard, mean_ci, write_leaderboard
+
+
+def _rec(method, acc, seed, synth_s=0.0, its=0):
+    phases = {"synthesis": {"seconds": synth_s, "sample_iterations": its}} if its else {}
+    return {"dataset": "synth", "pair": "t:s", "method": method, "seed": seed, "status": "ok", "accuracy": acc,
+            "phases": phases, "wall_seconds": 1.0}
+
+
+RECORDS = ([_rec("teacher", 90, s) for s in range(3)] + [_rec("student", 70, s) for s in range(3)]
+           + [_rec("frami", a, s, 10.0, 1000) for s, a in enumerate([78, 80, 82])]
+           + [{"dataset": "synth", "pair": "t:s", "method": "adi", "seed": 0, "status": "failed", "accuracy": None}])
+
+
+def test_mean_ci_by_hand():
+    # values 78, 80, 82: mean 80, sd 2, se 2/sqrt3, t_{0.975,2} = 4.302653
+    mean, half = mean_ci([78, 80, 82])
+    assert mean == pytest.approx(80.0)
+    assert half == pytest.approx(4.302653 * 2 / math.sqrt(3), rel=1e-5)
+
+
+def test_ranking_gap_and_cost():
+    board = leaderboard(RECORDS).set_index("method")
+    assert board.loc["teacher", "rank"] == 1 and board.loc["frami", "rank"] == 2 and board.loc["student", "rank"] == 3
+    assert board.loc["frami", "gap_closed_%"] == pytest.approx(50.0)  # (80 - 70) / (90 - 70)
+    assert board.loc["frami", "sample_iterations"] == 1000
+    assert "adi" not in board.index  # failed cells are never averaged
+
+
+def test_write_leaderboard_files(tmp_path):
+    write_leaderboard(RECORDS, tmp_path, "# header\n")
+    text = (tmp_path / "leaderboard.md").read_text()
+    assert text.startswith("# header") and "80.00 ± 4.97" in text
+    assert (tmp_path / "leaderboard_ranking.png").stat().st_size > 1000
+    assert (tmp_path / "leaderboard_cost.png").stat().st_size > 1000
