@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import shlex
 import sys
@@ -58,6 +59,9 @@ def add_run_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--data-root", type=Path, default=None,
                    help="folder holding ESC-50/, UrbanSound8K/, AudioMNIST/ (default: $DFKD_DATA_ROOT)")
+    p.add_argument("--protocol", default=None,
+                   help="real datasets: 'paper' (the paper's held-out split; default) or 'fold<k>' to test on "
+                        "official fold k (ESC-50 1-5, UrbanSound8K 1-10, AudioMNIST 1-5) for k-fold CV")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
     p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
 
@@ -68,6 +72,8 @@ def run_command(args) -> int:
     from .sweep import SweepSpec, run_sweep
 
     preset = PRESETS.get(args.preset)
+    if args.protocol:
+        preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, protocol=args.protocol))
     datasets = (DATASETS.parse_list(args.datasets, PAPER_DATASETS) if args.datasets else list(preset.datasets))
     spec = SweepSpec(
         preset=preset,

@@ -36,7 +36,7 @@ def provenance_header(records: list[dict], title: str) -> str:
 def write_all(out: Path, command: str | None = None) -> None:
     """Regenerate every report under `out` from `out/runs.jsonl`."""
     from .leaderboard import write_leaderboard
-    from .tables import write_tables
+    from .report_tables import write_tables
 
     records = list(RunStore(out).latest_by_cell().values())
     write_tables(records, Path(out), provenance_header(records, "DFKD audio benchmark: tables"))
@@ -54,7 +54,7 @@ def add_leaderboard_parser(sub) -> None:
 
 
 def run_tables(args) -> int:
-    from .tables import write_tables
+    from .report_tables import write_tables
 
     records = _records_or_error(args.out)
     write_tables(records, args.out, provenance_header(records, "DFKD audio benchmark: tables"))
