@@ -3,7 +3,6 @@
 by mel inversion (torchaudio InverseMelScale + Griffin-Lim)."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-from benchmark.bounds import Bound, read_bounds, violations
+from benchmark.bounds import Bound, violations
 from benchmark.cli import main
 from benchmark.records import RunStore
 

@@ -75,3 +75,15 @@ def test_gradients_reach_the_generator(finv):
     assert synth.bank.count == 4  # the batch's embeddings went to the memory bank
     synth.close()
     assert all(not layer._forward_hooks for layer in synth.bn.layers)  # the shared teacher is left clean
+
+
+def test_smoke_sweep_stays_within_the_shipped_smoke_bounds(smoke_all):
+    """Regression check: the smoke sweep against bounds derived from measured smoke runs."""
+    from pathlib import Path
+
+    from benchmark.bounds import read_bounds, violations
+
+    bounds = read_bounds(Path(__file__).resolve().parent.parent / "results" / "bounds" / "smoke.csv")
+    records = [r for r in smoke_all[1].values()]
+    assert len(bounds) == 9
+    assert violations(records, bounds) == []

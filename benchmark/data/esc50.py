@@ -14,10 +14,9 @@ from pathlib import Path
 from .base import ClipSet, DataConfig
 from .registry import DATASETS
 from .sources import (
-    FILE_WITHOUT_ROW, MISMATCH, ROW_WITHOUT_FILE, DatasetIndex, FileProblem, IndexedFile, apply_bad_file_policy,
-    as_int, class_names_from, locate, read_metadata_csv, wav_names,
+    FILE_WITHOUT_ROW, MISMATCH, ROW_WITHOUT_FILE, DatasetIndex, FileProblem, IndexedFile, as_int, class_names_from, read_metadata_csv, wav_names,
 )
-from .splits import assemble_clipset, protocol_fold
+from .splits import load_held_out_fold
 
 N_FOLDS = 5
 PAPER_TEST_FOLD = 5
@@ -60,12 +59,8 @@ def index_esc50(directory: Path) -> DatasetIndex:
 
 def load_esc50(cfg: DataConfig) -> ClipSet:
     """ESC-50 under `cfg.protocol`: "paper" (test = fold 5) or "fold<k>"."""
-    held_out = protocol_fold(cfg.protocol, "esc50", N_FOLDS) or PAPER_TEST_FOLD
-    index = index_esc50(locate("esc50", cfg.data_root))
-    skipped = apply_bad_file_policy(index, cfg.on_bad_file)
-    facts = {"test_fold": held_out, "official_folds": N_FOLDS}
-    return assemble_clipset(index, cfg, lambda f: f.fold == held_out, facts,
-                            "per class from the training folds, whole src_file groups", skipped)
+    return load_held_out_fold(cfg, "esc50", index_esc50, N_FOLDS, PAPER_TEST_FOLD,
+                              "per class from the training folds, whole src_file groups")
 
 
 DATASETS.add("esc50", load_esc50, "ESC-50: 50 environmental classes, 2000 5-s clips; test = fold 5 (400 clips)")

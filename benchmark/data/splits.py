@@ -17,7 +17,7 @@ import numpy as np
 
 from .audio_io import read_audio
 from .base import Clip, ClipSet, DataConfig
-from .sources import DatasetIndex, DatasetIntegrityError, IndexedFile
+from .sources import DatasetIndex, DatasetIntegrityError, IndexedFile, apply_bad_file_policy, locate
 
 _FOLD_PROTOCOL = re.compile(r"^fold(\d+)$")
 
@@ -120,3 +120,13 @@ def assemble_clipset(index: DatasetIndex, cfg: DataConfig, is_test: Callable[[In
         **index.notes,
     }
     return clipset
+
+
+def load_held_out_fold(cfg: DataConfig, name: str, index_dataset: Callable[[Path], DatasetIndex], n_folds: int,
+                       paper_fold: int, validation_rule: str) -> ClipSet:
+    """A dataset with official folds: test on one held-out fold ("paper" protocol or "fold<k>")."""
+    held_out = protocol_fold(cfg.protocol, name, n_folds) or paper_fold
+    index = index_dataset(locate(name, cfg.data_root))
+    skipped = apply_bad_file_policy(index, cfg.on_bad_file)
+    facts = {"test_fold": held_out, "official_folds": n_folds}
+    return assemble_clipset(index, cfg, lambda f: f.fold == held_out, facts, validation_rule, skipped)

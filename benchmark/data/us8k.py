@@ -15,10 +15,9 @@ from pathlib import Path
 from .base import ClipSet, DataConfig
 from .registry import DATASETS
 from .sources import (
-    FILE_WITHOUT_ROW, MISMATCH, ROW_WITHOUT_FILE, DatasetIndex, FileProblem, IndexedFile, apply_bad_file_policy,
-    as_int, class_names_from, locate, read_metadata_csv, wav_names,
+    FILE_WITHOUT_ROW, MISMATCH, ROW_WITHOUT_FILE, DatasetIndex, FileProblem, IndexedFile, as_int, class_names_from, read_metadata_csv, wav_names,
 )
-from .splits import assemble_clipset, protocol_fold
+from .splits import load_held_out_fold
 
 N_FOLDS = 10
 PAPER_TEST_FOLD = 10
@@ -58,12 +57,8 @@ def index_us8k(directory: Path) -> DatasetIndex:
 
 def load_us8k(cfg: DataConfig) -> ClipSet:
     """UrbanSound8K under `cfg.protocol`: "paper" (test = fold 10) or "fold<k>"."""
-    held_out = protocol_fold(cfg.protocol, "us8k", N_FOLDS) or PAPER_TEST_FOLD
-    index = index_us8k(locate("us8k", cfg.data_root))
-    skipped = apply_bad_file_policy(index, cfg.on_bad_file)
-    facts = {"test_fold": held_out, "official_folds": N_FOLDS}
-    return assemble_clipset(index, cfg, lambda f: f.fold == held_out, facts,
-                            "per class from the training folds, whole fsID recordings", skipped)
+    return load_held_out_fold(cfg, "us8k", index_us8k, N_FOLDS, PAPER_TEST_FOLD,
+                              "per class from the training folds, whole fsID recordings")
 
 
 DATASETS.add("us8k", load_us8k, "UrbanSound8K: 10 urban classes, 8732 clips <= 4 s; test = fold 10 (837 clips)")
