@@ -74,3 +74,12 @@ def test_list_prints_every_method_with_a_summary(capsys):
     assert names == ["teacher", "student", "kd", "adi", "cmi", "frami", "frami-no-finv", "frami-no-reused",
                      "frami-no-finv-no-reused"]
     assert all(len(line.split()) > 2 for line in lines)
+
+
+def test_run_ends_by_writing_the_reports(smoke_run):
+    _, out = smoke_run
+    assert main(["run", "--preset", "smoke", "--methods", "teacher", "--seeds", "1",
+                 "--pairs", "wrn16_2_tiny:wrn10_2_tiny", "--out", str(out)]) == 0
+    for name in ("table2.md", "table3.md", "significance.md", "leaderboard.md"):
+        assert (out / name).read_text().startswith("# DFKD audio benchmark"), name
+    assert "--preset smoke" in (out / "table2.md").read_text()
