@@ -86,7 +86,7 @@ def run_command(args) -> int:
     )
     device = resolve_device(args.device)
     store = RunStore(args.out)
-    command = "python -m benchmark " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python -m benchmark " + " ".join(shlex.quote(a) for a in args.argv)
     start = time.perf_counter()
     written = run_sweep(spec, store, device, command)
     failed = [r for r in written if r["status"] != "ok"]
@@ -149,7 +149,9 @@ COMMANDS = {"run": run_command, "list": list_command}
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # recorded with every result as the command that made it
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     from . import subcommands
