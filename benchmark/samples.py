@@ -83,7 +83,7 @@ def run_samples(args) -> int:
     ctx = make_context(cell, preset, data, TeacherCache(cache_dir() / "teachers"), device)
     method = build_method(args.method, method_config(args.method, preset.overrides, preset.per_method))
     teacher, _ = ctx.teacher()
-    frames = max(8, round(method.config.length_factor * data.typical_frames()))
+    frames = method.synthesized_frames(ctx)
     synthesizer = method.make_synthesizer(ctx, teacher, ctx.new_student().eval(), frames)
     try:
         batch = synthesizer.synthesize()[: args.count].cpu()

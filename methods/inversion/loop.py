@@ -83,6 +83,10 @@ class DataFreeMethod(Method):
     @abstractmethod
     def make_distiller(self, ctx: CellContext, teacher: nn.Module, student: nn.Module) -> Distiller: ...
 
+    def synthesized_frames(self, ctx: CellContext) -> int:
+        """Length of synthesized clips: `length_factor` times the median training clip."""
+        return max(8, round(self.config.length_factor * ctx.data.typical_frames()))
+
     def run(self, ctx: CellContext) -> MethodResult:
         from .pool import TensorPool
 
@@ -93,7 +97,7 @@ class DataFreeMethod(Method):
         if ctx.device.type == "cuda":  # NHWC convolutions are faster on tensor cores (bf16 autocast)
             teacher.to(memory_format=torch.channels_last)
             student.to(memory_format=torch.channels_last)
-        frames = max(8, round(cfg.length_factor * ctx.data.typical_frames()))
+        frames = self.synthesized_frames(ctx)
         synthesizer = self.make_synthesizer(ctx, teacher, student, frames)
         distiller = self.make_distiller(ctx, teacher, student).to(ctx.device)
         params = list(student.parameters()) + list(distiller.parameters())  # e.g. FRAMI projections
