@@ -11,12 +11,13 @@ from datetime import datetime, timezone
 
 import torch
 
-from methods import CellContext, build_method, method_config
+from methods import CellContext, SynthesizedSamples, build_method, method_config
 
 from .environment import device_description, git_commit, package_versions
 from .prepared import PreparedData
 from .presets import Preset
 from .teachers import TeacherCache, teacher_key
+from .tracking import CellTracker
 from .training import DivergedError, PhaseStats, predict
 
 
@@ -70,17 +71,23 @@ def accuracy_by_kind(targets: torch.Tensor, preds: torch.Tensor, kinds: list[str
     return out
 
 
+def train_or_load_teacher(preset: Preset, data: PreparedData, arch: str, seed: int, teachers: TeacherCache,
+                          device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The teacher of (dataset, arch, seed) under a preset: from the cache, or trained now and cached."""
+    train_cfg = method_config("teacher", preset.overrides, preset.per_method)
+    data_cfg = asdict(preset.data) | {"data_root": None}
+    key = teacher_key(data, data_cfg, arch, seed, train_cfg, preset.embedding_dim)
+    return teachers.get(key, data, arch, seed, train_cfg, preset.embedding_dim, device)
+
+
 def make_context(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
                  log=lambda metrics: None, teacher_phase: PhaseStats | None = None) -> CellContext:
     """The context a method runs in; the teacher is trained (or loaded) on first use only."""
     teacher_phase = teacher_phase if teacher_phase is not None else PhaseStats()
 
     def load_teacher():
-        train_cfg = method_config("teacher", preset.overrides, preset.per_method)
-        data_cfg = asdict(preset.data) | {"data_root": None}
-        key = teacher_key(data, data_cfg, cell.teacher, cell.seed, train_cfg, preset.embedding_dim)
         start = time.perf_counter()
-        model, info = teachers.get(key, data, cell.teacher, cell.seed, train_cfg, preset.embedding_dim, device)
+        model, info = train_or_load_teacher(preset, data, cell.teacher, cell.seed, teachers, device)
         if not info["cached"]:
             teacher_phase.seconds = time.perf_counter() - start
             teacher_phase.samples = info["train"]["samples"]
@@ -91,9 +98,21 @@ def make_context(cell: Cell, preset: Preset, data: PreparedData, teachers: Teach
                        amp=preset.amp)
 
 
+def report_samples(tracker, samples: SynthesizedSamples | None, data: PreparedData) -> None:
+    """Hand a few synthesized clips (back in log power) and the teacher's labels to the tracker."""
+    if samples is None:
+        return
+    log_mels = torch.stack([data.normaliser.invert(x[0]) for x in samples.inputs])
+    confidence, label = samples.teacher_probs.max(1)
+    titles = [f"{i}: {data.class_names[int(c)]} ({100 * float(p):.0f}%)" for i, (c, p) in
+              enumerate(zip(label, confidence))]
+    tracker.log_samples(log_mels, titles, data.frontend)
+
+
 def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
-             command: str, log=lambda metrics: None) -> dict:
+             command: str, tracker=None) -> dict:
     """Run a cell and return its record; failures become records, never exceptions."""
+    tracker = tracker or CellTracker()  # no-op unless a tracked sweep hands one in
     config = cell_config(cell, preset)
     record = {**asdict(cell), "pair": cell.pair, "preset": preset.name, "config": config,
               "config_hash": config_hash(config), "git_commit": git_commit(), "packages": package_versions(),
@@ -103,11 +122,12 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     teacher_phase = PhaseStats()
-    ctx = make_context(cell, preset, data, teachers, device, log, teacher_phase)
+    ctx = make_context(cell, preset, data, teachers, device, tracker.log, teacher_phase)
     start = time.perf_counter()
     try:
         method = build_method(cell.method, method_config(cell.method, preset.overrides, preset.per_method))
         result = method.run(ctx)
+        report_samples(tracker, result.samples, data)
         eval_start = time.perf_counter()
         preds = predict(result.model, data.test, device)
         eval_phase = PhaseStats(time.perf_counter() - eval_start, len(data.test), 1)

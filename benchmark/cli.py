@@ -13,6 +13,7 @@ from methods import METHODS, TABLE_ORDER
 from models import MODELS
 
 from .data import DATASETS, PAPER_DATASETS
+from .executors import WorkerPoolBroke
 from .presets import PRESETS
 from .registry import Registry, UnknownNameError
 
@@ -64,11 +65,40 @@ def add_run_parser(sub) -> None:
                         "official fold k (ESC-50 1-5, UrbanSound8K 1-10, AudioMNIST 1-5) for k-fold CV")
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
     p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
+    add_executor_arguments(p)
+    add_tracking_arguments(p)
+
+
+def add_executor_arguments(p) -> None:
+    from .executors import EXECUTORS
+
+    g = p.add_argument_group("where cells run")
+    g.add_argument("--executor", default="local",
+                   help=f"{', '.join(EXECUTORS.names())} (default local). Teachers are trained first, then cells; "
+                        "records always go to OUT/runs.jsonl from this process")
+    g.add_argument("--jobs", type=int, default=1, help="local executor: worker processes (default 1: in-process)")
+    g.add_argument("--ray-address", default=None,
+                   help="ray executor: cluster address (e.g. ray://head:10001 or auto); default: start Ray locally")
+    g.add_argument("--cpus-per-cell", type=float, default=1.0, help="ray executor: CPUs each task asks for")
+    g.add_argument("--gpus-per-cell", type=float, default=None,
+                   help="ray executor: GPUs each task asks for (fractions share a GPU); default 1 with CUDA, else 0")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads per cell (recorded; results depend slightly on it); default: all cores "
+                        "in-process, cores/jobs with --jobs, the task's CPUs on Ray")
+
+
+def add_tracking_arguments(p) -> None:
+    g = p.add_argument_group("Weights & Biases")
+    g.add_argument("--wandb", default=None, choices=["online", "offline", "disabled"],
+                   help="one W&B run per cell, grouped by sweep (default: $WANDB_MODE, else disabled); local "
+                        "records stay the source of truth")
+    g.add_argument("--wandb-project", default=None, help="W&B project (default: $WANDB_PROJECT or dfkd-audio-bench)")
+    g.add_argument("--wandb-entity", default=None, help="W&B entity (default: $WANDB_ENTITY)")
+    g.add_argument("--wandb-group", default=None, help="W&B group of this sweep's runs (default: preset + time)")
 
 
 def run_command(args) -> int:
     from .records import RunStore
-    from .environment import resolve_device
     from .sweep import SweepSpec, run_sweep
 
     preset = PRESETS.get(args.preset)
@@ -84,11 +114,11 @@ def run_command(args) -> int:
         data_root=args.data_root,
         retry_failed=args.retry_failed,
     )
-    device = resolve_device(args.device)
     store = RunStore(args.out)
     command = "python -m benchmark " + " ".join(shlex.quote(a) for a in args.argv)
+    executor, runtime = executor_and_runtime(args, spec, command)
     start = time.perf_counter()
-    written = run_sweep(spec, store, device, command)
+    written = run_sweep(spec, store, runtime, executor)
     failed = [r for r in written if r["status"] != "ok"]
     print(f"{len(written)} cells run in {time.perf_counter() - start:.1f}s ({len(failed)} not ok); "
           f"records: {store.path}")
@@ -96,7 +126,34 @@ def run_command(args) -> int:
         print(f"  {r['status']}: {r['dataset']} {r['pair']} {r['method']} seed={r['seed']}: {r.get('error')}")
     if not args.no_tables:
         write_reports(args.out, command)
+        from .tracking import log_report_tables
+
+        log_report_tables(runtime.tracking, args.out)
     return 0
+
+
+def executor_and_runtime(args, spec, command: str):
+    """The executor and the per-job runtime (device, threads, tracking) the flags ask for."""
+    from datetime import datetime
+
+    import torch
+
+    from .environment import resolve_device
+    from .executors import ExecutorOptions, default_threads, make_executor
+    from .jobs import Runtime
+    from .tracking import resolve_tracking
+
+    device = resolve_device(args.device)
+    gpus = args.gpus_per_cell if args.gpus_per_cell is not None else (1.0 if device.type == "cuda" else 0.0)
+    options = ExecutorOptions(jobs=args.jobs, ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
+                              gpus_per_cell=gpus)
+    executor = make_executor(args.executor, options)
+    if args.executor == "ray" and gpus > 0:
+        device = torch.device("cuda")  # the workers' device, whatever the driver has
+    group = args.wandb_group or f"{spec.preset.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    tracking = resolve_tracking(args.wandb, args.wandb_project, args.wandb_entity, group, str(args.out))
+    threads = args.threads or default_threads(args.executor, options)
+    return executor, Runtime(spec, device.type, command, threads, args.executor, tracking)
 
 
 def write_reports(out: Path, command: str | None = None) -> None:
@@ -162,3 +219,6 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownNameError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except WorkerPoolBroke as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

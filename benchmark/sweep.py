@@ -2,109 +2,46 @@
 
 Finished cells (same grid coordinates and config hash, status ok) are skipped on a rerun;
 failed or diverged cells are skipped too unless `retry_failed`. Each record is appended
-atomically as soon as its cell ends, so a sweep killed at any point loses at most the cell
-it was running.
+atomically by this (driver) process as soon as its cell ends, wherever the cell ran, so a
+sweep killed at any point loses at most the cells it was running.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
-
-import torch
 
 from methods import METHODS
 
-from .cell import Cell, cell_config, config_hash, run_cell
-from .data import DATASETS, cache_dir
-from .data.base import DataConfig
-from .data.feature_cache import cached_split_features
-from .prepared import PreparedData, prepare
-from .presets import Preset
-from .records import RunStore, cell_key, locked
-from .teachers import TeacherCache
+from .executors import Executor, LocalExecutor, ExecutorOptions
+from .grid import DataProvider, SweepSpec, expand_grid, pending_cells
+from .jobs import Runtime, prepare_data, teacher_jobs
+from .records import RunStore, locked
 
 log = logging.getLogger("benchmark.sweep")
 
-
-@dataclass(frozen=True)
-class SweepSpec:
-    preset: Preset
-    datasets: tuple[str, ...]
-    pairs: tuple[tuple[str, str], ...]
-    methods: tuple[str, ...]
-    seeds: tuple[int, ...]
-    data_root: Path | None = None
-    retry_failed: bool = False
+__all__ = ["DataProvider", "SweepSpec", "expand_grid", "pending_cells", "run_sweep"]
 
 
-def expand_grid(spec: SweepSpec) -> list[Cell]:
-    """Dataset-major order, teachers' own cells first, so a teacher is trained before its users."""
-    return [Cell(d, t, s, m, seed) for d in spec.datasets for (t, s) in spec.pairs for seed in spec.seeds
-            for m in spec.methods]
-
-
-def data_config(spec: SweepSpec) -> DataConfig:
-    root = spec.data_root or (Path(os.environ["DFKD_DATA_ROOT"]) if os.environ.get("DFKD_DATA_ROOT") else None)
-    return dataclasses.replace(spec.preset.data, data_root=root, sample_rate=spec.preset.frontend.sample_rate)
-
-
-class DataProvider:
-    """Loads and featurises each dataset once per sweep."""
-
-    def __init__(self, spec: SweepSpec):
-        self.spec, self._cache = spec, {}
-
-    def get(self, name: str) -> PreparedData:
-        if name not in self._cache:
-            start = time.perf_counter()
-            clipset = DATASETS.get(name)(data_config(self.spec))
-            frontend = self.spec.preset.frontend
-            self._cache[name] = prepare(clipset, frontend, lambda cs, split: extract_features(cs, split, frontend))
-            log.info("prepared %s in %.1fs: %s", name, time.perf_counter() - start, clipset.split_sizes())
-        return self._cache[name]
-
-
-def extract_features(clipset, split, frontend):
-    """Log-mels of one split, from the on-disk feature cache (computed on the first use)."""
-    return cached_split_features(clipset, split, frontend, cache_dir() / "features")
-
-
-def pending_cells(spec: SweepSpec, store: RunStore) -> list[Cell]:
-    latest = store.latest_by_cell()
-    todo = []
-    for cell in expand_grid(spec):
-        probe = {**dataclasses.asdict(cell), "preset": spec.preset.name,
-                 "config_hash": config_hash(cell_config(cell, spec.preset))}
-        previous = latest.get(cell_key(probe))
-        if previous is None or (spec.retry_failed and previous.get("status") != "ok"):
-            todo.append(cell)
-    return todo
-
-
-def run_sweep(spec: SweepSpec, store: RunStore, device: torch.device, command: str,
-              on_record: Callable[[dict], None] = lambda r: None, log_metrics=None) -> list[dict]:
+def run_sweep(spec: SweepSpec, store: RunStore, runtime: Runtime, executor: Executor | None = None) -> list[dict]:
     """Run every pending cell; returns the records written by this call."""
     for name in spec.methods:
         METHODS.get(name)
-    data = DataProvider(spec)
-    teachers = TeacherCache(cache_dir() / "teachers")
-    written = []
+    executor = executor or LocalExecutor(ExecutorOptions())
+    written: list[dict] = []
     with locked(store.dir / "sweep"):  # one sweep per results folder at a time
         todo = pending_cells(spec, store)
         log.info("%d cells pending (%d in the grid)", len(todo), len(expand_grid(spec)))
-        for index, cell in enumerate(todo, 1):
-            log.info("[%d/%d] %s", index, len(todo), cell.label())
-            logger = log_metrics(cell) if log_metrics else (lambda metrics: None)
-            record = run_cell(cell, spec.preset, data.get(cell.dataset), teachers, device, command, logger)
+        for name in dict.fromkeys(cell.dataset for cell in todo):
+            prepare_data(runtime, name)  # fills the on-disk caches once, before any worker reads them
+        start = time.perf_counter()
+
+        def on_record(cell, record: dict) -> None:
             store.append(record)
             written.append(record)
-            on_record(record)
-            log.info("    -> %s %s (%.1fs)", record["status"],
-                     f"{record['accuracy']:.2f}%" if record.get("accuracy") is not None else record.get("error", ""),
-                     record["wall_seconds"])
+            outcome = (f"{record['accuracy']:.2f}%" if record.get("accuracy") is not None
+                       else record.get("error", ""))
+            log.info("[%d/%d] %s -> %s %s (%.1fs; sweep %.0fs)", len(written), len(todo), cell.label(),
+                     record["status"], outcome, record["wall_seconds"], time.perf_counter() - start)
+
+        executor.run(teacher_jobs(todo), todo, runtime, on_record)
     return written

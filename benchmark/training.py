@@ -79,7 +79,8 @@ def accuracy(model: nn.Module, data: FeatureSet, device: torch.device) -> float:
 
 
 def train_supervised(model: nn.Module, train: FeatureSet, val: FeatureSet, cfg: TrainConfig, device: torch.device,
-                     seed: int, loss_fn: BatchLoss = cross_entropy_loss, label: str = "train") -> tuple[float, PhaseStats]:
+                     seed: int, loss_fn: BatchLoss = cross_entropy_loss, label: str = "train",
+                     log: Callable[[dict], None] = lambda metrics: None) -> tuple[float, PhaseStats]:
     """Train with AdamW + cosine schedule; keep the weights of the best validation epoch.
 
     Returns (best validation accuracy, phase stats). The model is left holding the best weights.
@@ -96,6 +97,7 @@ def train_supervised(model: nn.Module, train: FeatureSet, val: FeatureSet, cfg: 
         for epoch in range(cfg.epochs):
             model.train()
             start = time.perf_counter()
+            loss_sum, batches = 0.0, 0
             for batch in bucketed_batches(train, cfg.batch_size, generator):
                 if len(batch.labels) < 2:  # BatchNorm needs two samples
                     continue
@@ -106,10 +108,12 @@ def train_supervised(model: nn.Module, train: FeatureSet, val: FeatureSet, cfg: 
                 loss.backward()
                 opt.step()
                 sched.step()
+                loss_sum, batches = loss_sum + loss.item(), batches + 1
                 stats.samples += len(b.labels)
                 stats.steps += 1
             stats.seconds += time.perf_counter() - start
             val_acc = accuracy(model, val, device)
+            log({"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "val_accuracy": val_acc})
             if val_acc > best_acc:
                 best_acc, best_state, since_best = val_acc, copy.deepcopy(model.state_dict()), 0
             else:

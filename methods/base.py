@@ -39,11 +39,20 @@ class CellContext:
 
 
 @dataclass
+class SynthesizedSamples:
+    """A few synthesized inputs and the teacher's view of them, for looking and listening (W&B, Fig. 3)."""
+
+    inputs: torch.Tensor  # (N, 1, n_mels, T), normalised log-mels as the models see them
+    teacher_probs: torch.Tensor  # (N, classes)
+
+
+@dataclass
 class MethodResult:
     model: nn.Module  # what the cell evaluates on the test split
     val_accuracy: float
     phases: dict[str, PhaseStats] = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
+    samples: SynthesizedSamples | None = None  # data-free methods only; not written to the record
 
 
 class Method(ABC):

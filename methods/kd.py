@@ -35,7 +35,7 @@ class KnowledgeDistillation(Method):
             return loss
 
         val_acc, stats = train_supervised(student, ctx.data.train, ctx.data.val, cfg, ctx.device, ctx.seed, loss_fn,
-                                          label=f"kd {ctx.teacher_arch}->{ctx.student_arch}")
+                                          label=f"kd {ctx.teacher_arch}->{ctx.student_arch}", log=ctx.log)
         return MethodResult(student, val_acc, {"distill": stats})
 
 

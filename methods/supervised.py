@@ -1,7 +1,7 @@
 """Data-driven baselines of Table 2: the teacher and the student trained from scratch."""
 from __future__ import annotations
 
-from benchmark.training import TrainConfig, train_supervised
+from benchmark.training import PhaseStats, TrainConfig, train_supervised
 
 from .base import CellContext, Method, MethodResult
 from .registry import register_method
@@ -12,7 +12,11 @@ class TeacherMethod(Method):
 
     def run(self, ctx: CellContext) -> MethodResult:
         teacher, info = ctx.teacher()
-        return MethodResult(teacher, info["val_accuracy"], extras={"teacher_cached": info["cached"]})
+        # The teacher's training cost, wherever it was paid (in this cell, an earlier sweep, or the
+        # teacher phase of a parallel sweep), so every teacher record reports what a teacher costs.
+        trained = info["train"]
+        phase = PhaseStats(trained["seconds"], trained["samples"], trained["steps"])
+        return MethodResult(teacher, info["val_accuracy"], {"teacher": phase}, extras={"teacher_cached": info["cached"]})
 
 
 class StudentMethod(Method):
@@ -23,7 +27,7 @@ class StudentMethod(Method):
     def run(self, ctx: CellContext) -> MethodResult:
         student = ctx.new_student()
         val_acc, stats = train_supervised(student, ctx.data.train, ctx.data.val, self.config, ctx.device, ctx.seed,
-                                          label=f"student {ctx.student_arch}")
+                                          label=f"student {ctx.student_arch}", log=ctx.log)
         return MethodResult(student, val_acc, {"train": stats})
 
 

@@ -21,7 +21,7 @@ from torch import nn
 from benchmark.progress import Progress
 from benchmark.training import PhaseStats, accuracy, check_finite
 
-from ..base import CellContext, Method, MethodResult
+from ..base import CellContext, Method, MethodResult, SynthesizedSamples
 from .augment import ViewConfig
 
 
@@ -111,7 +111,9 @@ class DataFreeMethod(Method):
         finally:
             synthesizer.close()
         student.load_state_dict(best_state)
-        return self._result(student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats)
+        result = self._result(student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats)
+        result.samples = self._samples(ctx, teacher, pool, sampler)
+        return result
 
     def _loop(self, ctx, cfg, synthesizer, distiller, student, opt, sched, pool, sampler, synth_stats, kd_stats):
         """Alternate synthesis and KD; returns (best validation accuracy, its student weights)."""
@@ -161,6 +163,15 @@ class DataFreeMethod(Method):
         }
         extras = {"pool_samples": len(pool), "pool_bytes": pool.nbytes, "final_synth_losses": synthesizer.last_losses}
         return MethodResult(student, best_acc, {"synthesis": synth_stats, "distill": kd_stats}, extras)
+
+
+    @staticmethod
+    @torch.no_grad()
+    def _samples(ctx: CellContext, teacher: nn.Module, pool, sampler: torch.Generator,
+                 count: int = 8) -> SynthesizedSamples:
+        inputs = pool.sample(count, sampler).float()
+        probs = teacher(inputs.to(ctx.device)).float().softmax(1).cpu()
+        return SynthesizedSamples(inputs.cpu(), probs)
 
 
 def make_optimizer(cfg: DataFreeConfig, params: list) -> torch.optim.Optimizer:
