@@ -26,3 +26,7 @@ from .reports import add_leaderboard_parser, add_tables_parser, run_leaderboard,
 
 register("tables", add_tables_parser, run_tables)
 register("leaderboard", add_leaderboard_parser, run_leaderboard)
+
+from .throughput import add_throughput_parser, run_throughput  # noqa: E402
+
+register("throughput", add_throughput_parser, run_throughput)

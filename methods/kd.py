@@ -19,22 +19,27 @@ class KDConfig(TrainConfig):
     ce_weight: float = 0.0  # weight of the hard-label CE term (0: pure distillation)
 
 
+def kd_batch_loss(teacher, cfg: KDConfig):
+    """Per-batch KD loss: KL to the teacher's softened logits (+ optional CE on labels)."""
+
+    def loss_fn(model, batch):
+        with torch.no_grad():
+            t_logits = teacher(batch.x, batch.lengths)
+        s_logits = model(batch.x, batch.lengths)
+        loss = kd_kl(s_logits, t_logits, cfg.temperature)
+        if cfg.ce_weight:
+            loss = loss + cfg.ce_weight * F.cross_entropy(s_logits, batch.labels)
+        return loss
+
+    return loss_fn
+
+
 class KnowledgeDistillation(Method):
     def run(self, ctx: CellContext) -> MethodResult:
         teacher, _ = ctx.teacher()
         student = ctx.new_student()
-        cfg = self.config
-
-        def loss_fn(model, batch):
-            with torch.no_grad():
-                t_logits = teacher(batch.x, batch.lengths)
-            s_logits = model(batch.x, batch.lengths)
-            loss = kd_kl(s_logits, t_logits, cfg.temperature)
-            if cfg.ce_weight:
-                loss = loss + cfg.ce_weight * F.cross_entropy(s_logits, batch.labels)
-            return loss
-
-        val_acc, stats = train_supervised(student, ctx.data.train, ctx.data.val, cfg, ctx.device, ctx.seed, loss_fn,
+        val_acc, stats = train_supervised(student, ctx.data.train, ctx.data.val, self.config, ctx.device, ctx.seed,
+                                          kd_batch_loss(teacher, self.config),
                                           label=f"kd {ctx.teacher_arch}->{ctx.student_arch}", log=ctx.log)
         return MethodResult(student, val_acc, {"distill": stats})
 

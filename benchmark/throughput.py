@@ -1,0 +1,470 @@
+"""`python -m benchmark throughput`: what one step of each method's phases costs on this device.
+
+A sweep record holds whole-phase wall times; those mix step cost with step counts. Here
+every phase is one step measured in isolation (warm-up, then timed repetitions), built
+the way the sweep builds it (same context, teacher, configs, autocast), so a preset's
+cost can be predicted and a slow phase found. The synthesis step's FLOPs over its time,
+against the device's measured matrix-multiply peak, say how far a step is from
+compute-bound (small convolutions, hooks and Python overheads dominate at small scale).
+
+Phases: features (log-mel of clips, no cache), synthesis and distill (data-free methods),
+train (teacher, student, kd on real batches), evaluate (forward under no_grad).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shlex
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from methods import METHODS, TABLE_ORDER, build_method, method_config
+from methods.inversion.loop import DataFreeMethod, autocast, make_optimizer
+from methods.inversion.pool import TensorPool
+from methods.kd import KnowledgeDistillation, kd_batch_loss
+from methods.supervised import StudentMethod, TeacherMethod
+from models import create_model
+
+from .batching import Batch, bucketed_batches, make_batch
+from .cell import Cell, make_context, peak_memory_mb
+from .data import DATASETS, cache_dir
+from .data.features import LogMel
+from .environment import device_description, git_commit, package_versions, resolve_device
+from .grid import DataProvider, SweepSpec, data_config
+from .presets import PRESETS, Preset
+from .records import write_atomic
+from .teachers import TeacherCache
+from .training import cross_entropy_loss
+
+DEFAULT_MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
+FEATURE_CLIPS = 64  # clips per feature-extraction "step"
+EVAL_BATCH = 64  # training.predict's batch size
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_ms: float
+    min_ms: float
+    peak_memory_mb: float
+
+
+@dataclass(frozen=True)
+class MatmulPeak:
+    """Best time of torch.mm on square n x n matrices: the device's practical FLOP/s ceiling."""
+
+    precision: str  # fp32 | bf16
+    n: int
+    repeats: int
+    median_ms: float
+    min_ms: float
+    flops_per_s: float  # 2 n^3 / min time
+
+
+@dataclass(frozen=True)
+class Measurement:
+    method: str  # a method name; "-" for phases every method shares (features, evaluate)
+    phase: str  # features | synthesis | distill | train | evaluate
+    model: str  # what runs: architecture(s), or the front end
+    precision: str  # fp32 | bf16-autocast
+    batch: int  # samples per step (clips for features, synthesized samples for synthesis)
+    ms_per_step_median: float
+    ms_per_step_min: float
+    samples_per_s: float
+    ms_per_sample: float
+    peak_memory_mb: float
+    sample_iterations_per_step: int | None = None  # synthesis: teacher fwd+bwd per sample per step
+    sample_iterations_per_s: float | None = None
+    flops_per_step: float | None = None  # forward + backward, torch FlopCounterMode
+    achieved_flops_per_s: float | None = None
+    fraction_of_matmul_peak: float | None = None  # against the peak of the same precision
+    note: str = ""
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_step(step: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Timing:
+    """Median and min wall time of `step` after `warmup` untimed calls; peak memory of the timed calls
+    (CUDA: allocator peak since the reset; CPU: the process's peak RSS so far)."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return Timing(1000 * statistics.median(times), 1000 * min(times), peak_memory_mb(device))
+
+
+def count_flops(step: Callable[[], object]) -> int:
+    """FLOPs of one call of `step` (matmuls and convolutions, forward and backward)."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def measure_matmul_peak(device: torch.device, n: int, precision: str, warmup: int, repeats: int) -> MatmulPeak:
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator).to(device, dtype) for _ in range(2))
+    repeats = max(repeats, 3)
+    timing = time_step(lambda: torch.mm(a, b), device, max(warmup, 1), repeats)
+    return MatmulPeak(precision, n, repeats, timing.median_ms, timing.min_ms, 2 * n**3 / (timing.min_ms / 1000))
+
+
+class Workbench:
+    """The data, context and trained teacher of one (preset, dataset, pair, device), shared by every
+    measurement; built as `samples` and the sweep build them (make_context, teacher cache)."""
+
+    def __init__(self, preset: Preset, dataset: str | None = None, pair: str | None = None,
+                 device: torch.device = torch.device("cpu"), warmup: int = 2, repeats: int = 5,
+                 matmul_size: int | None = None, seed: int = 0, data_root: Path | None = None):
+        from .cli import parse_pairs
+
+        if warmup < 0 or repeats < 1:
+            raise ValueError(f"--warmup must be >= 0 and --repeats >= 1, got {warmup} and {repeats}")
+        self.preset, self.device, self.warmup, self.repeats, self.seed = preset, device, warmup, repeats, seed
+        self.dataset = dataset or preset.datasets[0]
+        (self.teacher_arch, self.student_arch), = parse_pairs(pair or preset.pairs[0])
+        self.matmul_size = matmul_size or DEFAULT_MATMUL_SIZE[device.type]
+        self.spec = SweepSpec(preset, (self.dataset,), ((self.teacher_arch, self.student_arch),), ("teacher",), (seed,),
+                              data_root=data_root)
+        self.data = DataProvider(self.spec).get(self.dataset)
+        cell = Cell(self.dataset, self.teacher_arch, self.student_arch, "teacher", seed)
+        self.ctx = make_context(cell, preset, self.data, TeacherCache(cache_dir() / "teachers"), device)
+        self._peaks: dict[str, MatmulPeak] = {}
+        self.teacher_info: dict | None = None  # set on first use: arch, trained now or cached, val accuracy
+
+    @property
+    def pair(self) -> str:
+        return f"{self.teacher_arch}:{self.student_arch}"
+
+    @property
+    def data_free_precision(self) -> str:
+        """The data-free loop runs under bf16 autocast on CUDA when the preset asks for it."""
+        return "bf16-autocast" if self.preset.amp and self.device.type == "cuda" else "fp32"
+
+    def teacher(self) -> torch.nn.Module:
+        """The trained teacher (loaded from the cache, or trained now and cached), frozen."""
+        model, info = self.ctx.teacher()
+        if self.teacher_info is None:
+            self.teacher_info = {"arch": self.teacher_arch, "trained_now": not info["cached"],
+                                  "val_accuracy": info.get("val_accuracy")}
+        return model.eval().requires_grad_(False)
+
+    def config(self, method: str, **changes):
+        config = method_config(method, self.preset.overrides, self.preset.per_method)
+        return dataclasses.replace(config, **changes) if changes else config
+
+    def new_model(self, arch: str) -> torch.nn.Module:
+        torch.manual_seed(self.seed)
+        return create_model(arch, self.data.num_classes, self.preset.embedding_dim).to(self.device)
+
+    def real_batch(self, split: str, batch_size: int) -> Batch:
+        """A batch as the training loop draws it: shuffled, length-bucketed (on the CPU)."""
+        data = getattr(self.data, split)
+        generator = torch.Generator().manual_seed(self.seed)
+        batch = next(bucketed_batches(data, batch_size, generator, drop_last=True), None)
+        return batch if batch is not None else make_batch(data, torch.arange(len(data)))
+
+    def matmul_peak(self, precision: str) -> MatmulPeak:
+        key = "bf16" if precision.startswith("bf16") else "fp32"
+        if key not in self._peaks:
+            self._peaks[key] = measure_matmul_peak(self.device, self.matmul_size, key, self.warmup, self.repeats)
+        return self._peaks[key]
+
+    @property
+    def peaks(self) -> list[MatmulPeak]:
+        return list(self._peaks.values())
+
+    def measure(self, method: str, phase: str, model: str, batch: int, step: Callable[[], object],
+                precision: str = "fp32", flops: bool = True, count: Callable[[], int] | None = None,
+                note: str = "", device: torch.device | None = None) -> Measurement:
+        """Time `step`, then run it once more to count its FLOPs. `count` (synthesis) reads a running
+        total of sample-iterations; its growth over the timed calls gives the count per step."""
+        device = device or self.device
+        before = count() if count else 0
+        timing = time_step(step, device, self.warmup, self.repeats)
+        iterations = (count() - before) // (self.warmup + self.repeats) if count else None
+        flops_per_step = count_flops(step) if flops else None
+        seconds = timing.median_ms / 1000
+        achieved = flops_per_step / seconds if flops_per_step else None
+        return Measurement(
+            method, phase, model, precision, batch, timing.median_ms, timing.min_ms, batch / seconds,
+            timing.median_ms / batch, timing.peak_memory_mb,
+            sample_iterations_per_step=iterations,
+            sample_iterations_per_s=iterations / seconds if iterations is not None else None,
+            flops_per_step=float(flops_per_step) if flops_per_step else None,
+            achieved_flops_per_s=achieved,
+            fraction_of_matmul_peak=achieved / self.matmul_peak(precision).flops_per_s if achieved else None,
+            note=note)
+
+
+# --- the phases ------------------------------------------------------------------------------
+
+def measure_features(bench: Workbench, clips: int = FEATURE_CLIPS) -> Measurement:
+    """Log-mel of training clips with the raw transform (no feature cache), on the CPU where the
+    pipeline runs it; waveforms are loaded first so file reading is not timed."""
+    clipset = DATASETS.get(bench.dataset)(data_config(bench.spec))
+    frontend = bench.preset.frontend
+    max_samples = None if frontend.max_seconds is None else int(frontend.max_seconds * frontend.sample_rate)
+    waves = [torch.from_numpy(np.asarray(clipset.load(c), dtype=np.float32)[:max_samples])
+             for c in clipset.split("train")[:clips]]
+    logmel = LogMel(frontend)
+
+    def step():
+        with torch.no_grad():
+            for wave in waves:
+                logmel(wave)
+
+    seconds = sum(len(w) for w in waves) / frontend.sample_rate
+    return bench.measure("-", "features", "LogMel (cpu)", len(waves), step, flops=False,
+                         note=f"{seconds / len(waves):.2f} s of audio per clip", device=torch.device("cpu"))
+
+
+def data_free_method(name: str, bench: Workbench, **changes) -> DataFreeMethod:
+    if not issubclass(METHODS.get(name).method_cls, DataFreeMethod):
+        raise ValueError(f"method {name!r} synthesizes nothing; data-free methods: " + ", ".join(data_free_names()))
+    return build_method(name, bench.config(name, **changes))
+
+
+def data_free_names() -> list[str]:
+    return [n for n in METHODS.names() if issubclass(METHODS.get(n).method_cls, DataFreeMethod)]
+
+
+def _prepare_models(bench: Workbench) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Teacher and a fresh student as the data-free loop holds them (NHWC on CUDA)."""
+    teacher, student = bench.teacher(), bench.ctx.new_student()
+    if bench.device.type == "cuda":
+        teacher.to(memory_format=torch.channels_last)
+        student.to(memory_format=torch.channels_last)
+    return teacher, student
+
+
+def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None = None) -> Measurement:
+    """One optimisation step of the method's synthesizer (its config with iterations=1)."""
+    changes = {"iterations": 1} | ({"synth_batch": synth_batch} if synth_batch else {})
+    method = data_free_method(name, bench, **changes)
+    teacher, student = _prepare_models(bench)
+    frames = method.synthesized_frames(bench.ctx)
+    synthesizer = method.make_synthesizer(bench.ctx, teacher, student.eval(), frames)
+    bank = getattr(synthesizer, "bank", None)
+    if bank is not None:  # steady state: CMI's memory bank full of past embeddings, as after the first rounds
+        bank.add(torch.randn(bank.size, bank.data.shape[1]))
+
+    def step():
+        with autocast(bench.ctx):
+            synthesizer.synthesize()
+
+    try:
+        return bench.measure(name, "synthesis", f"{bench.teacher_arch}->{bench.student_arch}",
+                             method.config.synth_batch, step, bench.data_free_precision,
+                             count=lambda: synthesizer.sample_iterations, note=f"{frames} frames")
+    finally:
+        synthesizer.close()
+
+
+def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = None) -> Measurement:
+    """One KD step on a pool batch: sample from the pool, distiller loss, backward, optimizer step."""
+    method = data_free_method(name, bench, **({"kd_batch": kd_batch} if kd_batch else {}))
+    cfg = method.config
+    teacher, student = _prepare_models(bench)
+    distiller = method.make_distiller(bench.ctx, teacher, student).to(bench.device)
+    opt = make_optimizer(cfg, list(student.parameters()) + list(distiller.parameters()))
+    frames = method.synthesized_frames(bench.ctx)
+    generator = torch.Generator().manual_seed(bench.seed)
+    pool = TensorPool(cfg.pool_size)
+    pool.add(torch.randn(min(cfg.pool_size, 2 * cfg.kd_batch), 1, bench.data.n_mels, frames, generator=generator))
+    student.train()
+
+    def step():
+        x = pool.sample(cfg.kd_batch, generator).to(bench.device)
+        with autocast(bench.ctx):
+            loss = distiller(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return bench.measure(name, "distill", f"{bench.teacher_arch}->{bench.student_arch}", cfg.kd_batch, step,
+                         bench.data_free_precision, note=f"{frames} frames")
+
+
+def measure_train_step(name: str, bench: Workbench) -> Measurement:
+    """One supervised step as training.train_supervised takes it (AdamW, fp32, batch moved to the device)."""
+    method_cls, cfg = METHODS.get(name).method_cls, bench.config(name)
+    arch = bench.teacher_arch if issubclass(method_cls, TeacherMethod) else bench.student_arch
+    is_kd = issubclass(method_cls, KnowledgeDistillation)
+    loss_fn = kd_batch_loss(bench.teacher(), cfg) if is_kd else cross_entropy_loss
+    model = bench.new_model(arch).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    batch = bench.real_batch("train", cfg.batch_size)
+
+    def step():
+        loss = loss_fn(model, batch.to(bench.device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    label = f"{bench.teacher_arch}->{arch}" if is_kd else arch
+    return bench.measure(name, "train", label, len(batch.labels), step, note=f"{batch.x.shape[-1]} frames (padded)")
+
+
+def measure_evaluate(bench: Workbench, arch: str) -> Measurement:
+    """Forward of a model on a test batch under no_grad, as training.predict runs it."""
+    model = bench.teacher() if arch == bench.teacher_arch else bench.new_model(arch)
+    model.eval()
+    batch = bench.real_batch("test", EVAL_BATCH)
+
+    def step():
+        with torch.no_grad():
+            b = batch.to(bench.device)
+            model(b.x, b.lengths).argmax(dim=1).cpu()
+
+    return bench.measure("-", "evaluate", arch, len(batch.labels), step, note=f"{batch.x.shape[-1]} frames (padded)")
+
+
+def phases_of(name: str) -> list[Callable[[str, Workbench], Measurement]]:
+    method_cls = METHODS.get(name).method_cls
+    if issubclass(method_cls, DataFreeMethod):
+        return [measure_synthesis_step, measure_distill_step]
+    if issubclass(method_cls, (TeacherMethod, StudentMethod, KnowledgeDistillation)):
+        return [measure_train_step]
+    return []
+
+
+def measure_all(bench: Workbench, methods: list[str]) -> tuple[list[Measurement], list[str]]:
+    """Every phase of every method, then the shared phases; returns (measurements, methods skipped).
+    The matmul peaks come first, on an otherwise idle device."""
+    for precision in ("fp32", "bf16") if bench.device.type == "cuda" else ("fp32",):
+        bench.matmul_peak(precision)
+    measurements, skipped = [measure_features(bench)], []
+    for name in methods:
+        phases = phases_of(name)
+        if not phases:
+            skipped.append(name)
+        measurements.extend(measure(name, bench) for measure in phases)
+    measurements.extend(measure_evaluate(bench, arch) for arch in (bench.student_arch, bench.teacher_arch))
+    return measurements, skipped
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+def memory_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return "torch.cuda.max_memory_allocated, reset per measurement"
+    return "process peak RSS (getrusage ru_maxrss): cumulative over the run, not per measurement"
+
+
+def build_report(bench: Workbench, measurements: list[Measurement], skipped: list[str], command: str,
+                 load_before: tuple[float, ...] = ()) -> dict:
+    return {
+        "preset": bench.preset.name, "dataset": bench.dataset, "pair": bench.pair,
+        "device": device_description(bench.device), "torch_threads": torch.get_num_threads(),
+        "packages": package_versions(), "git_commit": git_commit(), "command": command,
+        "warmup": bench.warmup, "repeats": bench.repeats, "data_free_precision": bench.data_free_precision,
+        "peak_memory": memory_label(bench.device), "teacher": bench.teacher_info,
+        "matmul_peak": [asdict(p) for p in bench.peaks],
+        "measurements": [asdict(m) for m in measurements], "skipped_methods": skipped,
+        # On a shared machine other processes' load slows every step: the 1-minute load average
+        # before and after says whether the timings were taken on a busy machine.
+        "load_average_1min": {"before": load_before[0] if load_before else None, "after": os.getloadavg()[0]},
+    }
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def markdown(report: dict) -> str:
+    rows = [{
+        "method": m["method"], "phase": m["phase"], "model": m["model"], "precision": m["precision"],
+        "batch": m["batch"], "ms/step (median)": _fmt(m["ms_per_step_median"], ".2f"),
+        "ms/step (min)": _fmt(m["ms_per_step_min"], ".2f"), "samples/s": _fmt(m["samples_per_s"], ",.1f"),
+        "ms/sample": _fmt(m["ms_per_sample"], ".3f"),
+        "sample-it/s": _fmt(m["sample_iterations_per_s"], ",.1f"),
+        "GFLOP/step": _fmt(m["flops_per_step"] and m["flops_per_step"] / 1e9, ".3f"),
+        "GFLOP/s": _fmt(m["achieved_flops_per_s"] and m["achieved_flops_per_s"] / 1e9, ".2f"),
+        "% matmul peak": _fmt(m["fraction_of_matmul_peak"] and 100 * m["fraction_of_matmul_peak"], ".1f"),
+        "peak MB": _fmt(m["peak_memory_mb"], ".0f"), "note": m["note"],
+    } for m in report["measurements"]]
+    teacher = report["teacher"] or {}
+    teacher_line = ("-" if not teacher else
+                    f"{teacher['arch']} ({'trained now' if teacher['trained_now'] else 'from the teacher cache'}, "
+                    f"val {teacher['val_accuracy']:.1f}%)")
+    peaks = "; ".join(f"{p['precision']} {p['flops_per_s'] / 1e9:,.1f} GFLOP/s (torch.mm n={p['n']}, "
+                      f"best of {p['repeats']} after warm-up; median {p['median_ms']:.2f} ms)"
+                      for p in report["matmul_peak"])
+    lines = [
+        "# Throughput", "",
+        f"- command: `{report['command']}`",
+        f"- preset: {report['preset']}, dataset: {report['dataset']}, pair: {report['pair']}",
+        f"- device: {report['device']} (torch threads: {report['torch_threads']})",
+        f"- commit: {report['git_commit']}, torch {report['packages'].get('torch')}",
+        f"- {report['warmup']} warm-up + {report['repeats']} timed repetitions per step; "
+        f"data-free steps in {report['data_free_precision']}; teacher: {teacher_line}",
+        f"- peak memory: {report['peak_memory']}; 1-min load average before/after: "
+        f"{_fmt(report['load_average_1min']['before'], '.2f')}/{_fmt(report['load_average_1min']['after'], '.2f')}",
+        f"- matrix-multiply peak: {peaks}",
+        "",
+        pd.DataFrame(rows).to_markdown(index=False),
+        "",
+        "Synthesis is one optimisation step of the synthesizer (a batch takes `iterations` of them); "
+        "sample-it/s counts teacher forward+backward per synthesized sample. FLOPs count matmuls and "
+        "convolutions, forward and backward (torch FlopCounterMode); % matmul peak is achieved FLOP/s "
+        "over the peak of the same precision (fp32 convolutions on CUDA may use TF32, so they can pass it).",
+    ]
+    if report["skipped_methods"]:
+        lines += ["", f"Not measured (no known phases): {', '.join(report['skipped_methods'])}"]
+    return "\n".join(lines) + "\n"
+
+
+def add_throughput_parser(sub) -> None:
+    p = sub.add_parser("throughput", help="time one step of each method's phases; OUT/throughput.{json,md}",
+                       description="Per method and phase: ms/step, samples/s, sample-iterations/s (synthesis), "
+                                   "peak memory, FLOPs and the fraction of the measured matmul peak.")
+    p.add_argument("--preset", default="cpu", help=f"{', '.join(PRESETS.names())} (default cpu)")
+    p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+    p.add_argument("--dataset", default=None, help="default: the preset's first dataset")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding the real datasets (default: $DFKD_DATA_ROOT)")
+    p.add_argument("--pair", default=None, help="teacher:student (default: the preset's first pair)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls; median and min reported (default 5)")
+    p.add_argument("--matmul-size", type=int, default=None,
+                   help="n of the n x n torch.mm peak (default 2048 on CPU, 8192 on CUDA)")
+    p.add_argument("--out", type=Path, default=Path("results/throughput"))
+
+
+def run_throughput(args) -> int:
+    methods = METHODS.parse_list(args.methods, TABLE_ORDER)
+    preset = PRESETS.get(args.preset)
+    device = resolve_device(args.device)
+    bench = Workbench(preset, args.dataset, args.pair, device, args.warmup, args.repeats, args.matmul_size,
+                      data_root=args.data_root)
+    command = "python -m benchmark " + " ".join(shlex.quote(a) for a in args.argv)
+    load_before = os.getloadavg()
+    measurements, skipped = measure_all(bench, methods)
+    report = build_report(bench, measurements, skipped, command, load_before)
+    write_atomic(args.out / "throughput.json", json.dumps(report, indent=2))
+    write_atomic(args.out / "throughput.md", markdown(report))
+    print(markdown(report))
+    print(f"wrote {args.out / 'throughput.json'} and {args.out / 'throughput.md'}")
+    return 0

@@ -1,0 +1,94 @@
+"""`python -m benchmark throughput`: structure, counts and sanity of the numbers, never timings."""
+import json
+import math
+import re
+
+import pytest
+import torch
+
+from benchmark.cli import main
+from benchmark.presets import PRESETS
+from benchmark.throughput import Workbench, measure_distill_step, measure_synthesis_step
+
+METHODS = ["student", "adi", "frami"]
+PAIR = "wrn16_2_tiny:wrn10_2_tiny"  # the other tests' pair: one smoke teacher per session
+NUMBERS = ("batch", "ms_per_step_median", "ms_per_step_min", "samples_per_s", "ms_per_sample", "peak_memory_mb",
+           "sample_iterations_per_step", "sample_iterations_per_s", "flops_per_step", "achieved_flops_per_s",
+           "fraction_of_matmul_peak")
+
+
+def run_cli(tmp_path, methods="student,adi,frami"):
+    return main(["throughput", "--preset", "smoke", "--methods", methods, "--pair", PAIR, "--out", str(tmp_path),
+                 "--repeats", "2", "--warmup", "1", "--device", "cpu", "--matmul-size", "512"])
+
+
+def test_throughput_writes_every_method_and_phase(tmp_path):
+    assert run_cli(tmp_path) == 0
+    report = json.loads((tmp_path / "throughput.json").read_text())
+    assert report["preset"] == "smoke" and report["device"].startswith("cpu")
+    assert report["warmup"] == 1 and report["repeats"] == 2 and report["torch_threads"] >= 1
+    assert "--methods student,adi,frami" in report["command"]
+    assert torch.__version__.startswith(report["packages"]["torch"])
+
+    phases = {}
+    for m in report["measurements"]:
+        phases.setdefault(m["method"], set()).add(m["phase"])
+    assert phases == {"-": {"features", "evaluate"}, "student": {"train"}, "adi": {"synthesis", "distill"},
+                      "frami": {"synthesis", "distill"}}
+
+    for m in report["measurements"]:
+        for key in NUMBERS:
+            if m[key] is not None:
+                assert math.isfinite(m[key]) and m[key] > 0, (m["method"], m["phase"], key, m[key])
+        assert m["ms_per_step_min"] <= m["ms_per_step_median"]
+        if m["phase"] != "features":  # FFTs are not counted; every model step is
+            assert m["flops_per_step"] > 0 and 0 < m["fraction_of_matmul_peak"] <= 10
+    synthesis = [m for m in report["measurements"] if m["phase"] == "synthesis"]
+    assert len(synthesis) == 2
+    for m in synthesis:  # one step of the synthesizer optimises every sample of its batch once
+        assert m["sample_iterations_per_step"] == m["batch"] == PRESETS.get("smoke").overrides["synth_batch"]
+    (peak,) = report["matmul_peak"]
+    assert peak["precision"] == "fp32" and peak["n"] == 512 and peak["flops_per_s"] > 0
+
+    md = (tmp_path / "throughput.md").read_text()
+    assert report["git_commit"] in md and "smoke" in md and "matrix-multiply peak: fp32" in md
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    for method in METHODS:
+        method_rows = [r for r in rows if re.match(rf"\|\s*{re.escape(method)}\s*\|", r)]
+        assert len(method_rows) == len(phases[method]), method
+
+
+def test_synthesis_and_distill_work_grow_with_batch():
+    bench = Workbench(PRESETS.get("smoke"), pair=PAIR, device=torch.device("cpu"), warmup=0, repeats=1, matmul_size=256)
+    flop_ratio = {}
+    for method in ("adi", "frami"):
+        small, large = (measure_synthesis_step(method, bench, synth_batch=n) for n in (4, 8))
+        assert (small.sample_iterations_per_step, large.sample_iterations_per_step) == (4, 8)
+        assert (small.batch, large.batch) == (4, 8)
+        flop_ratio[method] = large.flops_per_step / small.flops_per_step
+    # ADI's work is all per sample. FRAMI (as CMI) adds parts that do not scale with the batch: the
+    # memory bank's negatives through the contrastive head (fixed) and the InfoNCE similarities (quadratic).
+    assert 1.5 < flop_ratio["adi"] < 2.5
+    assert flop_ratio["frami"] > 1.0
+    small, large = (measure_distill_step("frami", bench, kd_batch=n) for n in (8, 16))
+    assert (small.batch, large.batch) == (8, 16)
+    assert 1.5 < large.flops_per_step / small.flops_per_step < 2.5
+
+
+def test_synthesis_refuses_a_method_that_synthesizes_nothing():
+    bench = Workbench(PRESETS.get("smoke"), pair=PAIR, device=torch.device("cpu"), warmup=0, repeats=1, matmul_size=256)
+    with pytest.raises(ValueError, match="data-free methods: adi, cmi, frami"):
+        measure_synthesis_step("kd", bench)
+
+
+def test_unknown_method_exits_non_zero_listing_valid_names(tmp_path, capsys):
+    assert run_cli(tmp_path, "student,nope") == 2
+    err = capsys.readouterr().err
+    assert "unknown method 'nope'" in err and "frami-no-finv" in err and "teacher" in err
+    assert not (tmp_path / "throughput.json").exists()
+
+
+def test_bad_repetition_counts_are_refused(tmp_path, capsys):
+    code = main(["throughput", "--preset", "smoke", "--methods", "adi", "--out", str(tmp_path), "--repeats", "0",
+                 "--device", "cpu"])
+    assert code == 2 and "--repeats" in capsys.readouterr().err
