@@ -98,15 +98,29 @@ def make_context(cell: Cell, preset: Preset, data: PreparedData, teachers: Teach
                        amp=preset.amp)
 
 
-def report_samples(tracker, samples: SynthesizedSamples | None, data: PreparedData) -> None:
-    """Hand a few synthesized clips (back in log power) and the teacher's labels to the tracker."""
-    if samples is None:
-        return
+@dataclass(frozen=True)
+class LabelledSamples:
+    """Synthesized clips back in log power, with the teacher's label and confidence for each."""
+
+    log_mels: torch.Tensor  # (N, n_mels, T)
+    labels: list[str]
+    confidences: list[float]
+
+    def titles(self) -> list[str]:
+        return [f"{i}: {label} ({100 * p:.0f}%)" for i, (label, p) in enumerate(zip(self.labels, self.confidences))]
+
+
+def label_samples(samples: SynthesizedSamples, data: PreparedData) -> LabelledSamples:
     log_mels = torch.stack([data.normaliser.invert(x[0]) for x in samples.inputs])
     confidence, label = samples.teacher_probs.max(1)
-    titles = [f"{i}: {data.class_names[int(c)]} ({100 * float(p):.0f}%)" for i, (c, p) in
-              enumerate(zip(label, confidence))]
-    tracker.log_samples(log_mels, titles, data.frontend)
+    return LabelledSamples(log_mels, [data.class_names[int(c)] for c in label], confidence.tolist())
+
+
+def report_samples(tracker, samples: SynthesizedSamples | None, data: PreparedData) -> None:
+    """Hand a few synthesized clips and the teacher's labels to the tracker (W&B image + audio)."""
+    if samples is not None:
+        labelled = label_samples(samples, data)
+        tracker.log_samples(labelled.log_mels, labelled.titles(), data.frontend)
 
 
 def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,

@@ -15,10 +15,10 @@ import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 import torchaudio  # noqa: E402
 
-from methods import METHODS, build_method, method_config  # noqa: E402
+from methods import METHODS, SynthesizedSamples, build_method, method_config  # noqa: E402
 from methods.inversion.loop import DataFreeMethod  # noqa: E402
 
-from .cell import Cell, make_context  # noqa: E402
+from .cell import Cell, label_samples, make_context  # noqa: E402
 from .data import cache_dir  # noqa: E402
 from .data.features import FrontEndConfig  # noqa: E402
 from .presets import PRESETS  # noqa: E402
@@ -86,22 +86,20 @@ def run_samples(args) -> int:
     frames = method.synthesized_frames(ctx)
     synthesizer = method.make_synthesizer(ctx, teacher, ctx.new_student().eval(), frames)
     try:
-        batch = synthesizer.synthesize()[: args.count].cpu()
+        batch = synthesizer.synthesize()[: args.count].float().cpu()
     finally:
         synthesizer.close()
     with torch.no_grad():
         probs = teacher(batch.to(device)).softmax(1).cpu()
-    log_mels = torch.stack([data.normaliser.invert(x[0]) for x in batch])  # back to log power
+    labelled = label_samples(SynthesizedSamples(batch, probs), data)
     args.out.mkdir(parents=True, exist_ok=True)
-    titles, manifest = [], []
-    for i, (mel, p) in enumerate(zip(log_mels, probs)):
-        label = data.class_names[int(p.argmax())]
-        titles.append(f"{i}: {label} ({100 * p.max():.0f}%)")
+    manifest = []
+    for i, (mel, label, confidence) in enumerate(zip(labelled.log_mels, labelled.labels, labelled.confidences)):
         wav = args.out / f"{args.method}_{i:02d}_{label}.wav"
         sf.write(wav, mel_to_wave(mel, data.frontend), data.frontend.sample_rate)
-        manifest.append({"index": i, "teacher_label": label, "teacher_confidence": float(p.max()), "wav": wav.name})
+        manifest.append({"index": i, "teacher_label": label, "teacher_confidence": confidence, "wav": wav.name})
     png = args.out / f"{args.method}_samples.png"
-    plot_grid(log_mels, titles, png)
+    plot_grid(labelled.log_mels, labelled.titles(), png)
     (args.out / f"{args.method}_samples.json").write_text(json.dumps(
         {"method": args.method, "dataset": args.dataset, "preset": preset.name, "pair": f"{teacher_arch}:{student_arch}",
          "seed": args.seed, "samples": manifest}, indent=2))
