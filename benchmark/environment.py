@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -45,7 +46,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name: float results on CPU differ between microarchitectures (other kernels),
+    so records must say which CPU made them. platform.processor() is empty on Linux."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_description(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu:{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+    return f"cpu:{cpu_model()} ({platform.machine()}, {os.cpu_count()} cores) x{torch.get_num_threads()} threads"
