@@ -81,18 +81,12 @@ def train_or_load_teacher(preset: Preset, data: PreparedData, arch: str, seed: i
 
 
 def make_context(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
-                 log=lambda metrics: None, teacher_phase: PhaseStats | None = None) -> CellContext:
-    """The context a method runs in; the teacher is trained (or loaded) on first use only."""
-    teacher_phase = teacher_phase if teacher_phase is not None else PhaseStats()
+                 log=lambda metrics: None) -> CellContext:
+    """The context a method runs in; the teacher is loaded (or trained) on first use only. Sweeps train
+    teachers before their cells, and the teacher cell reports the training cost (methods/supervised.py)."""
 
     def load_teacher():
-        start = time.perf_counter()
-        model, info = train_or_load_teacher(preset, data, cell.teacher, cell.seed, teachers, device)
-        if not info["cached"]:
-            teacher_phase.seconds = time.perf_counter() - start
-            teacher_phase.samples = info["train"]["samples"]
-            teacher_phase.steps = info["train"]["steps"]
-        return model, info
+        return train_or_load_teacher(preset, data, cell.teacher, cell.seed, teachers, device)
 
     return CellContext(data, cell.teacher, cell.student, cell.seed, device, preset.embedding_dim, load_teacher, log,
                        amp=preset.amp)
@@ -135,8 +129,7 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
               "dataset_description": data.description}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    teacher_phase = PhaseStats()
-    ctx = make_context(cell, preset, data, teachers, device, tracker.log, teacher_phase)
+    ctx = make_context(cell, preset, data, teachers, device, tracker.log)
     start = time.perf_counter()
     try:
         method = build_method(cell.method, method_config(cell.method, preset.overrides, preset.per_method))
@@ -155,7 +148,7 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
             test_targets=targets.tolist(),
             test_predictions=preds.tolist(),
             phases={name: stats.as_dict() for name, stats in
-                    {"teacher": teacher_phase, **result.phases, "evaluate": eval_phase}.items() if stats.seconds},
+                    {**result.phases, "evaluate": eval_phase}.items() if stats.seconds},
             extras=result.extras,
         )
     except DivergedError as exc:

@@ -100,8 +100,7 @@ class RayExecutor:
     def run(self, teachers: list[TeacherJob], cells: list[Cell], runtime: Runtime, on_record: OnRecord) -> None:
         ray = self._connect()
         o = self.options
-        threads = runtime.threads or max(1, int(o.cpus_per_cell))
-        runtime = replace(runtime, threads=threads, executor="ray")
+        runtime = replace(runtime, threads=runtime.threads or default_threads("ray", o), executor="ray")
         remote = dict(num_cpus=o.cpus_per_cell, num_gpus=o.gpus_per_cell, max_retries=o.max_retries,
                       retry_exceptions=False)
         teacher_task = ray.remote(**remote)(run_teacher_job)

@@ -29,7 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from methods import METHODS, TABLE_ORDER, build_method, method_config
-from methods.inversion.loop import DataFreeMethod, autocast, make_optimizer
+from methods.inversion.loop import DataFreeMethod, autocast, make_optimizer, synchronize
 from methods.inversion.pool import TensorPool
 from methods.kd import KnowledgeDistillation, kd_batch_loss
 from methods.supervised import StudentMethod, TeacherMethod
@@ -90,25 +90,20 @@ class Measurement:
     note: str = ""
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_step(step: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Timing:
     """Median and min wall time of `step` after `warmup` untimed calls; peak memory of the timed calls
     (CUDA: allocator peak since the reset; CPU: the process's peak RSS so far)."""
     for _ in range(warmup):
         step()
-    _sync(device)
+    synchronize(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = []
     for _ in range(repeats):
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         step()
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return Timing(1000 * statistics.median(times), 1000 * min(times), peak_memory_mb(device))
 

@@ -108,12 +108,12 @@ def train_supervised(model: nn.Module, train: FeatureSet, val: FeatureSet, cfg: 
                 loss.backward()
                 opt.step()
                 sched.step()
-                loss_sum, batches = loss_sum + loss.item(), batches + 1
+                loss_sum, batches = loss_sum + loss.detach(), batches + 1  # summed on the device; read once an epoch
                 stats.samples += len(b.labels)
                 stats.steps += 1
             stats.seconds += time.perf_counter() - start
             val_acc = accuracy(model, val, device)
-            log({"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "val_accuracy": val_acc})
+            log({"epoch": epoch, "train_loss": float(loss_sum) / max(batches, 1), "val_accuracy": val_acc})
             if val_acc > best_acc:
                 best_acc, best_state, since_best = val_acc, copy.deepcopy(model.state_dict()), 0
             else:

@@ -124,7 +124,7 @@ class DataFreeMethod(Method):
                 start = time.perf_counter()
                 with autocast(ctx):
                     batch = synthesizer.synthesize()
-                _sync(ctx.device)
+                synchronize(ctx.device)
                 synth_stats.seconds += time.perf_counter() - start
                 synth_stats.samples += len(batch)
                 synth_stats.steps += cfg.iterations
@@ -143,7 +143,7 @@ class DataFreeMethod(Method):
                     sched.step()
                     kd_stats.samples += len(x)
                     kd_stats.steps += 1
-                _sync(ctx.device)
+                synchronize(ctx.device)
                 kd_stats.seconds += time.perf_counter() - start
                 ctx.log({"round": round_index, "kd_loss": loss.item(),
                          **{f"synth/{k}": v for k, v in synthesizer.last_losses.items()}})
@@ -182,6 +182,7 @@ def make_optimizer(cfg: DataFreeConfig, params: list) -> torch.optim.Optimizer:
     raise ValueError(f"unknown kd_optimizer {cfg.kd_optimizer!r}; valid: sgd, adamw")
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work so wall-clock timings measure it (no-op on CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
