@@ -44,8 +44,8 @@ def cell_config(cell: Cell, preset: Preset) -> dict:
         "data": asdict(preset.data) | {"data_root": None},  # where data lives does not change results
         "frontend": asdict(preset.frontend),
         "embedding_dim": preset.embedding_dim,
-        "method": asdict(method_config(cell.method, preset.overrides, preset.per_method)),
-        "teacher_train": asdict(method_config("teacher", preset.overrides, preset.per_method)),
+        "method": asdict(method_config(cell.method, preset)),
+        "teacher_train": asdict(method_config("teacher", preset)),
         "amp": preset.amp,
     }
 
@@ -74,7 +74,7 @@ def accuracy_by_kind(targets: torch.Tensor, preds: torch.Tensor, kinds: list[str
 def train_or_load_teacher(preset: Preset, data: PreparedData, arch: str, seed: int, teachers: TeacherCache,
                           device: torch.device) -> tuple[torch.nn.Module, dict]:
     """The teacher of (dataset, arch, seed) under a preset: from the cache, or trained now and cached."""
-    train_cfg = method_config("teacher", preset.overrides, preset.per_method)
+    train_cfg = method_config("teacher", preset)
     data_cfg = asdict(preset.data) | {"data_root": None}
     key = teacher_key(data, data_cfg, arch, seed, train_cfg, preset.embedding_dim)
     return teachers.get(key, data, arch, seed, train_cfg, preset.embedding_dim, device)
@@ -132,7 +132,7 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
     ctx = make_context(cell, preset, data, teachers, device, tracker.log)
     start = time.perf_counter()
     try:
-        method = build_method(cell.method, method_config(cell.method, preset.overrides, preset.per_method))
+        method = build_method(cell.method, method_config(cell.method, preset))
         result = method.run(ctx)
         report_samples(tracker, result.samples, data)
         eval_start = time.perf_counter()

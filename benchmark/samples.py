@@ -81,7 +81,7 @@ def run_samples(args) -> int:
     data = DataProvider(spec).get(args.dataset)
     cell = Cell(args.dataset, teacher_arch, student_arch, args.method, args.seed)
     ctx = make_context(cell, preset, data, TeacherCache(cache_dir() / "teachers"), device)
-    method = build_method(args.method, method_config(args.method, preset.overrides, preset.per_method))
+    method = build_method(args.method, method_config(args.method, preset))
     teacher, _ = ctx.teacher()
     frames = method.synthesized_frames(ctx)
     synthesizer = method.make_synthesizer(ctx, teacher, ctx.new_student().eval(), frames)

@@ -30,3 +30,7 @@ register("leaderboard", add_leaderboard_parser, run_leaderboard)
 from .throughput import add_throughput_parser, run_throughput  # noqa: E402
 
 register("throughput", add_throughput_parser, run_throughput)
+
+from .config_command import add_config_parser, run_config  # noqa: E402
+
+register("config", add_config_parser, run_config)

@@ -165,7 +165,7 @@ class Workbench:
         return model.eval().requires_grad_(False)
 
     def config(self, method: str, **changes):
-        config = method_config(method, self.preset.overrides, self.preset.per_method)
+        config = method_config(method, self.preset)
         return dataclasses.replace(config, **changes) if changes else config
 
     def new_model(self, arch: str) -> torch.nn.Module:

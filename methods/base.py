@@ -1,10 +1,9 @@
 """The one interface every method implements, and the context a sweep cell hands it."""
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -66,9 +65,3 @@ class Method(ABC):
 
     @abstractmethod
     def run(self, ctx: CellContext) -> MethodResult: ...
-
-
-def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
-    """Scale a method's paper-default config with a preset: fields the config has are replaced."""
-    names = {f.name for f in dataclasses.fields(config)}
-    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if k in names})

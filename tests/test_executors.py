@@ -22,9 +22,9 @@ from benchmark.sweep import SweepSpec, run_sweep
 ray = pytest.importorskip("ray")
 
 # The smoke preset cut further (one synthesis round of 5 steps): these tests compare executors, not methods.
-TINY = dataclasses.replace(PRESETS.get("smoke"), overrides={**PRESETS.get("smoke").overrides, "rounds": 1,
-                                                            "iterations": 5, "kd_steps": 10, "epochs": 4,
-                                                            "min_epochs_before_stop": 4})
+_SMOKE = PRESETS.get("smoke")
+TINY = dataclasses.replace(_SMOKE, supervised={**_SMOKE.supervised, "epochs": 4, "min_epochs_before_stop": 4},
+                           data_free={**_SMOKE.data_free, "rounds": 1, "iterations": 5, "kd_steps": 10})
 SPEC = SweepSpec(TINY, ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("teacher", "student", "kd", "cmi"), (0, 1))
 COMPARED = ("status", "accuracy", "val_accuracy", "test_predictions", "config_hash", "torch_threads")
 

@@ -46,7 +46,7 @@ def test_throughput_writes_every_method_and_phase(tmp_path):
     synthesis = [m for m in report["measurements"] if m["phase"] == "synthesis"]
     assert len(synthesis) == 2
     for m in synthesis:  # one step of the synthesizer optimises every sample of its batch once
-        assert m["sample_iterations_per_step"] == m["batch"] == PRESETS.get("smoke").overrides["synth_batch"]
+        assert m["sample_iterations_per_step"] == m["batch"] == PRESETS.get("smoke").data_free["synth_batch"]
     (peak,) = report["matmul_peak"]
     assert peak["precision"] == "fp32" and peak["n"] == 512 and peak["flops_per_s"] > 0
 
