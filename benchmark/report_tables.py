@@ -2,12 +2,14 @@
 
 Cells show mean ± sample std over seeds and n (ok records only; failures are counted, never
 averaged); the paper's number and our difference from it stand in a row beneath where the
-paper reports that cell. Marks: * = differs from FRAMI with Holm-adjusted McNemar p < 0.05
-within its table family (dataset and pair).
+paper reports that cell. Marks: * = differs from FRAMI with Holm-adjusted two-level bootstrap
+p < 0.05 (seeds, then clips within seed; at least 3 seeds) within its table family (dataset and pair).
+The verdicts count training runs as the unit of a claim; see `benchmark.statistics`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,8 @@ import pandas as pd
 
 from .records import cell_key, write_atomic
 from .reference import paper_accuracy
-from .statistics import bootstrap_ci_diff, holm, mcnemar_exact, paired_correctness, paired_seed_test
+from .statistics import (MIN_SEEDS, McNemar, SeedTest, TwoLevelBootstrap, holm, mcnemar_by_seed, mcnemar_exact,
+                         paired_correctness, paired_correctness_by_seed, paired_seed_test, two_level_bootstrap)
 
 TABLE2_COLUMNS = {"teacher": "Teacher", "student": "Student", "kd": "KD", "adi": "ADI", "cmi": "CMI",
                   "frami": "FRAMI"}
@@ -64,27 +67,42 @@ def paper_cell(ok: list[dict], paper: float | None) -> str:
 
 @dataclass
 class Comparison:
+    """One claim (method beats baseline) in one family, with the verdict's test and the tests beside it."""
     dataset: str
     pair: str
     family: str
     method: str
     baseline: str
-    n_seeds: int
-    mean_diff: float
-    seed_test: str
-    seed_p: float
-    mcnemar_p: float
-    discordant: str
-    ci_low: float
-    ci_high: float
-    holm_p: float = np.nan
+    seed_test: SeedTest  # paired over seeds; context, not the verdict
+    bootstrap: TwoLevelBootstrap | None  # drives the verdict; None without shared clips
+    mcnemar_by_seed: list[McNemar] = field(default_factory=list)  # one per shared seed, in seed order
+    mcnemar_pooled: McNemar | None = None  # every (seed, clip) as independent: context only
+    holm_p: float = np.nan  # Holm over the family's two-level bootstrap p-values
+
+    @property
+    def n_seeds(self) -> int:
+        return self.bootstrap.n_seeds if self.bootstrap else self.seed_test.n
+
+    @property
+    def mean_diff(self) -> float:
+        return self.seed_test.mean_diff
+
+    @property
+    def bootstrap_p(self) -> float:
+        return self.bootstrap.p_value if self.bootstrap else np.nan
+
+    def significant(self) -> bool:
+        """Holm-adjusted two-level bootstrap p < ALPHA with enough seeds for the seed level to mean something."""
+        return self.n_seeds >= MIN_SEEDS and bool(self.holm_p < ALPHA)
 
     def verdict(self) -> str:
-        if np.isnan(self.holm_p):
+        if self.bootstrap is None or np.isnan(self.holm_p):
             return "not testable (missing records)"
-        if self.holm_p < ALPHA and self.ci_low > 0:
+        if self.n_seeds < MIN_SEEDS:
+            return f"not reached ({self.n_seeds} seeds < {MIN_SEEDS}: the seed level cannot be judged)"
+        if self.significant() and self.bootstrap.low > 0:
             return "supported"
-        if self.holm_p < ALPHA and self.ci_high < 0:
+        if self.significant() and self.bootstrap.high < 0:
             return "contradicted (significant in the opposite direction)"
         return "not significant"
 
@@ -93,17 +111,14 @@ def compare(records, dataset, pair, family, method, baseline) -> Comparison:
     ok_m, _ = select(records, dataset, pair, method)
     ok_b, _ = select(records, dataset, pair, baseline)
     by_seed = {r["seed"]: r["accuracy"] for r in ok_b}
-    shared = [r for r in ok_m if r["seed"] in by_seed]
+    shared = sorted((r for r in ok_m if r["seed"] in by_seed), key=lambda r: r["seed"])
     seed_test = paired_seed_test([r["accuracy"] for r in shared], [by_seed[r["seed"]] for r in shared])
-    correct_m, correct_b = paired_correctness(ok_m, ok_b)
-    if len(correct_m):
-        mc = mcnemar_exact(correct_m, correct_b)
-        ci = bootstrap_ci_diff(correct_m, correct_b)
-        mc_p, discordant, low, high = mc.p_value, f"{mc.a_only}/{mc.b_only}", ci.low, ci.high
-    else:
-        mc_p, discordant, low, high = np.nan, "—", np.nan, np.nan
-    return Comparison(dataset, pair, family, method, baseline, seed_test.n, seed_test.mean_diff, seed_test.name,
-                      seed_test.p_value, mc_p, discordant, low, high)
+    pairs = paired_correctness_by_seed(shared, ok_b)
+    if not pairs:
+        return Comparison(dataset, pair, family, method, baseline, seed_test, None)
+    pooled_m, pooled_b = paired_correctness(shared, ok_b)
+    return Comparison(dataset, pair, family, method, baseline, seed_test, two_level_bootstrap(pairs),
+                      mcnemar_by_seed(pairs), mcnemar_exact(pooled_m, pooled_b))
 
 
 def comparisons(records: list[dict]) -> list[Comparison]:
@@ -114,14 +129,15 @@ def comparisons(records: list[dict]) -> list[Comparison]:
         for family, claims in (("Table 2", TABLE2_CLAIMS), ("Table 3", TABLE3_CLAIMS)):
             family_rows = [compare(records, dataset, pair, family, m, b) for m, b in claims
                            if select(records, dataset, pair, m)[0] and select(records, dataset, pair, b)[0]]
-            for row, p in zip(family_rows, holm([r.mcnemar_p for r in family_rows])):
+            for row, p in zip(family_rows, holm([r.bootstrap_p for r in family_rows])):
                 row.holm_p = p
             out.extend(family_rows)
     return out
 
 
 def significant_vs_frami(comps: list[Comparison]) -> set[tuple[str, str, str]]:
-    return {(c.dataset, c.pair, c.baseline) for c in comps if c.holm_p < ALPHA}
+    """Cells to mark `*`: the seed-aware test (Holm-adjusted two-level bootstrap) says they differ from FRAMI."""
+    return {(c.dataset, c.pair, c.baseline) for c in comps if c.significant()}
 
 
 def table2(records: list[dict], comps: list[Comparison] | None = None) -> pd.DataFrame:
@@ -173,23 +189,79 @@ def kind_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def seed_test_text(test: SeedTest) -> str:
+    """The paired test over seeds as shown: its flag instead of a p-value when it has none."""
+    if np.isnan(test.p_value):
+        return f"{test.name}: n/a ({test.note})"
+    return f"{test.name}: {test.p_value:.3g}" + (f" ({test.note})" if test.note else "")
+
+
+def mcnemar_seed_text(tests: list[McNemar]) -> str:
+    return ", ".join(f"{t.p_value:.2g}" for t in tests) if tests else "—"
+
+
+def ci_text(c: Comparison) -> str:
+    return f"[{c.bootstrap.low:.2f}, {c.bootstrap.high:.2f}]" if c.bootstrap else "—"
+
+
 def significance_frame(comps: list[Comparison]) -> pd.DataFrame:
     return pd.DataFrame([{
         "family": c.family, "dataset": c.dataset, "pair": c.pair, "comparison": f"{c.method} vs {c.baseline}",
-        "seeds": c.n_seeds, "mean diff (pp)": c.mean_diff, f"{c.seed_test} p": c.seed_p,
-        "McNemar p (pooled seeds)": c.mcnemar_p, "discordant (method/baseline)": c.discordant,
-        "bootstrap 95% CI (pp)": f"[{c.ci_low:.2f}, {c.ci_high:.2f}]", "Holm p": c.holm_p,
-        "verdict": c.verdict()} for c in comps])
+        "seeds": c.n_seeds, "mean diff (pp)": c.mean_diff, "two-level bootstrap 95% CI (pp)": ci_text(c),
+        "bootstrap p": c.bootstrap_p, "Holm p": c.holm_p, "verdict": c.verdict(),
+        "McNemar p per seed": mcnemar_seed_text(c.mcnemar_by_seed),
+        "paired test over seeds": seed_test_text(c.seed_test),
+        "McNemar p pooled (not used)": c.mcnemar_pooled.p_value if c.mcnemar_pooled else np.nan,
+        "discordant pooled (method/baseline)": (f"{c.mcnemar_pooled.a_only}/{c.mcnemar_pooled.b_only}"
+                                                if c.mcnemar_pooled else "—")} for c in comps])
 
 
 def verdict_sentences(comps: list[Comparison]) -> list[str]:
     return [f"- {c.family}, {c.dataset} {c.pair}: {c.method} vs {c.baseline}: {c.mean_diff:+.2f} pp over "
-            f"{c.n_seeds} seeds, 95% CI [{c.ci_low:.2f}, {c.ci_high:.2f}], Holm p = {c.holm_p:.3g} -> the paper's "
-            f"claim that {c.method} beats {c.baseline} is **{c.verdict()}** by our data." for c in comps]
+            f"{c.n_seeds} seeds, two-level bootstrap 95% CI {ci_text(c)}, bootstrap p = {c.bootstrap_p:.3g}, "
+            f"Holm p = {c.holm_p:.3g} -> the paper's claim that {c.method} beats {c.baseline} is "
+            f"**{c.verdict()}** by our data." for c in comps]
+
+
+def seed_limits(comps: list[Comparison]) -> list[str]:
+    """What the seed level of the bootstrap can say with the seed counts in this report."""
+    lines = []
+    for n in sorted({c.n_seeds for c in comps if c.bootstrap}):
+        if n < MIN_SEEDS:
+            lines.append(f"- {n} seed(s): the seed level has only {n ** n} ordered draw(s); the verdict is not "
+                         "reached (the spread between training runs cannot be judged from so few).")
+            continue
+        lines.append(
+            f"- {n} seeds: the seed level has only {n}^{n} = {n ** n} equally likely ordered draws "
+            f"({math.comb(2 * n - 1, n)} distinct seed sets). One seed fills every slot with probability "
+            f"1/{n ** n}, so if any single seed's own difference is at or below 0 the two-sided p stays near "
+            f"2 x 1/{n ** n} x 1/2 = {1 / n ** n:.3g} or above before Holm: a claim can be supported only when "
+            f"every seed points the same way. The seed level also shrinks the between-seed variance by "
+            f"(n - 1)/n = {(n - 1) / n:.2f} while the clip level adds clip noise a second time, so with few "
+            f"seeds read the CI as approximate; more seeds are the remedy.")
+    return lines
+
+
+METHOD_TEXT = (
+    "Unit of a claim: the training run (seed), following Bouthillier et al. 2021, \"Accounting for Variance in "
+    "Machine Learning Benchmarks\". The verdict rests on a paired two-level bootstrap (B = 10000 resamples) of the "
+    "accuracy difference method - baseline in percentage points: each resample draws the seeds with replacement, "
+    "then, within each drawn seed, its test clips with replacement, both methods on the same seed and clips; "
+    "the statistic is the mean over drawn seeds of the per-seed difference. CI: the 2.5th and 97.5th percentiles. "
+    "p-value (two-sided, H0: no difference): p = min(1, 2 x (min(k_le, k_ge) + 1) / (B + 1)), where k_le and k_ge "
+    "count the resamples <= 0 and >= 0 (the +1 counts the data as one resample, so p >= 2/(B + 1), never 0). "
+    "Holm's correction runs over each family (one table's comparisons for one dataset and pair) on these p-values. "
+    "A claim is *supported* when the Holm-adjusted p < 0.05 and the CI lies above 0, *contradicted* when "
+    "significant with the CI below 0; with fewer than 3 seeds the verdict is not reached.\n\n"
+    "Beside the verdict, as context: exact McNemar within each seed (one p per seed, in seed order), the paired "
+    "test over per-seed accuracies (t-test; Wilcoxon when n >= 6; a zero-variance or few-seed flag replaces or "
+    "follows its p-value), and McNemar pooled over seeds, which treats every (seed, clip) as independent and so "
+    "overstates the evidence: it drives no verdict and no mark.\n")
 
 
 LEGEND = ("Cells: mean ± sample std of test accuracy (%) over seeds (n = seeds with an ok record). `*`: differs from "
-          "FRAMI with Holm-adjusted exact McNemar p < 0.05 within the table's family (same dataset and pair). "
+          "FRAMI with Holm-adjusted two-level bootstrap p < 0.05 (resampling seeds, then clips within each seed; "
+          "needs at least 3 seeds) within the table's family (same dataset and pair); see significance.md. "
           "`paper` rows: the FRAMI paper's number and our mean minus it, where the paper reports that cell "
           "(its pairs are resnet34:resnet18 and wrn40_2:wrn16_2 on the real datasets).\n")
 
@@ -207,12 +279,13 @@ def write_tables(records: list[dict], out: Path, header: str) -> None:
     if not kinds.empty:
         write_atomic(out / "table_td_tid.md", header + "## Accuracy on time-dependent vs time-independent classes\n\n"
                      + kinds.to_markdown(index=False, floatfmt=".2f") + "\n")
+    write_atomic(out / "significance.md", significance_text(comps, header))
+
+
+def significance_text(comps: list[Comparison], header: str) -> str:
     sig = significance_frame(comps)
-    body = (sig.to_markdown(index=False, floatfmt=".3g") if not sig.empty else "No comparable records.")
-    write_atomic(out / "significance.md", header + "## Significance of the paper's claims\n\n"
-                 "Per comparison: paired test over seeds (t-test; Wilcoxon when n >= 6), exact McNemar on per-clip "
-                 "correctness of the same test clips pooled over seeds, paired bootstrap 95% CI over clips of the "
-                 "accuracy difference, Holm correction over each family (one table's comparisons for one dataset "
-                 "and pair) applied to the McNemar p-values. A claim is *supported* when the Holm-adjusted p < 0.05 "
-                 "and the CI lies above 0.\n\n" + body + "\n\n### In words\n\n" + "\n".join(verdict_sentences(comps))
-                 + "\n")
+    body = sig.to_markdown(index=False, floatfmt=".3g") if not sig.empty else "No comparable records."
+    limits = seed_limits(comps)
+    return (header + "## Significance of the paper's claims\n\n" + METHOD_TEXT + "\n"
+            + ("### Limits with these seeds\n\n" + "\n".join(limits) + "\n\n" if limits else "")
+            + body + "\n\n### In words\n\n" + "\n".join(verdict_sentences(comps)) + "\n")
