@@ -1,4 +1,5 @@
-"""Accuracy-bound regression checks: `python -m benchmark check --out DIR --bounds FILE`.
+"""Accuracy-bound regression checks: `python -m benchmark check --out DIR --bounds FILE`, and
+`check --out DIR --derive FILE [--margin PP]` to write bounds from measured records.
 
 A bounds file is a CSV with columns dataset, pair, method, lower, upper (percent) and an
 optional preset. Every ok record of a listed (dataset, pair, method) must lie inside its
@@ -58,14 +59,45 @@ def violations(records: list[dict], bounds: list[Bound]) -> list[str]:
     return problems
 
 
+def derive_bounds(records: list[dict], margin: float) -> list[tuple[Bound, list[float]]]:
+    """[min - margin, max + margin] over each (dataset, pair, method)'s ok records, clipped to
+    [0, 100], with the measured accuracies, in first-seen order."""
+    measured: dict[tuple[str, str, str, str], list[float]] = {}
+    for r in records:
+        if r.get("status") == "ok":
+            measured.setdefault((r["dataset"], r["pair"], r["method"], r["preset"]), []).append(r["accuracy"])
+    return [(Bound(d, p, m, max(0.0, min(accs) - margin), min(100.0, max(accs) + margin), preset), accs)
+            for (d, p, m, preset), accs in measured.items()]
+
+
+def write_derived_bounds(path: Path, derived: list[tuple[Bound, list[float]]], margin: float, source: str) -> None:
+    lines = ["# Regression bounds derived from measured runs (not from the paper) by",
+             f"#   python -m benchmark check --out {source} --derive {path} --margin {margin:g}",
+             f"# Bounds: [min over seeds - {margin:g}, max + {margin:g}] percentage points, clipped to [0, 100].",
+             "# Measured values per seed are in the comment under each row.",
+             ",".join(COLUMNS + ("preset",))]
+    for bound, accs in derived:
+        lines.append(f"{bound.dataset},{bound.pair},{bound.method},{bound.lower:.2f},{bound.upper:.2f},{bound.preset}")
+        lines.append("# measured: " + ", ".join(f"{a:.2f}" for a in accs))
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
 def add_check_parser(sub) -> None:
     p = sub.add_parser("check", help="exit non-zero if any cell's accuracy is outside its bounds")
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder holding runs.jsonl")
-    p.add_argument("--bounds", type=Path, required=True, help="CSV: dataset,pair,method,lower,upper[,preset]")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--bounds", type=Path, help="CSV: dataset,pair,method,lower,upper[,preset]")
+    g.add_argument("--derive", type=Path, help="write a bounds CSV from OUT's ok records instead of checking")
+    p.add_argument("--margin", type=float, default=10.0, help="--derive: percentage points around min/max (10)")
 
 
 def run_check(args) -> int:
     records = list(RunStore(args.out).latest_by_cell().values())
+    if args.derive:
+        derived = derive_bounds(records, args.margin)
+        write_derived_bounds(args.derive, derived, args.margin, str(args.out))
+        print(f"wrote {len(derived)} bounds to {args.derive}")
+        return 0
     bounds = read_bounds(args.bounds)
     problems = violations(records, bounds)
     for line in problems:

@@ -1,9 +1,21 @@
 """ADI: Adaptive DeepInversion (Yin et al., CVPR 2020), adapted to log-mel spectrograms.
 
 Inputs are optimised directly from noise with Adam:
-  CE(teacher(x), y) + a_bn * sum_l w_l (||mu_l - mu_l^BN|| + ||var_l - var_l^BN||)
+  CE(teacher(x), y) + a_bn * sum_l (||mu_l - mu_l^BN|| + ||var_l - var_l^BN||)
   + a_tv * TV_L2(x) + a_l2 * ||x|| + a_adi * (1 - JS(teacher || student))
-Jitter is a circular roll in time (no mirroring: a flip reverses time). The batch with the
+Defaults are ONE reference setting, DeepInversion's CIFAR-10 script (small inputs, small
+nets), file NVlabs/DeepInversion cifar10/deepinversion_cifar10.py ("DI.py" below) run with the
+"paper parameters" of cifar10/README.md (--bs=256 --r_feature_weight=10 --di_lr=0.05):
+  - Adam with default betas and no schedule: DI.py `optim.Adam([inputs], lr=args.di_lr)`;
+  - every BatchNorm2d weighted equally (no first-layer multiplier; that is the ImageNet
+    script's setting, where it goes with r_feature 0.01-0.05);
+  - balanced targets: DI.py get_images, `targets = [0..9] * 25 + [0..5]` (random_labels=False);
+  - TV-L2 2.5e-5 and L2 0 (--di_var_scale, --di_l2_scale defaults), norms over the whole batch;
+  - competition weight 0.01: get_images' default `competitive_scale=0.01` (DI.py line 76; the
+    script's --cig_scale defaults to 0, i.e. plain DeepInversion), T = 3 in the JS term;
+  - 2000 iterations (--iters_mi); jitter: roll by up to 2 of 32 pixels (`lim_0, lim_1 = 2, 2`).
+Adaptations: jitter is a circular roll in time only (no mirroring: a flip reverses time; a roll
+in frequency would wrap pitch around), by up to the same 1/16 of the axis. The batch with the
 lowest loss over the iterations is kept, as in the reference code.
 """
 from __future__ import annotations
@@ -24,15 +36,19 @@ from .registry import register_method
 
 @dataclass(frozen=True)
 class ADIConfig(DataFreeConfig):
-    iterations: int = 2000  # DeepInversion CIFAR reference
-    lr: float = 0.05
+    """Defaults: DeepInversion's CIFAR-10 "paper parameters" (module docstring cites each)."""
+
+    iterations: int = 2000
+    synth_batch: int = 256
+    input_lr: float = 0.05  # Adam step size on the inputs (DeepInversion di_lr)
     bn_weight: float = 10.0  # r_feature
-    first_bn_multiplier: float = 10.0
+    first_bn_multiplier: float = 1.0  # CIFAR script: all BN layers equal (ImageNet script: 10)
     tv_weight: float = 2.5e-5  # TV-L2
     l2_weight: float = 0.0
-    competition_weight: float = 10.0  # Adaptive DeepInversion term
+    competition_weight: float = 0.01  # Adaptive DeepInversion term (get_images default)
     competition_temperature: float = 3.0
-    jitter_fraction: float = 0.1  # roll by up to 10% of the clip length
+    jitter_fraction: float = 2 / 32  # roll by up to 2 of 32 pixels -> 1/16 of the time axis
+    balanced_targets: bool = True  # classes in turn, as the CIFAR script's targets
 
 
 def competition_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -60,13 +76,24 @@ class DeepInversionSynthesizer(Synthesizer):
     def synthesize(self) -> torch.Tensor:
         cfg = self.cfg
         x = torch.randn(cfg.synth_batch, *self.shape, generator=self.generator).to(self.device).requires_grad_()
-        y = torch.randint(0, self.num_classes, (cfg.synth_batch,), generator=self.generator).to(self.device)
-        opt = torch.optim.Adam([x], lr=cfg.lr, betas=(0.5, 0.9), eps=1e-8)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.iterations)
+        y = self.targets().to(self.device)
+        self.last_targets = y
+        opt = self.input_optimizer(x)
         with self.bn.active():
-            return self._optimise(x, y, opt, sched)
+            return self._optimise(x, y, opt)
 
-    def _optimise(self, x, y, opt, sched) -> torch.Tensor:
+    def input_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
+        """Adam with default betas and no schedule, as DI.py: `optim.Adam([inputs], lr=args.di_lr)`."""
+        return torch.optim.Adam([x], lr=self.cfg.input_lr)
+
+    def targets(self) -> torch.Tensor:
+        """Balanced (0, 1, ..., C-1, 0, 1, ...) as the CIFAR script, or uniform random labels."""
+        n = self.cfg.synth_batch
+        if self.cfg.balanced_targets:
+            return torch.arange(n) % self.num_classes
+        return torch.randint(0, self.num_classes, (n,), generator=self.generator)
+
+    def _optimise(self, x, y, opt) -> torch.Tensor:
         cfg = self.cfg
         best_loss, best = float("inf"), None
         max_shift = int(cfg.jitter_fraction * self.shape[-1])
@@ -84,7 +111,6 @@ class DeepInversionSynthesizer(Synthesizer):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
             self.sample_iterations += cfg.synth_batch
         self.last_losses = {k: v.item() for k, v in terms.items()} | {"total": best_loss}
         return best

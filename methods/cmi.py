@@ -36,7 +36,7 @@ class CMIConfig(DataFreeConfig):
     cr_temperature: float = 0.1
     bank_size: int = 40960
     n_negatives: int = 4096
-    head_dim: int = 128
+    head_dim: int = 256  # CMI datafree_kd.py: CMISynthesizer(..., head_dim=256)
 
 
 def adversarial_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ def adversarial_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor)
 
 
 class ContrastiveSynthesizer(Synthesizer):
-    """CMI's synthesizer. Subclasses may add a bonus to each sample's positive logit (FRAMI)."""
+    """CMI's synthesizer. Subclasses may change the contrastive term (FRAMI's Eq. 2)."""
 
     def __init__(self, cfg: CMIConfig, teacher, student, num_classes: int, n_mels: int, frames: int,
                  device: torch.device, seed: int):
@@ -67,43 +67,53 @@ class ContrastiveSynthesizer(Synthesizer):
         self.head_opt = torch.optim.Adam(self.head.parameters(), lr=cfg.lr_g)
         self.bank = MemoryBank(cfg.bank_size, 2 * dim)
 
-    def positive_bonus(self, x: torch.Tensor) -> torch.Tensor | None:
-        return None
+    def contrastive_terms(self, local: torch.Tensor, global_: torch.Tensor, n_current: int,
+                          x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_cr on the projected views (FRAMI overrides this with its Eq. 2)."""
+        return {"cr": instance_contrastive_loss(local, global_, self.cfg.cr_temperature, n_current)}
 
     def synthesize(self) -> torch.Tensor:
         cfg, n = self.cfg, self.cfg.synth_batch
         self.generator.reset()
         z = torch.randn(n, self.nz, generator=self.rng).to(self.device).requires_grad_()
         y = torch.randint(0, self.num_classes, (n,), generator=self.rng).to(self.device)
+        self.last_targets = y
         opt = torch.optim.Adam([{"params": self.generator.parameters()}, {"params": [z]}], cfg.lr_g, betas=(0.5, 0.999))
         with self.bn.active():
             return self._optimise(z, y, opt)
+
+    def step_terms(self, z: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """One synthesis step's loss terms (unweighted), the generated batch and its instance features."""
+        cfg, n = self.cfg, len(z)
+        x = self.generator(z)
+        global_view, local_view = self.views.global_view(x), self.views.local_view(x)
+        t_logits = self.teacher(global_view)
+        terms = {"bn": self.bn.loss(), "oh": F.cross_entropy(t_logits, y)}
+        global_feat = self.bn.instance_embedding()
+        terms["adv"] = adversarial_loss(self.student(global_view), t_logits) if cfg.adv_weight > 0 else z.new_zeros(())
+        self.teacher(local_view)
+        local_feat = self.bn.instance_embedding()
+        cached = self.bank.sample(cfg.n_negatives, self.rng).to(self.device)
+        cached_local, cached_global = cached.chunk(2, dim=1)
+        projected = self.head(torch.cat([local_feat, cached_local, global_feat, cached_global]))
+        proj_local, proj_global = projected.chunk(2, dim=0)
+        terms.update(self.contrastive_terms(proj_local, proj_global, n, x))
+        return terms, x, torch.cat([local_feat, global_feat], dim=1)
+
+    def weighted_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        cfg = self.cfg
+        return (cfg.bn_weight * terms["bn"] + cfg.oh_weight * terms["oh"] + cfg.adv_weight * terms["adv"]
+                + cfg.cr_weight * terms["cr"])
 
     def _optimise(self, z: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
         cfg, n = self.cfg, self.cfg.synth_batch
         best_loss, best, best_features = float("inf"), None, None
         for _ in range(cfg.iterations):
-            x = self.generator(z)
-            global_view, local_view = self.views.global_view(x), self.views.local_view(x)
-            t_logits = self.teacher(global_view)
-            terms = {"bn": self.bn.loss(), "oh": F.cross_entropy(t_logits, y)}
-            global_feat = self.bn.instance_embedding()
-            terms["adv"] = adversarial_loss(self.student(global_view), t_logits) if cfg.adv_weight > 0 else z.new_zeros(())
-            self.teacher(local_view)
-            local_feat = self.bn.instance_embedding()
-            cached = self.bank.sample(cfg.n_negatives, self.rng).to(self.device)
-            cached_local, cached_global = cached.chunk(2, dim=1)
-            projected = self.head(torch.cat([local_feat, cached_local, global_feat, cached_global]))
-            proj_local, proj_global = projected.chunk(2, dim=0)
-            bonus = self.positive_bonus(x)
-            terms["cr"] = instance_contrastive_loss(proj_local, proj_global, cfg.cr_temperature, n, bonus)
-            if bonus is not None:
-                terms["t_finv"] = bonus.mean()
-            loss = (cfg.bn_weight * terms["bn"] + cfg.oh_weight * terms["oh"] + cfg.adv_weight * terms["adv"]
-                    + cfg.cr_weight * terms["cr"])
+            terms, x, features = self.step_terms(z, y)
+            loss = self.weighted_loss(terms)
             if loss.item() < best_loss:
                 best_loss, best = loss.item(), x.detach().clone()
-                best_features = torch.cat([local_feat, global_feat], dim=1).detach()
+                best_features = features.detach()
             opt.zero_grad(set_to_none=True)
             self.head_opt.zero_grad(set_to_none=True)
             loss.backward()

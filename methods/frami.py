@@ -3,7 +3,8 @@
 1. Spectrograms are synthesized `length_factor` times longer than a typical training clip
    and cut into K time chunks; each chunk is embedded by the teacher (utterance-level U;
    statistics pooling accepts any length) and T_finv = mean pairwise cosine of the chunk
-   embeddings (Eq. 1) is added to each sample's positive logit of CMI's InfoNCE (Eq. 2).
+   embeddings (Eq. 1) is added to each sample's positive logit of Eq. 2, whose denominator
+   holds the negatives only (as the paper writes it; CMI's InfoNCE also holds the positive).
 2. The student matches logits plus the teacher's hidden states before and after statistics
    pooling, and its frame states are also read through the teacher's frozen back end.
 The ablations of Table 3 are the same code with a switch off.
@@ -16,7 +17,7 @@ import torch
 
 from .base import CellContext
 from .cmi import CMIConfig, ContrastiveModelInversion, ContrastiveSynthesizer
-from .inversion.contrastive import feature_invariance, split_chunks
+from .inversion.contrastive import feature_invariance, feature_invariance_contrastive_loss, split_chunks
 from .inversion.distill import LogitDistiller, ReusedBackendDistiller, ReusedBackendWeights
 from .registry import register_method
 
@@ -31,14 +32,22 @@ class FRAMIConfig(CMIConfig):
 
 
 class FeatureInvarianceSynthesizer(ContrastiveSynthesizer):
-    def positive_bonus(self, x: torch.Tensor) -> torch.Tensor | None:
-        if not self.cfg.feature_invariance:
-            return None
+    def t_finv(self, x: torch.Tensor) -> torch.Tensor:
+        """T_finv (Eq. 1) of every synthesized clip: mean pairwise cosine of its K chunk embeddings."""
         k = self.cfg.num_chunks
         chunks = split_chunks(x, k)
         with self.bn.active(False):  # chunk passes must not overwrite the views' BN statistics
             embeddings = self.teacher.forward_hidden(chunks).utterance
         return feature_invariance(embeddings.view(len(x), k, -1))
+
+    def contrastive_terms(self, local, global_, n_current, x) -> dict[str, torch.Tensor]:
+        """Eq. 2 in every FRAMI variant; without T_finv the same form with T_finv = 0, so that the
+        `-no-finv` ablations remove exactly T_finv (not also the change of denominator)."""
+        finv = self.t_finv(x) if self.cfg.feature_invariance else None
+        terms = {"cr": feature_invariance_contrastive_loss(local, global_, self.cfg.cr_temperature, n_current, finv)}
+        if finv is not None:
+            terms["t_finv"] = finv.mean()
+        return terms
 
 
 class FRAMI(ContrastiveModelInversion):

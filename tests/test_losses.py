@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 from methods.adi import competition_loss
 from methods.cmi import adversarial_loss
-from methods.inversion.contrastive import (MemoryBank, feature_invariance, instance_contrastive_loss,
-                                           split_chunks)
+from methods.inversion.contrastive import (MemoryBank, feature_invariance, feature_invariance_contrastive_loss,
+                                          instance_contrastive_loss, split_chunks)
 from methods.inversion.distill import ReusedBackendDistiller, ReusedBackendWeights
 from methods.inversion.hooks import BatchNormStatistics
 from methods.inversion.pool import TensorPool
@@ -45,26 +45,51 @@ def test_split_chunks_cuts_time_in_order():
     torch.testing.assert_close(chunks[4], x[1, :, :, 0:2])
 
 
-def test_contrastive_loss_by_hand_and_finv_bonus():
+def test_cmi_contrastive_loss_by_hand():
     # two samples, orthogonal unit embeddings, tau=1: logits [[1,0],[0,1]] -> CE = log(1+e^-1) each
     local = torch.eye(2)
     global_ = torch.eye(2)
     expected = math.log(1 + math.exp(-1))
     assert instance_contrastive_loss(local, global_, 1.0, 2).item() == pytest.approx(expected, rel=1e-6)
-    # L_fic with T_finv switched off (None or zeros) is exactly CMI's loss
-    assert instance_contrastive_loss(local, global_, 1.0, 2, torch.zeros(2)).item() == pytest.approx(expected)
-    # a bonus b on the positive: CE = log(1 + e^{-(1+b)}) (Eq. 2 numerator exp((cos + T_finv)/tau))
-    b = torch.tensor([0.5, 0.5])
-    assert instance_contrastive_loss(local, global_, 1.0, 2, b).item() == pytest.approx(
-        math.log(1 + math.exp(-1.5)), rel=1e-6)
 
 
-def test_contrastive_loss_splits_current_and_cached_means():
+def test_cmi_contrastive_loss_splits_current_and_cached_means():
     local = torch.eye(3)
     global_ = torch.eye(3)
     per_row = math.log(1 + 2 * math.exp(-1))
     # current rows: mean of 2 rows, cached rows: mean of 1 -> 2 * per_row
     assert instance_contrastive_loss(local, global_, 1.0, 2).item() == pytest.approx(2 * per_row, rel=1e-6)
+
+
+def test_frami_eq2_by_hand_negatives_only_in_the_denominator():
+    # tau=1, cos = I: row i has positive cos 1 and one negative cos 0:
+    # -log(e^{1 + T} / e^0) = -(1 + T)
+    local, global_ = torch.eye(2), torch.eye(2)
+    assert feature_invariance_contrastive_loss(local, global_, 1.0, 2).item() == pytest.approx(-1.0)
+    assert feature_invariance_contrastive_loss(local, global_, 1.0, 2, torch.zeros(2)).item() == pytest.approx(-1.0)
+    t = torch.tensor([0.5, 0.25])
+    assert feature_invariance_contrastive_loss(local, global_, 1.0, 2, t).item() == pytest.approx(
+        -(1.5 + 1.25) / 2)
+    # tau = 0.5, three rows (2 current + 1 cached), two negatives each with cos 0:
+    # per row log(2 e^0) - (1 + T_i)/0.5; cached row has T = 0; mean(current) + mean(cached)
+    t = torch.tensor([0.2, 0.4])
+    rows = [math.log(2) - (1 + 0.2) / 0.5, math.log(2) - (1 + 0.4) / 0.5, math.log(2) - 1 / 0.5]
+    expected = (rows[0] + rows[1]) / 2 + rows[2]
+    assert feature_invariance_contrastive_loss(torch.eye(3), torch.eye(3), 0.5, 2, t).item() == pytest.approx(expected)
+
+
+def test_frami_eq2_derivative_with_respect_to_t_finv_is_minus_one_over_tau_n():
+    """d L_fic / d T_finv(X_i) = -1 / (tau * n) for every anchor, however large T_finv is: the
+    positive is not in the denominator, so the term cannot saturate (CMI's softmax form would
+    give -(1 - p_i) / (tau * n), which vanishes as T_finv lifts p_i to 1)."""
+    torch.manual_seed(0)
+    n, tau = 4, 0.1
+    local = F.normalize(torch.randn(n, 8), dim=1)
+    global_ = F.normalize(torch.randn(n, 8), dim=1)
+    for level in (0.0, 0.7, 5.0):
+        t = torch.full((n,), level, requires_grad=True)
+        feature_invariance_contrastive_loss(local, global_, tau, n, t).backward()
+        torch.testing.assert_close(t.grad, torch.full((n,), -1 / (tau * n)))
 
 
 def test_bn_term_is_zero_when_batch_statistics_equal_running_ones():
@@ -81,6 +106,18 @@ def test_bn_term_is_zero_when_batch_statistics_equal_running_ones():
     assert stats.loss().item() == pytest.approx(math.sqrt(2), rel=1e-4)
     bn(x * 0)  # outside active(): nothing recorded
     assert stats.loss().item() == pytest.approx(math.sqrt(2), rel=1e-4)
+
+
+def test_bn_prior_hooks_batchnorm2d_only_not_the_embedding_batchnorm1d():
+    """Both references hook nn.BatchNorm2d only; the model's BatchNorm1d after pooling is not a prior."""
+    model = create_model("wrn10_2_tiny", 4, embedding_dim=8).eval()
+    stats = BatchNormStatistics(model)
+    assert stats.layers and all(type(layer) is torch.nn.BatchNorm2d for layer in stats.layers)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+    with stats.active():
+        model(torch.randn(3, 1, 16, 24))
+    assert stats.instance_embedding().shape == (3, sum(layer.num_features for layer in stats.layers))
+    stats.remove()
 
 
 def test_first_bn_multiplier_weights_the_first_layer():
@@ -108,10 +145,14 @@ def test_adversarial_loss_masks_disagreement():
     assert adversarial_loss(s, t).item() == pytest.approx(-kl0 / 2, rel=1e-5)
 
 
-def test_priors_by_hand():
+def test_priors_by_hand_are_norms_over_the_whole_batch():
     x = torch.tensor([[[[0.0, 1.0], [0.0, 3.0]]]])  # time diffs (1, 3), freq diffs (0, 2)
     assert total_variation_l2(x).item() == pytest.approx(math.sqrt(10) + 2.0)
     assert l2_norm(x).item() == pytest.approx(math.sqrt(10))
+    # two copies: the reference's torch.norm over the batch gives sqrt(2) x, not the per-sample mean
+    pair = torch.cat([x, x])
+    assert total_variation_l2(pair).item() == pytest.approx(math.sqrt(2) * (math.sqrt(10) + 2.0))
+    assert l2_norm(pair).item() == pytest.approx(math.sqrt(20))
 
 
 def test_reused_backend_losses_vanish_for_a_student_identical_to_its_teacher():

@@ -20,6 +20,17 @@ def roll_time(x: torch.Tensor, max_shift: int, generator: torch.Generator | None
     return torch.roll(x, shifts=shift, dims=-1)
 
 
+def roll_time_per_sample(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each clip rolled in time by its own shift in [-max_shift, max_shift]."""
+    if max_shift <= 0:
+        return x
+    b, t = x.shape[0], x.shape[-1]
+    shifts = torch.randint(-max_shift, max_shift + 1, (b,), generator=generator)
+    source = (torch.arange(t)[None, :] - shifts[:, None]) % t  # out[..., i] = x[..., i - shift]
+    index = source.view(b, *([1] * (x.dim() - 2)), t).to(x.device).expand_as(x)
+    return x.gather(-1, index)
+
+
 def mask_band(x: torch.Tensor, axis: int, max_width: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero one random band of up to max_width bins along `axis` (-1 time, -2 frequency), per sample."""
     size = x.shape[axis]
@@ -50,6 +61,15 @@ class ViewConfig:
     freq_mask_fraction: float = 0.1
     gain_db: float = 0.0  # +-; in normalised log-mel units it is applied as a constant offset
     local_min_fraction: float = 0.25  # the local view keeps 25-100% of the time axis (CMI: scale 0.25-1)
+
+
+def kd_view(x: torch.Tensor, cfg: ViewConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The training transform applied to pool batches at KD time (CMI reads its pool through
+    pad-crop + flip): a per-clip roll in time and per-clip time and frequency masks."""
+    t = x.shape[-1]
+    x = roll_time_per_sample(x, int(cfg.max_roll_fraction * t), generator)
+    x = mask_band(x, -1, int(cfg.time_mask_fraction * t), generator)
+    return mask_band(x, -2, int(cfg.freq_mask_fraction * x.shape[-2]), generator)
 
 
 class SpectrogramViews:

@@ -41,26 +41,51 @@ class MemoryBank:
         return self.data[index]
 
 
-def instance_contrastive_loss(local: torch.Tensor, global_: torch.Tensor, temperature: float, n_current: int,
-                              positive_bonus: torch.Tensor | None = None) -> torch.Tensor:
-    """InfoNCE of CMI: anchor = local view i, positive = global view i, negatives = the other
-    global views (current batch and memory bank). Rows [0, n_current) are the current batch.
-
-    `positive_bonus` (FRAMI Eq. 2) is added to the positive's cosine before the temperature:
-    exp((cos(x_i, x_i+) + T_finv(X_i)) / tau). Bonus None (or zero) gives exactly CMI's loss.
-    As in CMI's reference code the positive also sits in the denominator, and the loss is the
-    mean over current rows plus the mean over cached rows (so the bank does not dilute the
-    gradient reaching the current batch).
-    """
-    cos = local @ global_.detach().T  # (N, N): both L2-normalised
-    if positive_bonus is not None:
-        bonus = torch.zeros(len(cos), device=cos.device, dtype=cos.dtype)
-        bonus[:n_current] = positive_bonus
-        cos = cos + torch.diag(bonus)
-    per_row = F.cross_entropy(cos / temperature, torch.arange(len(cos), device=cos.device), reduction="none")
-    if len(cos) > n_current:
+def _per_row_mean(per_row: torch.Tensor, n_current: int) -> torch.Tensor:
+    """Mean over current rows plus mean over cached rows, as CMI's reference does, so the
+    memory bank does not dilute the gradient reaching the current batch
+    (zju-vipa/CMI datafree/synthesis/contrastive.py, `loss_cr[:B].mean() + loss_cr[B:].mean()`)."""
+    if len(per_row) > n_current:
         return per_row[:n_current].mean() + per_row[n_current:].mean()
     return per_row.mean()
+
+
+def instance_contrastive_loss(local: torch.Tensor, global_: torch.Tensor, temperature: float,
+                              n_current: int) -> torch.Tensor:
+    """CMI's InfoNCE: anchor = local view i, positive = global view i, negatives = the other
+    global views (current batch and memory bank). Rows [0, n_current) are the current batch.
+    As in CMI's reference code the positive also sits in the denominator (a softmax
+    cross-entropy over all global views)."""
+    cos = local @ global_.detach().T  # (N, N): both L2-normalised
+    per_row = F.cross_entropy(cos / temperature, torch.arange(len(cos), device=cos.device), reduction="none")
+    return _per_row_mean(per_row, n_current)
+
+
+def feature_invariance_contrastive_loss(local: torch.Tensor, global_: torch.Tensor, temperature: float,
+                                        n_current: int, t_finv: torch.Tensor | None = None) -> torch.Tensor:
+    """FRAMI's Eq. 2 as the paper writes it, per anchor i:
+
+        -log( exp((cos(x_i, x_i+) + T_finv(X_i)) / tau) / sum_j exp(cos(x_i, x_j-) / tau) )
+      = -(cos(x_i, x_i+) + T_finv(X_i)) / tau + logsumexp_j cos(x_i, x_j-) / tau
+
+    The denominator holds the negatives only, so the positive's logit (and T_finv with it)
+    never saturates: d loss_i / d T_finv(X_i) = -1/tau for every anchor, whereas inside a
+    softmax with the positive in the denominator it would be -(1 - p_i)/tau -> 0 once T_finv
+    lifts p_i towards 1. `t_finv` None (or zeros) is the same form without the invariance
+    term: the `frami-no-finv` ablations use it, so they remove exactly T_finv.
+    Rows past n_current (the memory bank's cached views) are anchors with T_finv = 0.
+    """
+    n = len(local)
+    if n < 2:
+        raise ValueError("Eq. 2 needs at least one negative: a batch of 2 or a non-empty memory bank")
+    cos = local @ global_.detach().T
+    positive = cos.diagonal()
+    if t_finv is not None:
+        positive = positive + F.pad(t_finv, (0, n - n_current))
+    eye = torch.eye(n, dtype=torch.bool, device=cos.device)
+    negatives = torch.logsumexp((cos / temperature).masked_fill(eye, float("-inf")), dim=1)
+    per_row = negatives - positive / temperature
+    return _per_row_mean(per_row, n_current)
 
 
 def feature_invariance(chunk_embeddings: torch.Tensor) -> torch.Tensor:

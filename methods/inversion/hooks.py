@@ -3,6 +3,10 @@
 DeepInversion's feature-statistics prior compares, per BN layer, the batch statistics of
 the layer's *input* with the running statistics the teacher stored during training.
 CMI's instance embedding is the per-sample, per-channel mean of the same inputs.
+Only BatchNorm2d layers (the CNN trunk) are hooked, as both references do
+(NVlabs/DeepInversion cifar10/deepinversion_cifar10.py and zju-vipa/CMI
+datafree/synthesis/contrastive.py: `if isinstance(module, nn.BatchNorm2d)`); the embedding
+layer's BatchNorm1d after statistics pooling is not part of the prior.
 """
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
+BN_TYPES = (nn.BatchNorm2d,)
 
 
 class BatchNormStatistics:
-    """Hooks every BN layer of `model`; after a forward pass holds per-layer losses and means.
+    """Hooks every BatchNorm2d layer of `model`; after a forward pass holds per-layer losses and means.
 
     r_feature(layer) = ||mu(x) - mu_BN||_2 + ||var(x) - var_BN||_2 (Yin et al. 2020, Eq. 4),
     weighted by `layer_weights` (the first layer multiplied by `first_multiplier`).
@@ -24,7 +28,7 @@ class BatchNormStatistics:
     def __init__(self, model: nn.Module, first_multiplier: float = 1.0):
         self.layers = [m for m in model.modules() if isinstance(m, BN_TYPES)]
         if not self.layers:
-            raise ValueError("model has no BatchNorm layers to invert")
+            raise ValueError("model has no BatchNorm2d layers to invert")
         self.weights = [first_multiplier if i == 0 else 1.0 for i in range(len(self.layers))]
         self.r_features: list[torch.Tensor] = [torch.zeros(())] * len(self.layers)
         self.instance_means: list[torch.Tensor | None] = [None] * len(self.layers)
@@ -36,11 +40,11 @@ class BatchNormStatistics:
             if not self.enabled:
                 return
             x = inputs[0].float()
-            dims = [0] + list(range(2, x.dim()))  # all but the channel axis
+            dims = (0, 2, 3)  # all but the channel axis
             mean = x.mean(dim=dims)
             var = x.var(dim=dims, unbiased=False)
             self.r_features[index] = torch.norm(module.running_mean - mean, 2) + torch.norm(module.running_var - var, 2)
-            self.instance_means[index] = x.mean(dim=list(range(2, x.dim()))) if x.dim() > 2 else x
+            self.instance_means[index] = x.mean(dim=(2, 3))
 
         return hook
 
@@ -58,8 +62,7 @@ class BatchNormStatistics:
 
     def instance_embedding(self) -> torch.Tensor:
         """Concatenated per-channel means of the BN2d inputs (CMI's contrastive feature)."""
-        means = [m for layer, m in zip(self.layers, self.instance_means) if isinstance(layer, nn.BatchNorm2d)]
-        return torch.cat(means, dim=1)
+        return torch.cat(self.instance_means, dim=1)
 
     def remove(self) -> None:
         for handle in self._handles:

@@ -22,7 +22,7 @@ from benchmark.progress import Progress
 from benchmark.training import PhaseStats, accuracy, check_finite
 
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
-from .augment import ViewConfig
+from .augment import ViewConfig, kd_view
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,15 @@ class DataFreeConfig:
     synth_batch: int = 256
     iterations: int = 200  # optimisation steps per synthesized batch (CMI g_steps)
     kd_steps: int = 400  # KD steps after each synthesis (CMI kd_steps = ep_steps)
-    kd_batch: int = 256
+    kd_batch: int = 128  # CMI scripts/reproduce/adv_cmi_cifar10.sh --batch_size 128
     kd_optimizer: str = "sgd"  # "sgd" (momentum 0.9, CMI reference) or "adamw" (short-budget presets)
     kd_lr: float = 0.1  # cosine-annealed over all KD steps
-    kd_weight_decay: float = 5e-4
+    kd_weight_decay: float = 1e-4  # CMI datafree_kd.py --wd default
+    # Augment every pool batch at every KD step, as CMI's reference does by reading its pool through
+    # the training transform (datafree/synthesis/contrastive.py and deepinversion.py:
+    # `data_pool.get_dataset(transform=self.transform)`, CIFAR: pad-4 random crop + flip). For
+    # spectrograms: a per-clip roll in time (the crop's translation) + time/frequency masks; no flip.
+    kd_augment: bool = True
     temperature: float = 20.0  # KD temperature (CMI: T=20)
     pool_size: int = 51200
     eval_every: int = 10  # rounds between validation checks
@@ -95,8 +100,7 @@ class DataFreeMethod(Method):
         teacher.eval().requires_grad_(False)
         student = ctx.new_student()
         if ctx.device.type == "cuda":  # NHWC convolutions are faster on tensor cores (bf16 autocast)
-            teacher.to(memory_format=torch.channels_last)
-            student.to(memory_format=torch.channels_last)
+            teacher, student = channels_last_copy(teacher), student.to(memory_format=torch.channels_last)
         frames = self.synthesized_frames(ctx)
         synthesizer = self.make_synthesizer(ctx, teacher, student, frames)
         distiller = self.make_distiller(ctx, teacher, student).to(ctx.device)
@@ -133,7 +137,7 @@ class DataFreeMethod(Method):
                 student.train()
                 start = time.perf_counter()
                 for _ in range(cfg.kd_steps):
-                    x = pool.sample(cfg.kd_batch, sampler).to(ctx.device)
+                    x = draw_kd_batch(pool, cfg, sampler, ctx.device)
                     with autocast(ctx):
                         loss = distiller(x)
                     check_finite(loss, f"{self.name} KD round {round_index}")
@@ -172,6 +176,18 @@ class DataFreeMethod(Method):
         inputs = pool.sample(count, sampler).float()
         probs = teacher(inputs.to(ctx.device)).float().softmax(1).cpu()
         return SynthesizedSamples(inputs.cpu(), probs)
+
+
+def draw_kd_batch(pool, cfg: DataFreeConfig, sampler: torch.Generator, device: torch.device) -> torch.Tensor:
+    """A uniformly random pool batch, augmented (kd_augment) as the reference reads its pool."""
+    x = pool.sample(cfg.kd_batch, sampler).to(device)
+    return kd_view(x, cfg.views, sampler) if cfg.kd_augment else x
+
+
+def channels_last_copy(model: nn.Module) -> nn.Module:
+    """A channels-last copy: `Module.to(memory_format=...)` converts in place, and the teacher is
+    shared through the teacher cache, so converting it would make later cells depend on order."""
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
 def make_optimizer(cfg: DataFreeConfig, params: list) -> torch.optim.Optimizer:
