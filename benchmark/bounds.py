@@ -11,6 +11,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from .record_schema import RunRecord, as_record
 from .records import RunStore
 
 COLUMNS = ("dataset", "pair", "method", "lower", "upper")
@@ -25,9 +26,9 @@ class Bound:
     upper: float
     preset: str | None = None
 
-    def matches(self, record: dict) -> bool:
-        return (record["dataset"], record["pair"], record["method"]) == (self.dataset, self.pair, self.method) and (
-            self.preset is None or record["preset"] == self.preset)
+    def matches(self, record: RunRecord) -> bool:
+        return (record.dataset, record.pair, record.method) == (self.dataset, self.pair, self.method) and (
+            self.preset is None or record.preset == self.preset)
 
 
 def read_bounds(path: Path) -> list[Bound]:
@@ -45,27 +46,28 @@ def read_bounds(path: Path) -> list[Bound]:
     return bounds
 
 
-def violations(records: list[dict], bounds: list[Bound]) -> list[str]:
+def violations(records: list[RunRecord], bounds: list[Bound]) -> list[str]:
+    records = [as_record(r) for r in records]  # stored dicts from RunStore.read() are accepted too
     problems = []
     for bound in bounds:
-        matching = [r for r in records if bound.matches(r) and r.get("status") == "ok"]
+        matching = [r for r in records if bound.matches(r) and r.ok]
         where = f"{bound.dataset} {bound.pair} {bound.method}"
         if not matching:
             problems.append(f"{where}: no ok record (bounds {bound.lower:.2f}..{bound.upper:.2f})")
         for r in matching:
-            if not bound.lower <= r["accuracy"] <= bound.upper:
-                problems.append(f"{where} seed={r['seed']}: accuracy {r['accuracy']:.2f} outside "
+            if not bound.lower <= r.accuracy <= bound.upper:
+                problems.append(f"{where} seed={r.seed}: accuracy {r.accuracy:.2f} outside "
                                 f"[{bound.lower:.2f}, {bound.upper:.2f}]")
     return problems
 
 
-def derive_bounds(records: list[dict], margin: float) -> list[tuple[Bound, list[float]]]:
+def derive_bounds(records: list[RunRecord], margin: float) -> list[tuple[Bound, list[float]]]:
     """[min - margin, max + margin] over each (dataset, pair, method)'s ok records, clipped to
     [0, 100], with the measured accuracies, in first-seen order."""
     measured: dict[tuple[str, str, str, str], list[float]] = {}
     for r in records:
-        if r.get("status") == "ok":
-            measured.setdefault((r["dataset"], r["pair"], r["method"], r["preset"]), []).append(r["accuracy"])
+        if r.ok:
+            measured.setdefault((r.dataset, r.pair, r.method, r.preset), []).append(r.accuracy)
     return [(Bound(d, p, m, max(0.0, min(accs) - margin), min(100.0, max(accs) + margin), preset), accs)
             for (d, p, m, preset), accs in measured.items()]
 

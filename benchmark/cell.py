@@ -1,4 +1,4 @@
-"""One sweep cell: (dataset, teacher->student pair, method, seed) under a preset -> one record."""
+"""One sweep cell: (dataset, teacher->student pair, method, seed) under a preset -> one `RunRecord`."""
 from __future__ import annotations
 
 import hashlib
@@ -16,6 +16,7 @@ from methods import CellContext, SynthesizedSamples, build_method, method_config
 from .environment import device_description, git_commit, package_versions
 from .prepared import PreparedData
 from .presets import Preset
+from .record_schema import RunRecord
 from .teachers import TeacherCache, teacher_key
 from .tracking import CellTracker
 from .training import DivergedError, PhaseStats, predict
@@ -118,15 +119,11 @@ def report_samples(tracker, samples: SynthesizedSamples | None, data: PreparedDa
 
 
 def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
-             command: str, tracker=None) -> dict:
+             command: str, tracker=None) -> RunRecord:
     """Run a cell and return its record; failures become records, never exceptions."""
     tracker = tracker or CellTracker()  # no-op unless a tracked sweep hands one in
     config = cell_config(cell, preset)
-    record = {**asdict(cell), "pair": cell.pair, "preset": preset.name, "config": config,
-              "config_hash": config_hash(config), "git_commit": git_commit(), "packages": package_versions(),
-              "device": device_description(device), "command": command,
-              "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "dataset_description": data.description}
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     ctx = make_context(cell, preset, data, teachers, device, tracker.log)
@@ -139,7 +136,7 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
         preds = predict(result.model, data.test, device)
         eval_phase = PhaseStats(time.perf_counter() - eval_start, len(data.test), 1)
         targets = data.test.labels
-        record.update(
+        outcome = dict(
             status="ok",
             accuracy=100.0 * (preds == targets).float().mean().item(),
             val_accuracy=result.val_accuracy,
@@ -152,11 +149,12 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
             extras=result.extras,
         )
     except DivergedError as exc:
-        record.update(status="diverged", error=str(exc), accuracy=None)
+        outcome = dict(status="diverged", error=str(exc))
     except Exception as exc:  # a failed cell is recorded and the sweep goes on
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
-                      accuracy=None)
-    record["wall_seconds"] = time.perf_counter() - start
-    record["peak_memory_mb"] = peak_memory_mb(device)
-    record["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return record
+        outcome = dict(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    return RunRecord(
+        **asdict(cell), pair=cell.pair, preset=preset.name, config=config, config_hash=config_hash(config),
+        git_commit=git_commit(), packages=package_versions(), device=device_description(device), command=command,
+        dataset_description=data.description, started_at=started_at, **outcome,
+        wall_seconds=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(device),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))

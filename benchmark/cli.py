@@ -97,15 +97,15 @@ def add_tracking_arguments(p) -> None:
     g.add_argument("--wandb-group", default=None, help="W&B group of this sweep's runs (default: preset + time)")
 
 
-def run_command(args) -> int:
-    from .records import RunStore
-    from .sweep import SweepSpec, run_sweep
+def sweep_spec(args):
+    """The sweep `run`'s arguments ask for (names checked against the registries)."""
+    from .grid import SweepSpec
 
     preset = PRESETS.get(args.preset)
     if args.protocol:
         preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, protocol=args.protocol))
     datasets = (DATASETS.parse_list(args.datasets, PAPER_DATASETS) if args.datasets else list(preset.datasets))
-    spec = SweepSpec(
+    return SweepSpec(
         preset=preset,
         datasets=tuple(datasets),
         pairs=parse_pairs(args.pairs) if args.pairs else parse_pairs(",".join(preset.pairs)),
@@ -114,16 +114,23 @@ def run_command(args) -> int:
         data_root=args.data_root,
         retry_failed=args.retry_failed,
     )
+
+
+def run_command(args) -> int:
+    from .records import RunStore
+    from .sweep import run_sweep
+
+    spec = sweep_spec(args)
     store = RunStore(args.out)
     command = "python -m benchmark " + " ".join(shlex.quote(a) for a in args.argv)
     executor, runtime = executor_and_runtime(args, spec, command)
     start = time.perf_counter()
     written = run_sweep(spec, store, runtime, executor)
-    failed = [r for r in written if r["status"] != "ok"]
+    failed = [r for r in written if not r.ok]
     print(f"{len(written)} cells run in {time.perf_counter() - start:.1f}s ({len(failed)} not ok); "
           f"records: {store.path}")
     for r in failed:
-        print(f"  {r['status']}: {r['dataset']} {r['pair']} {r['method']} seed={r['seed']}: {r.get('error')}")
+        print(f"  {r.status}: {r.dataset} {r.pair} {r.method} seed={r.seed}: {r.error}")
     if not args.no_tables:
         write_reports(args.out, command)
         from .tracking import log_report_tables
@@ -174,7 +181,7 @@ REGISTRIES: dict[str, Registry] = {"methods": METHODS, "models": MODELS, "datase
 
 def list_command(args) -> int:
     registry = REGISTRIES[args.what]
-    names = TABLE_ORDER if args.what == "methods" else registry.names()
+    names = list(TABLE_ORDER) if args.what == "methods" else registry.names()
     width = max(len(n) for n in names)
     for name in names:
         entry = next(e for e in registry.entries() if e.name == name)

@@ -16,10 +16,11 @@ from typing import Callable, Protocol
 
 from .cell import Cell
 from .jobs import Runtime, TeacherJob, run_cell_job, run_teacher_job
+from .record_schema import RunRecord
 from .registry import Registry
 
 log = logging.getLogger("benchmark.executors")
-OnRecord = Callable[[Cell, dict], None]
+OnRecord = Callable[[Cell, RunRecord], None]
 
 
 class Executor(Protocol):

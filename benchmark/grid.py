@@ -15,7 +15,7 @@ from .data.base import DataConfig
 from .data.feature_cache import cached_split_features
 from .prepared import PreparedData, prepare
 from .presets import Preset
-from .records import RunStore, cell_key
+from .records import RunStore, identity_key
 
 log = logging.getLogger("benchmark.sweep")
 
@@ -67,9 +67,9 @@ def pending_cells(spec: SweepSpec, store: RunStore) -> list[Cell]:
     latest = store.latest_by_cell()
     todo = []
     for cell in expand_grid(spec):
-        probe = {**dataclasses.asdict(cell), "preset": spec.preset.name,
-                 "config_hash": config_hash(cell_config(cell, spec.preset))}
-        previous = latest.get(cell_key(probe))
-        if previous is None or (spec.retry_failed and previous.get("status") != "ok"):
+        key = identity_key(cell.dataset, cell.teacher, cell.student, cell.method, cell.seed, spec.preset.name,
+                           config_hash(cell_config(cell, spec.preset)))
+        previous = latest.get(key)
+        if previous is None or (spec.retry_failed and not previous.ok):
             todo.append(cell)
     return todo

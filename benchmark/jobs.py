@@ -9,7 +9,7 @@ which is the only writer of `runs.jsonl`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -18,6 +18,7 @@ from methods import METHODS
 from .cell import Cell, cell_config, run_cell, train_or_load_teacher
 from .data import cache_dir
 from .prepared import PreparedData
+from .record_schema import RunRecord
 from .grid import DataProvider, SweepSpec
 from .teachers import TeacherCache
 from .tracking import TrackingConfig, open_cell_tracker
@@ -94,7 +95,7 @@ def run_teacher_job(job: TeacherJob, runtime: Runtime) -> dict:
     return {"label": job.label(), "cached": info["cached"], "val_accuracy": info["val_accuracy"]}
 
 
-def run_cell_job(cell: Cell, runtime: Runtime) -> dict:
+def run_cell_job(cell: Cell, runtime: Runtime) -> RunRecord:
     """Run one cell and return its record (failures are records too); tracking can never fail it."""
     device = _configure(runtime)
     preset = runtime.spec.preset
@@ -103,6 +104,6 @@ def run_cell_job(cell: Cell, runtime: Runtime) -> dict:
     tracker = open_cell_tracker(runtime.tracking, cell.label(), {**cell_config(cell, preset), **tags,
                                                                  "seed": cell.seed}, tags)
     record = run_cell(cell, preset, data, _STATE.teacher_cache(), device, runtime.command, tracker)
-    record.update(torch_threads=torch.get_num_threads(), executor=runtime.executor, worker_pid=os.getpid())
+    record = replace(record, torch_threads=torch.get_num_threads(), executor=runtime.executor, worker_pid=os.getpid())
     tracker.finish(record, data.class_names)
     return record

@@ -12,19 +12,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
+from .record_schema import RunRecord  # noqa: E402
 from .records import write_atomic  # noqa: E402
 
 
-def ok_frame(records: list[dict]) -> pd.DataFrame:
+def ok_frame(records: list[RunRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
-        if r.get("status") != "ok":
+        if not r.ok:
             continue
-        synthesis = r.get("phases", {}).get("synthesis", {})
-        rows.append({"dataset": r["dataset"], "pair": r["pair"], "method": r["method"], "seed": r["seed"],
-                     "accuracy": r["accuracy"], "synthesis_seconds": synthesis.get("seconds", 0.0),
+        synthesis = r.phases.get("synthesis", {})
+        rows.append({"dataset": r.dataset, "pair": r.pair, "method": r.method, "seed": r.seed,
+                     "accuracy": r.accuracy, "synthesis_seconds": synthesis.get("seconds", 0.0),
                      "sample_iterations": synthesis.get("sample_iterations", 0),
-                     "wall_seconds": r.get("wall_seconds", 0.0)})
+                     "wall_seconds": r.wall_seconds if r.wall_seconds is not None else np.nan})
     return pd.DataFrame(rows)
 
 
@@ -37,7 +38,7 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
-def leaderboard(records: list[dict]) -> pd.DataFrame:
+def leaderboard(records: list[RunRecord]) -> pd.DataFrame:
     frame = ok_frame(records)
     if frame.empty:
         return frame
@@ -91,7 +92,7 @@ def plot_ranking(board: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def write_leaderboard(records: list[dict], out: Path, header: str) -> pd.DataFrame:
+def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.DataFrame:
     board = leaderboard(records)
     if board.empty:
         write_atomic(out / "leaderboard.md", header + "\nNo ok records yet.\n")

@@ -40,6 +40,8 @@ class Preset:
 
 
 PRESETS: Registry[Preset] = Registry("preset")
+# The CPU presets' front end: 16 kHz, 25 ms window, 20 ms hop, 32 mels.
+_SHORT_BUDGET_FRONTEND = FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=32)
 
 # ADI optimises inputs directly; its reference (DeepInversion CIFAR-10: r_feature 10, Adam lr 0.05,
 # 2000 steps) needs the steps: with the cpu preset's 24 (1.2%), the BN term (x10) dominates and the
@@ -54,22 +56,43 @@ _SHORT_BUDGET_ADI = {"adi": {"input_lr": 0.2, "bn_weight": 1.0}}
 # hundred steps the reference SGD (lr 0.1, tuned for 80k steps) leaves data-free students underfitting
 # even their own transfer set. The paper preset keeps the reference SGD.
 
-_SUPERVISED_SMOKE = {"epochs": 15, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 15, "patience": 15}
-_DATA_FREE_SMOKE = {"rounds": 3, "synth_batch": 32, "iterations": 20, "kd_steps": 60, "kd_batch": 64,
-                    "pool_size": 256, "eval_every": 1, "bank_size": 256, "n_negatives": 64, "nz": 32,
-                    "generator_width": 16, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4}
+# smoke: seconds per cell (issue target: each data-free cell <= 10 s, every method x 1 seed with both pairs and
+# their teachers <= 60 s on 2 cores). Its numbers are regression bounds for the tests, not evidence about methods.
+_SUPERVISED_SMOKE = {"epochs": 12, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 12, "patience": 12}
+_DATA_FREE_SMOKE = {"rounds": 2, "synth_batch": 16, "iterations": 6, "kd_steps": 15, "kd_batch": 32,
+                    "pool_size": 64, "eval_every": 1, "bank_size": 64, "n_negatives": 32, "nz": 16,
+                    "generator_width": 8, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4}
 PRESETS.add("smoke", Preset(
     name="smoke",
-    summary="seconds: tiny synth set and models, a few steps of everything (tests)",
-    data=DataConfig(sample_rate=16000, synth_clips_per_class=30, synth_min_seconds=0.5, synth_max_seconds=1.5,
+    summary="seconds: tiny synth set and models, a few steps of everything (tests, regression bounds)",
+    data=DataConfig(sample_rate=16000, synth_clips_per_class=30, synth_min_seconds=0.5, synth_max_seconds=1.0,
                     synth_snr_db=(6.0, 20.0)),
-    frontend=FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=32),
+    frontend=_SHORT_BUDGET_FRONTEND,
     datasets=("synth",),
     pairs=("resnet34_tiny:resnet18_tiny", "wrn16_2_tiny:wrn10_2_tiny"),
     seeds=2,
     embedding_dim=32,
     supervised=_SUPERVISED_SMOKE,
     data_free=_DATA_FREE_SMOKE,
+    per_method=_SHORT_BUDGET_ADI,
+))
+
+# micro: one or two steps of every phase, for the tests that follow code paths end to end (every method,
+# kill-and-resume, executors). Its accuracies mean nothing; no bounds are kept for it.
+PRESETS.add("micro", Preset(
+    name="micro",
+    summary="code paths only: a few clips and one or two steps of every phase (tests; numbers mean nothing)",
+    data=DataConfig(sample_rate=16000, synth_clips_per_class=8, synth_min_seconds=0.5, synth_max_seconds=0.6,
+                    synth_snr_db=(6.0, 20.0)),
+    frontend=_SHORT_BUDGET_FRONTEND,
+    datasets=("synth",),
+    pairs=("wrn16_2_tiny:wrn10_2_tiny",),
+    seeds=1,
+    embedding_dim=16,
+    supervised={"epochs": 1, "batch_size": 16, "lr": 3e-3, "min_epochs_before_stop": 1, "patience": 1},
+    data_free={"rounds": 1, "synth_batch": 4, "iterations": 2, "kd_steps": 2, "kd_batch": 4, "pool_size": 8,
+               "eval_every": 1, "bank_size": 8, "n_negatives": 4, "nz": 8, "generator_width": 4,
+               "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4},
     per_method=_SHORT_BUDGET_ADI,
 ))
 
@@ -81,7 +104,7 @@ PRESETS.add("cpu", Preset(
     name="cpu",
     summary="minutes on 2 CPU cores: synth set, narrow ResNet/WRN pairs, CMI-style loop scaled down",
     data=DataConfig(sample_rate=16000, synth_clips_per_class=80, synth_min_seconds=0.5, synth_max_seconds=2.5),
-    frontend=FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=32),
+    frontend=_SHORT_BUDGET_FRONTEND,
     datasets=("synth",),
     # One pair keeps the default run within ~30 minutes on 2 cores; the WRN pair is the one of the
     # paper's Table 3. Add `--pairs resnet34_tiny:resnet18_tiny` for the ResNet row of Table 2.

@@ -3,6 +3,7 @@
 Appends are atomic (one `write` of a whole line under an exclusive `flock`), so a sweep
 killed at any point leaves only complete lines behind, and two sweeps writing to one
 folder cannot interleave. A torn last line (power loss) is ignored on read and reported.
+Records go in and come out as `RunRecord`s (benchmark/record_schema.py), the one schema.
 """
 from __future__ import annotations
 
@@ -13,15 +14,23 @@ import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping
+
+from .record_schema import MalformedRecord, RunRecord, as_record
 
 RUNS_FILE = "runs.jsonl"
-KEY_FIELDS = ("dataset", "teacher", "student", "method", "seed", "preset")
 
 
-def cell_key(record: dict) -> str:
+def identity_key(dataset: str, teacher: str, student: str, method: str, seed: int, preset: str,
+                 config_hash: str) -> str:
     """Identity of a cell: its grid coordinates plus the hash of its full config."""
-    return "|".join(str(record[f]) for f in KEY_FIELDS) + "|" + str(record.get("config_hash", ""))
+    return "|".join(map(str, (dataset, teacher, student, method, seed, preset))) + "|" + config_hash
+
+
+def cell_key(record: RunRecord | Mapping[str, Any]) -> str:
+    """The identity of the cell a record belongs to (a stored dict is parsed first)."""
+    r = as_record(record)
+    return identity_key(r.dataset, r.teacher, r.student, r.method, r.seed, r.preset, r.config_hash)
 
 
 def _clean(value):
@@ -51,8 +60,12 @@ class RunStore:
         self.dir = Path(out_dir)
         self.path = self.dir / RUNS_FILE
 
-    def append(self, record: dict) -> None:
-        line = (json.dumps(_clean(record), sort_keys=True) + "\n").encode()
+    def append(self, record: RunRecord) -> None:
+        """Append one line; a record the reader would reject (e.g. ok with a NaN accuracy, stored as null)
+        raises `MalformedRecord` here instead of breaking every later read."""
+        stored = _clean(record.to_dict())
+        RunRecord.from_dict(stored)
+        line = (json.dumps(stored, sort_keys=True) + "\n").encode()
         with locked(self.path):
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -62,28 +75,41 @@ class RunStore:
                 os.close(fd)
 
     def read(self) -> list[dict]:
-        if not self.path.exists():
-            return []
+        """The stored JSON objects as they are, unvalidated (to compare lines); reports use `read_records`."""
+        return [obj for _, obj in self._objects()]
+
+    def read_records(self) -> list[RunRecord]:
+        """Every record, parsed and checked against the schema; a malformed one raises `MalformedRecord`
+        naming its line and key."""
         records = []
+        for number, obj in self._objects():
+            try:
+                records.append(RunRecord.from_dict(obj))
+            except MalformedRecord as exc:
+                raise MalformedRecord(f"{self.path}:{number}: {exc}") from None
+        return records
+
+    def _objects(self) -> Iterator[tuple[int, Any]]:
+        """(line number, parsed JSON) of every complete line."""
+        if not self.path.exists():
+            return
         with open(self.path, "rb") as fh:
             for number, raw in enumerate(fh, 1):
                 if not raw.strip():
                     continue
                 try:
-                    records.append(json.loads(raw))
+                    obj = json.loads(raw)
                 except json.JSONDecodeError:
                     warnings.warn(f"{self.path}:{number}: skipping a torn line (an interrupted write)")
-        return records
+                    continue
+                yield number, obj
 
-    def latest_by_cell(self) -> dict[str, dict]:
+    def latest_by_cell(self) -> dict[str, RunRecord]:
         """The newest record of each cell (a retried cell supersedes its failure)."""
-        latest: dict[str, dict] = {}
-        for record in self.read():
-            latest[cell_key(record)] = record
-        return latest
+        return {cell_key(record): record for record in self.read_records()}
 
     def finished_keys(self) -> set[str]:
-        return {k for k, r in self.latest_by_cell().items() if r.get("status") == "ok"}
+        return {k for k, r in self.latest_by_cell().items() if r.ok}
 
 
 def write_atomic(path: Path, text: str) -> None:

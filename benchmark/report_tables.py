@@ -15,53 +15,62 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from methods import TABLE_ORDER, table_methods
+
+from .record_schema import RunRecord
 from .records import cell_key, write_atomic
 from .reference import paper_accuracy
 from .statistics import (MIN_SEEDS, McNemar, SeedTest, TwoLevelBootstrap, holm, mcnemar_by_seed, mcnemar_exact,
                          paired_correctness, paired_correctness_by_seed, paired_seed_test, two_level_bootstrap)
 
-TABLE2_COLUMNS = {"teacher": "Teacher", "student": "Student", "kd": "KD", "adi": "ADI", "cmi": "CMI",
-                  "frami": "FRAMI"}
-TABLE3_ROWS = {"frami": "FRAMI (full)", "frami-no-finv": "w/o T_finv", "frami-no-reused": "w/o Reused",
-               "frami-no-finv-no-reused": "w/o T_finv w/o Reused"}
 # The comparisons the paper's claims rest on: (method, baseline), claim = method beats baseline.
 TABLE2_CLAIMS = [("frami", "adi"), ("frami", "kd"), ("frami", "cmi")]
 TABLE3_CLAIMS = [("frami", m) for m in ("frami-no-finv", "frami-no-reused", "frami-no-finv-no-reused")]
 ALPHA = 0.05
 
 
-def latest(records: list[dict]) -> list[dict]:
-    newest: dict[str, dict] = {}
+def table2_columns() -> dict[str, str]:
+    """Method -> Table 2 column header, left to right, as the methods declare them (methods/registry.py)."""
+    return {name: placement.label for name, placement in table_methods("table2")}
+
+
+def table3_rows() -> dict[str, str]:
+    """Method -> Table 3 row label, top to bottom."""
+    return {name: placement.label for name, placement in table_methods("table3")}
+
+
+def latest(records: list[RunRecord]) -> list[RunRecord]:
+    newest: dict[str, RunRecord] = {}
     for r in records:
         newest[cell_key(r)] = r
     return list(newest.values())
 
 
-def groups(records: list[dict]) -> list[tuple[str, str]]:
-    return sorted({(r["dataset"], r["pair"]) for r in records})
+def groups(records: list[RunRecord]) -> list[tuple[str, str]]:
+    return sorted({(r.dataset, r.pair) for r in records})
 
 
-def select(records: list[dict], dataset: str, pair: str, method: str) -> tuple[list[dict], int]:
+def select(records: list[RunRecord], dataset: str, pair: str, method: str) -> tuple[list[RunRecord], int]:
     """(ok records, number of failed/diverged) of one table cell."""
-    cell = [r for r in records if (r["dataset"], r["pair"], r["method"]) == (dataset, pair, method)]
-    return [r for r in cell if r.get("status") == "ok"], sum(r.get("status") != "ok" for r in cell)
+    cell = [r for r in records if (r.dataset, r.pair, r.method) == (dataset, pair, method)]
+    return [r for r in cell if r.ok], sum(not r.ok for r in cell)
 
 
-def format_cell(ok: list[dict], failed: int, mark: str = "") -> str:
+def format_cell(ok: list[RunRecord], failed: int, mark: str = "") -> str:
     if not ok:
         return f"— ({failed} failed)" if failed else "—"
-    acc = np.array([r["accuracy"] for r in ok], float)
+    acc = np.array([r.accuracy for r in ok], float)
     std = f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else ""
     text = f"{acc.mean():.2f}{std} (n={len(acc)}){mark}"
     return text + (f", {failed} failed" if failed else "")
 
 
-def paper_cell(ok: list[dict], paper: float | None) -> str:
+def paper_cell(ok: list[RunRecord], paper: float | None) -> str:
     if paper is None:
         return "—"
     if not ok:
         return f"{paper:.2f}"
-    ours = float(np.mean([r["accuracy"] for r in ok]))
+    ours = float(np.mean([r.accuracy for r in ok]))
     return f"{paper:.2f} (Δ {ours - paper:+.2f})"
 
 
@@ -110,9 +119,9 @@ class Comparison:
 def compare(records, dataset, pair, family, method, baseline) -> Comparison:
     ok_m, _ = select(records, dataset, pair, method)
     ok_b, _ = select(records, dataset, pair, baseline)
-    by_seed = {r["seed"]: r["accuracy"] for r in ok_b}
-    shared = sorted((r for r in ok_m if r["seed"] in by_seed), key=lambda r: r["seed"])
-    seed_test = paired_seed_test([r["accuracy"] for r in shared], [by_seed[r["seed"]] for r in shared])
+    by_seed = {r.seed: r.accuracy for r in ok_b}
+    shared = sorted((r for r in ok_m if r.seed in by_seed), key=lambda r: r.seed)
+    seed_test = paired_seed_test([r.accuracy for r in shared], [by_seed[r.seed] for r in shared])
     pairs = paired_correctness_by_seed(shared, ok_b)
     if not pairs:
         return Comparison(dataset, pair, family, method, baseline, seed_test, None)
@@ -121,7 +130,7 @@ def compare(records, dataset, pair, family, method, baseline) -> Comparison:
                       mcnemar_by_seed(pairs), mcnemar_exact(pooled_m, pooled_b))
 
 
-def comparisons(records: list[dict]) -> list[Comparison]:
+def comparisons(records: list[RunRecord]) -> list[Comparison]:
     """Holm's correction runs over each family: one table's claims for one dataset and pair."""
     records = latest(records)
     out = []
@@ -140,30 +149,32 @@ def significant_vs_frami(comps: list[Comparison]) -> set[tuple[str, str, str]]:
     return {(c.dataset, c.pair, c.baseline) for c in comps if c.significant()}
 
 
-def table2(records: list[dict], comps: list[Comparison] | None = None) -> pd.DataFrame:
+def table2(records: list[RunRecord], comps: list[Comparison] | None = None) -> pd.DataFrame:
     records = latest(records)
     marks = significant_vs_frami(comps if comps is not None else comparisons(records))
+    columns = table2_columns()
     rows = []
     for dataset, pair in groups(records):
         ours = {"dataset": dataset, "pair": pair, "row": "ours"}
         paper = {"dataset": dataset, "pair": pair, "row": "paper"}
-        for method, column in TABLE2_COLUMNS.items():
+        for method, column in columns.items():
             ok, failed = select(records, dataset, pair, method)
             ours[column] = format_cell(ok, failed, "*" if (dataset, pair, method) in marks else "")
             paper[column] = paper_cell(ok, paper_accuracy(dataset, pair, method))
         rows.append(ours)
-        if any(paper_accuracy(dataset, pair, m) is not None for m in TABLE2_COLUMNS):
+        if any(paper_accuracy(dataset, pair, m) is not None for m in columns):
             rows.append(paper)
-    return pd.DataFrame(rows, columns=["dataset", "pair", "row", *TABLE2_COLUMNS.values()])
+    return pd.DataFrame(rows, columns=["dataset", "pair", "row", *columns.values()])
 
 
-def table3(records: list[dict], comps: list[Comparison] | None = None) -> pd.DataFrame:
+def table3(records: list[RunRecord], comps: list[Comparison] | None = None) -> pd.DataFrame:
     records = latest(records)
     marks = significant_vs_frami(comps if comps is not None else comparisons(records))
+    labels = table3_rows()
     columns = [g for g in groups(records) if any(select(records, *g, m)[0] or select(records, *g, m)[1]
-                                                 for m in TABLE3_ROWS)]
+                                                 for m in labels)]
     rows = []
-    for method, label in TABLE3_ROWS.items():
+    for method, label in labels.items():
         row = {"method": label}
         for dataset, pair in columns:
             ok, failed = select(records, dataset, pair, method)
@@ -174,16 +185,16 @@ def table3(records: list[dict], comps: list[Comparison] | None = None) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def kind_table(records: list[dict]) -> pd.DataFrame:
+def kind_table(records: list[RunRecord]) -> pd.DataFrame:
     """Mean accuracy on time-dependent vs time-independent classes (datasets that define them)."""
-    records = [r for r in latest(records) if r.get("status") == "ok" and r.get("accuracy_by_kind")]
+    records = [r for r in latest(records) if r.ok and r.accuracy_by_kind]
     rows = []
     for dataset, pair in groups(records):
-        for method in [*TABLE2_COLUMNS, *list(TABLE3_ROWS)[1:]]:
-            ok = [r for r in records if (r["dataset"], r["pair"], r["method"]) == (dataset, pair, method)]
+        for method in TABLE_ORDER:
+            ok = [r for r in records if (r.dataset, r.pair, r.method) == (dataset, pair, method)]
             if ok:
-                td = np.mean([r["accuracy_by_kind"].get("TD", np.nan) for r in ok])
-                tid = np.mean([r["accuracy_by_kind"].get("TID", np.nan) for r in ok])
+                td = np.mean([r.accuracy_by_kind.get("TD", np.nan) for r in ok])
+                tid = np.mean([r.accuracy_by_kind.get("TID", np.nan) for r in ok])
                 rows.append({"dataset": dataset, "pair": pair, "method": method, "n": len(ok), "TD": td, "TID": tid,
                              "TD - TID": td - tid})
     return pd.DataFrame(rows)
@@ -266,7 +277,7 @@ LEGEND = ("Cells: mean ± sample std of test accuracy (%) over seeds (n = seeds 
           "(its pairs are resnet34:resnet18 and wrn40_2:wrn16_2 on the real datasets).\n")
 
 
-def write_tables(records: list[dict], out: Path, header: str) -> None:
+def write_tables(records: list[RunRecord], out: Path, header: str) -> None:
     out = Path(out)
     comps = comparisons(records)
     frames = {"table2": table2(records, comps), "table3": table3(records, comps)}

@@ -8,20 +8,21 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from .record_schema import RunRecord
 from .records import RunStore
 
 
-def provenance_header(records: list[dict], title: str) -> str:
+def provenance_header(records: list[RunRecord], title: str) -> str:
     if not records:
         return f"# {title}\n\nNo records.\n"
-    commands = sorted({r.get("command", "?") for r in records})
-    presets = sorted({r["preset"] for r in records})
-    devices = sorted({r.get("device", "?") for r in records})
-    commits = sorted({r.get("git_commit", "?") for r in records})
-    starts = [datetime.fromisoformat(r["started_at"]) for r in records if r.get("started_at")]
-    ends = [datetime.fromisoformat(r["finished_at"]) for r in records if r.get("finished_at")]
+    commands = sorted({r.command or "?" for r in records})
+    presets = sorted({r.preset for r in records})
+    devices = sorted({r.device or "?" for r in records})
+    commits = sorted({r.git_commit or "?" for r in records})
+    starts = [datetime.fromisoformat(r.started_at) for r in records if r.started_at]
+    ends = [datetime.fromisoformat(r.finished_at) for r in records if r.finished_at]
     span = (max(ends) - min(starts)).total_seconds() if starts and ends else float("nan")
-    compute = sum(r.get("wall_seconds") or 0 for r in records)
+    compute = sum(r.wall_seconds or 0 for r in records)
     lines = [f"# {title}", "",
              "Generated from `runs.jsonl` by `python -m benchmark tables` (never edited by hand).", "",
              f"- command: {'; '.join(f'`{c}`' for c in commands)}",
@@ -71,7 +72,7 @@ def run_leaderboard(args) -> int:
     return 0
 
 
-def _records_or_error(out: Path) -> list[dict]:
+def _records_or_error(out: Path) -> list[RunRecord]:
     store = RunStore(out)
     if not store.path.exists():
         raise FileNotFoundError(f"no records at {store.path}; run `python -m benchmark run --out {out}` first")

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+from .record_schema import RunRecord
+
 MIN_SEEDS = 3  # below this a seed-level test has too little to say (see `two_level_bootstrap`)
 
 
@@ -229,25 +231,25 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def paired_correctness_by_seed(records_a: list[dict], records_b: list[dict]) -> list[SeedPair]:
+def paired_correctness_by_seed(records_a: list[RunRecord], records_b: list[RunRecord]) -> list[SeedPair]:
     """Per-clip correctness of two methods, aligned by clip id, for each seed both have (in A's order)."""
-    by_seed_b = {r["seed"]: r for r in records_b}
+    by_seed_b = {r.seed: r for r in records_b}
     pairs = []
     for ra in records_a:
-        rb = by_seed_b.get(ra["seed"])
+        rb = by_seed_b.get(ra.seed)
         if rb is None:
             continue
-        truth = dict(zip(ra["test_ids"], ra["test_targets"]))
-        pred_b = dict(zip(rb["test_ids"], rb["test_predictions"]))
-        shared = [(pred, pred_b[clip], truth[clip]) for clip, pred in zip(ra["test_ids"], ra["test_predictions"])
+        truth = dict(zip(ra.test_ids, ra.test_targets))
+        pred_b = dict(zip(rb.test_ids, rb.test_predictions))
+        shared = [(pred, pred_b[clip], truth[clip]) for clip, pred in zip(ra.test_ids, ra.test_predictions)
                   if clip in pred_b]
         if shared:
-            pairs.append(SeedPair(ra["seed"], np.array([pa == t for pa, _, t in shared], bool),
+            pairs.append(SeedPair(ra.seed, np.array([pa == t for pa, _, t in shared], bool),
                                   np.array([pb == t for _, pb, t in shared], bool)))
     return pairs
 
 
-def paired_correctness(records_a: list[dict], records_b: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+def paired_correctness(records_a: list[RunRecord], records_b: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
     """Per-clip correctness pooled over shared seeds (for the pooled McNemar, which ignores seeds)."""
     pairs = paired_correctness_by_seed(records_a, records_b)
     if not pairs:

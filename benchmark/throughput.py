@@ -29,7 +29,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from methods import METHODS, TABLE_ORDER, build_method, method_config
-from methods.inversion.loop import DataFreeMethod, autocast, make_optimizer, synchronize
+from methods.inversion.loop import (DataFreeMethod, autocast, channels_last_copy, draw_kd_batch, make_optimizer,
+                                   synchronize)
 from methods.inversion.pool import TensorPool
 from methods.kd import KnowledgeDistillation, kd_batch_loss
 from methods.supervised import StudentMethod, TeacherMethod
@@ -42,6 +43,7 @@ from .data.features import LogMel
 from .environment import device_description, git_commit, package_versions, resolve_device
 from .grid import DataProvider, SweepSpec, data_config
 from .presets import PRESETS, Preset
+from .profiling import StepProfile, profile_markdown, profile_step
 from .records import write_atomic
 from .teachers import TeacherCache
 from .training import cross_entropy_loss
@@ -88,6 +90,7 @@ class Measurement:
     achieved_flops_per_s: float | None = None
     fraction_of_matmul_peak: float | None = None  # against the peak of the same precision
     note: str = ""
+    profile: dict | None = None  # --profile: top operators and time outside them (benchmark.profiling)
 
 
 def time_step(step: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Timing:
@@ -130,12 +133,14 @@ class Workbench:
 
     def __init__(self, preset: Preset, dataset: str | None = None, pair: str | None = None,
                  device: torch.device = torch.device("cpu"), warmup: int = 2, repeats: int = 5,
-                 matmul_size: int | None = None, seed: int = 0, data_root: Path | None = None):
+                 matmul_size: int | None = None, seed: int = 0, data_root: Path | None = None,
+                 profile_phases: tuple[str, ...] = ()):
         from .cli import parse_pairs
 
         if warmup < 0 or repeats < 1:
             raise ValueError(f"--warmup must be >= 0 and --repeats >= 1, got {warmup} and {repeats}")
         self.preset, self.device, self.warmup, self.repeats, self.seed = preset, device, warmup, repeats, seed
+        self.profile_phases = profile_phases  # phases also run under torch.profiler
         self.dataset = dataset or preset.datasets[0]
         (self.teacher_arch, self.student_arch), = parse_pairs(pair or preset.pairs[0])
         self.matmul_size = matmul_size or DEFAULT_MATMUL_SIZE[device.type]
@@ -199,6 +204,7 @@ class Workbench:
         timing = time_step(step, device, self.warmup, self.repeats)
         iterations = (count() - before) // (self.warmup + self.repeats) if count else None
         flops_per_step = count_flops(step) if flops else None
+        profiled = profile_step(step, device).as_dict() if phase in self.profile_phases else None
         seconds = timing.median_ms / 1000
         achieved = flops_per_step / seconds if flops_per_step else None
         return Measurement(
@@ -209,7 +215,7 @@ class Workbench:
             flops_per_step=float(flops_per_step) if flops_per_step else None,
             achieved_flops_per_s=achieved,
             fraction_of_matmul_peak=achieved / self.matmul_peak(precision).flops_per_s if achieved else None,
-            note=note)
+            note=note, profile=profiled)
 
 
 # --- the phases ------------------------------------------------------------------------------
@@ -247,9 +253,8 @@ def data_free_names() -> list[str]:
 def _prepare_models(bench: Workbench) -> tuple[torch.nn.Module, torch.nn.Module]:
     """Teacher and a fresh student as the data-free loop holds them (NHWC on CUDA)."""
     teacher, student = bench.teacher(), bench.ctx.new_student()
-    if bench.device.type == "cuda":
-        teacher.to(memory_format=torch.channels_last)
-        student.to(memory_format=torch.channels_last)
+    if bench.device.type == "cuda":  # as the loop holds them: NHWC, the teacher a copy (it is shared)
+        return channels_last_copy(teacher), student.to(memory_format=torch.channels_last)
     return teacher, student
 
 
@@ -290,7 +295,7 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
     student.train()
 
     def step():
-        x = pool.sample(cfg.kd_batch, generator).to(bench.device)
+        x = draw_kd_batch(pool, cfg, generator, bench.device)
         with autocast(bench.ctx):
             loss = distiller(x)
         opt.zero_grad(set_to_none=True)
@@ -427,6 +432,11 @@ def markdown(report: dict) -> str:
     ]
     if report["skipped_methods"]:
         lines += ["", f"Not measured (no known phases): {', '.join(report['skipped_methods'])}"]
+    profiled = [m for m in report["measurements"] if m.get("profile")]
+    if profiled:
+        lines += ["", "## Profiles (torch.profiler, CPU self time of aten operators)", ""]
+        for m in profiled:
+            lines += profile_markdown(f"{m['method']} {m['phase']} (batch {m['batch']})", StepProfile.from_dict(m["profile"]))
     return "\n".join(lines) + "\n"
 
 
@@ -445,6 +455,8 @@ def add_throughput_parser(sub) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed calls; median and min reported (default 5)")
     p.add_argument("--matmul-size", type=int, default=None,
                    help="n of the n x n torch.mm peak (default 2048 on CPU, 8192 on CUDA)")
+    p.add_argument("--profile", default="", help="comma list of phases to also profile (e.g. synthesis): top "
+                                                 "operators and the share of time outside them")
     p.add_argument("--out", type=Path, default=Path("results/throughput"))
 
 
@@ -453,7 +465,7 @@ def run_throughput(args) -> int:
     preset = PRESETS.get(args.preset)
     device = resolve_device(args.device)
     bench = Workbench(preset, args.dataset, args.pair, device, args.warmup, args.repeats, args.matmul_size,
-                      data_root=args.data_root)
+                      data_root=args.data_root, profile_phases=tuple(p for p in args.profile.split(",") if p))
     command = "python -m benchmark " + " ".join(shlex.quote(a) for a in args.argv)
     load_before = os.getloadavg()
     measurements, skipped = measure_all(bench, methods)

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from .record_schema import RunRecord
+
 log = logging.getLogger("benchmark.tracking")
 
 # wandb's own spellings of each mode (WANDB_MODE accepts "run" and "dryrun" too).
@@ -125,7 +127,7 @@ class CellTracker:
                                      caption=title) for mel, title in zip(mels[:AUDIO_CLIPS], titles)]
                 self._run.log({"samples/grid": wandb.Image(str(png)), "samples/audio": audio})  # copies the PNG
 
-    def finish(self, record: dict, class_names: list[str] | None) -> None:
+    def finish(self, record: RunRecord, class_names: list[str] | None) -> None:
         """Final metrics into the run summary, per-class and per-phase tables, then close the run
         (exit code 1 unless the cell is ok, so failed cells stand out in the W&B group)."""
         if self._run is None:
@@ -134,18 +136,25 @@ class CellTracker:
             import wandb
 
             tables = {}
-            if record.get("test_targets"):
+            if record.test_targets:
                 tables["per_class_accuracy"] = wandb.Table(
                     columns=["class", "clips", "correct", "accuracy"],
-                    data=per_class_rows(record["test_targets"], record["test_predictions"], class_names))
-            if record.get("phases"):
+                    data=per_class_rows(record.test_targets, record.test_predictions, class_names))
+            if record.phases:
                 tables["phases"] = wandb.Table(columns=["phase", *PHASE_COLUMNS], data=[
-                    [phase, *(stats.get(k) for k in PHASE_COLUMNS)] for phase, stats in record["phases"].items()])
+                    [phase, *(stats.get(k) for k in PHASE_COLUMNS)] for phase, stats in record.phases.items()])
             if tables:
                 self._run.log(tables)
             self._run.summary.update(summary_metrics(record))
+        self.close(ok=record.ok)
+
+    def close(self, ok: bool) -> None:
+        """Close the run: exit code 0 if ok, else 1. The tracker is a no-op afterwards."""
+        if self._run is None:
+            return
+        with self._guard("finish"):
             run, self._run = self._run, None
-            run.finish(exit_code=0 if record.get("status") == "ok" else 1)
+            run.finish(exit_code=0 if ok else 1)
 
 
 def per_class_rows(targets: list[int], predictions: list[int], class_names: list[str] | None) -> list[list]:
@@ -160,12 +169,12 @@ def per_class_rows(targets: list[int], predictions: list[int], class_names: list
             for c in range(n_classes)]
 
 
-def summary_metrics(record: dict) -> dict:
+def summary_metrics(record: RunRecord) -> dict:
     """The headline numbers of a record, flat, for W&B's run summary (missing values left out)."""
-    out = {k: record.get(k) for k in ("status", "accuracy", "val_accuracy", "wall_seconds", "peak_memory_mb",
-                                      "config_hash", "error")}
-    out |= {f"accuracy/{kind}": acc for kind, acc in (record.get("accuracy_by_kind") or {}).items()}
-    for phase, stats in (record.get("phases") or {}).items():
+    out = {k: getattr(record, k) for k in ("status", "accuracy", "val_accuracy", "wall_seconds", "peak_memory_mb",
+                                           "config_hash", "error")}
+    out |= {f"accuracy/{kind}": acc for kind, acc in record.accuracy_by_kind.items()}
+    for phase, stats in record.phases.items():
         out |= {f"{phase}/{k}": stats.get(k) for k in ("samples_per_s", "sample_iterations_per_s")}
     return {k: v for k, v in out.items() if v is not None}
 
@@ -199,4 +208,4 @@ def log_report_tables(cfg: TrackingConfig, out_dir: Path) -> None:
         media = {p.stem: wandb.Table(dataframe=pd.read_csv(p)) for p in csvs}
         media |= {p.stem: wandb.Image(str(p)) for p in pngs}
         tracker._run.log(media)
-    tracker.finish({"status": "ok"}, None)
+    tracker.close(ok=True)

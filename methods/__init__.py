@@ -1,12 +1,44 @@
-"""Method registry. Importing this package registers every method (one module each)."""
-from . import adi, cmi, frami, kd, supervised  # noqa: F401  (registration side effects)
+"""Method registry. Importing this package imports every module in it, and each method module registers
+itself (`register_method`), so a new method is one new file here: no import line, no list to extend.
+Support modules (base, registry, overrides, losses) register nothing; private modules (`_*`) and
+subpackages (inversion/) are not imported here."""
+import importlib
+import pkgutil
+from collections.abc import Sequence
+
 from .base import CellContext, Method, MethodResult, SynthesizedSamples
 from .overrides import ConfigKeyError
-from .registry import METHODS, build_method, method_config, method_configs
+from .registry import (METHODS, TablePlacement, build_method, method_config, method_configs, register_method,
+                       table_methods, table_order)
+
+for _module in pkgutil.iter_modules(__path__):  # sorted by file name, so registration order is stable
+    if not _module.ispkg and not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+
+class _TableOrder(Sequence):
+    """`table_order()` as a live sequence: Table 2 then Table 3 order, then unplaced methods. It reads the
+    registry on each use, so a method registered after this import is in it too."""
+
+    def __getitem__(self, index):
+        return table_order()[index]
+
+    def __len__(self) -> int:
+        return len(table_order())
+
+    def __iter__(self):
+        return iter(table_order())
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(table_order())
+
 
 # The order of Table 2 then Table 3; `--methods all` runs these.
-TABLE_ORDER = ["teacher", "student", "kd", "adi", "cmi", "frami", "frami-no-finv", "frami-no-reused",
-               "frami-no-finv-no-reused"]
+TABLE_ORDER = _TableOrder()
 
 __all__ = ["METHODS", "TABLE_ORDER", "CellContext", "ConfigKeyError", "Method", "MethodResult", "SynthesizedSamples",
-           "build_method", "method_config", "method_configs"]
+           "TablePlacement", "build_method", "method_config", "method_configs", "register_method", "table_methods",
+           "table_order"]

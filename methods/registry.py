@@ -1,13 +1,47 @@
-"""Method registry: name -> (Method class, default config at paper scale, one-line summary)."""
+"""Method registry: everything about a method, declared once by its own module with `register_method`.
+
+A registration names the method, its class, its default config at paper scale, a one-line summary, and where
+the method stands in the FRAMI paper's tables with the paper's numbers for it there. `list methods`,
+`--methods all`, the order of the tables and the paper rows of the reports all follow from the registry, so
+a new method is one new module in this package (methods/__init__.py imports every module).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from benchmark.registry import Registry
 
 from .base import Method
 from .overrides import ScopedOverrides, resolve_all
+
+TABLES = ("table2", "table3")  # Table 2: methods (columns); Table 3: FRAMI ablations (rows)
+LAST = 1000  # the order of a placement that gives none: after the paper's own, in registration order
+
+
+@dataclass(frozen=True)
+class TablePlacement:
+    """A method's place in one of the paper's tables: its Table 2 column header or Table 3 row label, its
+    position there (left to right, top to bottom), and the paper's accuracy (%) for it by teacher:student
+    pair and dataset (None where the paper prints "-")."""
+
+    label: str
+    order: int = LAST
+    paper: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)  # pair -> dataset -> %
+
+    def __post_init__(self):
+        for pair, by_dataset in self.paper.items():
+            for dataset, value in by_dataset.items():
+                if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+                    raise ValueError(f"{self.label}: the paper's number for {dataset} {pair} must be a "
+                                     f"percentage or None, got {value!r}")
+
+    def paper_accuracy(self, dataset: str, pair: str) -> float | None:
+        return self.paper.get(pair, {}).get(dataset)
+
+
+Placement = TablePlacement | Mapping[str, Any]  # a mapping holds TablePlacement's fields (no import needed)
 
 
 @dataclass(frozen=True)
@@ -16,13 +50,47 @@ class MethodSpec:
     method_cls: type[Method]
     config: Any  # paper-scale defaults; presets change them through scoped blocks (methods/overrides.py)
     summary: str
+    table2: TablePlacement | None = None
+    table3: TablePlacement | None = None
+
+    def placement(self, table: str) -> TablePlacement | None:
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        return getattr(self, table)
+
+    def paper_accuracy(self, dataset: str, pair: str) -> float | None:
+        """The paper's number for this method on (dataset, pair): Table 2's, else Table 3's, else None."""
+        values = (p.paper_accuracy(dataset, pair) for p in (self.table2, self.table3) if p is not None)
+        return next((v for v in values if v is not None), None)
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
 
 
-def register_method(name: str, method_cls: type[Method], config: Any, summary: str) -> None:
-    METHODS.add(name, MethodSpec(name, method_cls, config, summary), summary)
+def register_method(name: str, method_cls: type[Method], config: Any, summary: str, *,
+                    table2: Placement | None = None, table3: Placement | None = None) -> None:
+    """Declare a method. `table2`/`table3`: its column / row in the paper's tables (a `TablePlacement` or a
+    dict of its fields: label, order, paper); a method in neither is still run and listed, not tabulated."""
+    METHODS.add(name, MethodSpec(name, method_cls, config, summary, _placement(table2), _placement(table3)), summary)
+
+
+def _placement(value: Placement | None) -> TablePlacement | None:
+    if value is None or isinstance(value, TablePlacement):
+        return value
+    return TablePlacement(**value)
+
+
+def table_methods(table: str) -> list[tuple[str, TablePlacement]]:
+    """(method, placement) of every method in a table, in the table's order (ties: registration order)."""
+    placed = [(spec.name, spec.placement(table)) for spec in (e.factory for e in METHODS.entries())]
+    return sorted(((name, p) for name, p in placed if p is not None), key=lambda item: item[1].order)
+
+
+def table_order() -> list[str]:
+    """Every registered method once: Table 2's columns, then Table 3's rows, then the rest in registration
+    order. What `--methods all` runs and `list methods` shows."""
+    names = [name for table in TABLES for name, _ in table_methods(table)]
+    return list(dict.fromkeys([*names, *METHODS.names()]))
 
 
 def method_config(name: str, preset: ScopedOverrides) -> Any:

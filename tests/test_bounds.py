@@ -1,11 +1,13 @@
 from benchmark.bounds import Bound, violations
 from benchmark.cli import main
+from benchmark.record_schema import RunRecord
 from benchmark.records import RunStore
 
 
 def _rec(method, acc, seed=0, status="ok"):
-    return {"dataset": "synth", "teacher": "a", "student": "b", "pair": "a:b", "method": method, "seed": seed,
-            "preset": "smoke", "config_hash": "h", "status": status, "accuracy": acc}
+    return RunRecord.from_dict({"dataset": "synth", "teacher": "a", "student": "b", "pair": "a:b", "method": method,
+                                "seed": seed, "preset": "smoke", "config_hash": "h", "status": status,
+                                "accuracy": acc})
 
 
 def test_violations_name_each_cell():

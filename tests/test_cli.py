@@ -52,7 +52,7 @@ def test_rerun_skips_finished_cells(smoke_run, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["run", "--methods", "bogus"], "unknown method 'bogus'; valid methods: adi"),
     (["run", "--datasets", "nope"], "unknown dataset 'nope'; valid datasets:"),
-    (["run", "--preset", "huge"], "unknown preset 'huge'; valid presets: smoke, cpu, paper"),
+    (["run", "--preset", "huge"], "unknown preset 'huge'; valid presets: smoke, micro, cpu, paper"),
     (["run", "--pairs", "resnet34:vgg"], "unknown model 'vgg'"),
     (["run", "--pairs", "resnet34"], "teacher:student"),
 ])

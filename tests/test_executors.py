@@ -21,11 +21,12 @@ from benchmark.sweep import SweepSpec, run_sweep
 
 ray = pytest.importorskip("ray")
 
-# The smoke preset cut further (one synthesis round of 5 steps): these tests compare executors, not methods.
-_SMOKE = PRESETS.get("smoke")
-TINY = dataclasses.replace(_SMOKE, supervised={**_SMOKE.supervised, "epochs": 4, "min_epochs_before_stop": 4},
-                           data_free={**_SMOKE.data_free, "rounds": 1, "iterations": 5, "kd_steps": 10})
-SPEC = SweepSpec(TINY, ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("teacher", "student", "kd", "cmi"), (0, 1))
+# The micro preset: these tests compare executors, not methods.
+MICRO = PRESETS.get("micro")
+SPEC = SweepSpec(MICRO, ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("teacher", "student", "kd", "cmi"), (0, 1))
+# Cells that last long enough (tens of epochs) for the watcher to catch one running and kill its worker.
+LONGER = dataclasses.replace(MICRO, supervised={**MICRO.supervised, "epochs": 30, "min_epochs_before_stop": 30,
+                                                "patience": 30})
 COMPARED = ("status", "accuracy", "val_accuracy", "test_predictions", "config_hash", "torch_threads")
 
 
@@ -80,7 +81,7 @@ def _ray_task_pids(task: str) -> list[int]:
 
 
 def test_a_killed_ray_worker_has_its_cell_retried(local_ray, tmp_path):
-    spec = dataclasses.replace(SPEC, methods=("student",), seeds=(0, 1, 2))
+    spec = dataclasses.replace(SPEC, preset=LONGER, methods=("student",), seeds=(0, 1, 2))
     killed: list[int] = []
 
     def kill_first_cell_worker():

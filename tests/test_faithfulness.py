@@ -129,3 +129,14 @@ def test_channels_last_copy_leaves_the_shared_teacher_unchanged():
     assert conv.weight.is_contiguous()  # the cached teacher keeps its layout
     assert copied_conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert copy is not teacher
+
+
+def test_synthesis_computes_no_student_weight_gradients_and_leaves_it_trainable():
+    teacher, student = _pair()
+    synth = ContrastiveSynthesizer(CMIConfig(**SMALL, adv_weight=0.5), teacher, student, 4, 16, 32,
+                                   torch.device("cpu"), 0)
+    synth.synthesize()
+    synth.close()
+    params = list(student.parameters())
+    assert all(p.requires_grad for p in params)  # restored for the KD steps
+    assert all(p.grad is None for p in params)  # the adversarial term reached the inputs only

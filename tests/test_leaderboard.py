@@ -3,17 +3,18 @@ import math
 import pytest
 
 from benchmark.leaderboard import leaderboard, mean_ci, write_leaderboard
+from benchmark.record_schema import RunRecord
 
 
-def _rec(method, acc, seed, synth_s=0.0, its=0):
+def _rec(method, acc, seed, synth_s=0.0, its=0, status="ok"):
     phases = {"synthesis": {"seconds": synth_s, "sample_iterations": its}} if its else {}
-    return {"dataset": "synth", "pair": "t:s", "method": method, "seed": seed, "status": "ok", "accuracy": acc,
-            "phases": phases, "wall_seconds": 1.0}
+    return RunRecord("synth", "t", "s", "t:s", method, seed, "cpu", status, accuracy=acc, phases=phases,
+                     wall_seconds=1.0)
 
 
 RECORDS = ([_rec("teacher", 90, s) for s in range(3)] + [_rec("student", 70, s) for s in range(3)]
            + [_rec("frami", a, s, 10.0, 1000) for s, a in enumerate([78, 80, 82])]
-           + [{"dataset": "synth", "pair": "t:s", "method": "adi", "seed": 0, "status": "failed", "accuracy": None}])
+           + [_rec("adi", None, 0, status="failed")])
 
 
 def test_mean_ci_by_hand():

@@ -1,4 +1,5 @@
-"""Every method end to end on the smoke preset, and gradients reaching what synthesis optimises."""
+"""Every method end to end (micro scale by default, smoke scale in the slow tier), and gradients reaching
+what synthesis optimises."""
 import pytest
 import torch
 
@@ -17,6 +18,14 @@ def test_registry_holds_every_table_method():
 
 
 @pytest.fixture(scope="module")
+def micro_all(tmp_path_factory):
+    """Every method end to end at the micro scale (code paths; accuracies mean nothing)."""
+    out = tmp_path_factory.mktemp("micro-all")
+    code = main(["run", "--preset", "micro", "--methods", "all", "--seeds", "1", "--out", str(out), "--no-tables"])
+    return code, {r["method"]: r for r in RunStore(out).read()}
+
+
+@pytest.fixture(scope="module")
 def smoke_all(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke-all")
     code = main(["run", "--preset", "smoke", "--methods", "all", "--seeds", "1",
@@ -24,23 +33,33 @@ def smoke_all(tmp_path_factory):
     return code, {r["method"]: r for r in RunStore(out).read()}
 
 
-def test_smoke_run_of_all_methods_completes(smoke_all):
-    code, records = smoke_all
+def test_micro_run_of_all_methods_completes(micro_all):
+    code, records = micro_all
     assert code == 0
     assert set(records) == set(TABLE_ORDER)
     assert all(r["status"] == "ok" for r in records.values()), {m: r.get("error") for m, r in records.items()}
+    for method in DATA_FREE:
+        record = records[method]
+        synthesis = record["phases"]["synthesis"]
+        assert synthesis["sample_iterations"] > 0 and synthesis["sample_iterations_per_s"] > 0
+        assert record["extras"]["pool_bytes"] > 0
 
 
-@pytest.mark.parametrize("method", DATA_FREE)
-def test_every_data_free_student_beats_chance(smoke_all, method):
-    """Above chance on the smoke preset's 50 test clips (measured margins are small: 12-20% vs 10%,
-    see results/bounds/smoke.csv; the smoke budget is ~1/1000 of the reference synthesis)."""
-    record = smoke_all[1][method]
-    chance = 100.0 / 10
-    assert record["accuracy"] > chance, f"{method}: {record['accuracy']:.1f}% vs chance {chance}%"
-    synthesis = record["phases"]["synthesis"]
-    assert synthesis["sample_iterations"] > 0 and synthesis["sample_iterations_per_s"] > 0
-    assert record["extras"]["pool_bytes"] > 0
+@pytest.mark.slow
+def test_smoke_run_of_all_methods_completes(smoke_all):
+    code, records = smoke_all
+    assert code == 0
+    assert all(r["status"] == "ok" for r in records.values()), {m: r.get("error") for m, r in records.items()}
+
+
+@pytest.mark.slow
+def test_smoke_teacher_and_kd_student_beat_chance(smoke_all):
+    """The data-driven rows of the smoke preset learn (50 test clips, chance 10%). The data-free rows are
+    not claimed to: at ~1/10000 of the reference synthesis budget they sit near chance; their numbers
+    are regression bounds (results/bounds/smoke.csv), and margins over a noise floor are the cpu preset's."""
+    records = smoke_all[1]
+    for method in ("teacher", "student", "kd"):
+        assert records[method]["accuracy"] > 2 * 10.0, (method, records[method]["accuracy"])
 
 
 def _pair():
@@ -79,6 +98,7 @@ def test_gradients_reach_the_generator(finv):
     assert all(not layer._forward_hooks for layer in synth.bn.layers)  # the shared teacher is left clean
 
 
+@pytest.mark.slow
 def test_smoke_sweep_stays_within_the_shipped_smoke_bounds(smoke_all):
     """Regression check: the smoke sweep against bounds derived from measured smoke runs."""
     from pathlib import Path

@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from benchmark.record_schema import RunRecord
 from benchmark.report_tables import LEGEND, comparisons, format_cell, kind_table, table2, table3, write_tables
 
 IDS = [f"c{i}" for i in range(10)]
@@ -12,10 +13,11 @@ TARGETS = [0] * 10
 def rec(dataset, pair, method, seed, acc, status="ok", correct=None):
     correct = correct if correct is not None else int(round((acc or 0) / 10))
     preds = [0] * correct + [1] * (10 - correct)
-    return {"dataset": dataset, "teacher": pair.split(":")[0], "student": pair.split(":")[1], "pair": pair,
-            "method": method, "seed": seed, "preset": "cpu", "config_hash": "h", "status": status,
-            "accuracy": acc if status == "ok" else None, "test_ids": IDS, "test_targets": TARGETS,
-            "test_predictions": preds, "accuracy_by_kind": {"TD": acc - 5, "TID": acc + 5} if acc is not None else {}}
+    return RunRecord.from_dict({
+        "dataset": dataset, "teacher": pair.split(":")[0], "student": pair.split(":")[1], "pair": pair,
+        "method": method, "seed": seed, "preset": "cpu", "config_hash": "h", "status": status,
+        "accuracy": acc if status == "ok" else None, "test_ids": IDS, "test_targets": TARGETS,
+        "test_predictions": preds, "accuracy_by_kind": {"TD": acc - 5, "TID": acc + 5} if acc is not None else {}})
 
 
 PAIR = "wrn40_2:wrn16_2"
@@ -90,7 +92,7 @@ def test_verdict_and_marks_count_seeds_not_pooled_clips():
 
 
 def test_fewer_than_three_seeds_reach_no_verdict(tmp_path):
-    two_seeds = [r for r in RECORDS if r["seed"] < 2]
+    two_seeds = [r for r in RECORDS if r.seed < 2]
     (adi,) = [c for c in comparisons(two_seeds) if c.baseline == "adi"]
     assert adi.n_seeds == 2 and adi.holm_p < 0.05
     assert adi.verdict().startswith("not reached")

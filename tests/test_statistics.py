@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from benchmark.record_schema import RunRecord
 from benchmark.statistics import (BYTES_PER_DRAW, CHUNK_BYTES, SeedPair, bootstrap_ci_diff, bootstrap_p_value,
                                   chunk_size, holm, mcnemar_by_seed, mcnemar_exact, paired_correctness,
                                   paired_correctness_by_seed, paired_seed_test, paired_t_test, two_level_bootstrap,
@@ -60,10 +61,14 @@ def test_bootstrap_ci_contains_the_difference_and_is_seeded():
     assert (same.low, same.diff, same.high) == (0.0, 0.0, 0.0)
 
 
+def _predictions(method: str, seed: int, ids: list[str], targets: list[int], preds: list[int]) -> RunRecord:
+    return RunRecord("synth", "t", "s", "t:s", method, seed, "smoke", "ok", accuracy=0.0, test_ids=ids,
+                     test_targets=targets, test_predictions=preds)
+
+
 def test_paired_correctness_aligns_by_clip_and_seed():
-    ra = [{"seed": 0, "test_ids": ["x", "y"], "test_targets": [1, 2], "test_predictions": [1, 0]},
-          {"seed": 1, "test_ids": ["x", "y"], "test_targets": [1, 2], "test_predictions": [1, 2]}]
-    rb = [{"seed": 0, "test_ids": ["y", "x"], "test_targets": [2, 1], "test_predictions": [2, 0]}]
+    ra = [_predictions("a", 0, ["x", "y"], [1, 2], [1, 0]), _predictions("a", 1, ["x", "y"], [1, 2], [1, 2])]
+    rb = [_predictions("b", 0, ["y", "x"], [2, 1], [2, 0])]
     a, b = paired_correctness(ra, rb)  # seed 1 has no partner and is left out
     assert a.tolist() == [True, False] and b.tolist() == [False, True]
 
@@ -109,10 +114,8 @@ def test_mcnemar_per_seed_by_hand_and_against_binomtest():
 
 
 def test_paired_correctness_by_seed_keeps_seeds_apart():
-    ra = [{"seed": 0, "test_ids": ["x", "y"], "test_targets": [1, 2], "test_predictions": [1, 0]},
-          {"seed": 1, "test_ids": ["x", "y"], "test_targets": [1, 2], "test_predictions": [1, 2]}]
-    rb = [{"seed": 1, "test_ids": ["y", "x"], "test_targets": [2, 1], "test_predictions": [0, 0]},
-          {"seed": 0, "test_ids": ["y", "x"], "test_targets": [2, 1], "test_predictions": [2, 0]}]
+    ra = [_predictions("a", 0, ["x", "y"], [1, 2], [1, 0]), _predictions("a", 1, ["x", "y"], [1, 2], [1, 2])]
+    rb = [_predictions("b", 1, ["y", "x"], [2, 1], [0, 0]), _predictions("b", 0, ["y", "x"], [2, 1], [2, 0])]
     pairs = paired_correctness_by_seed(ra, rb)
     assert [p.seed for p in pairs] == [0, 1]
     assert pairs[0].correct_a.tolist() == [True, False] and pairs[0].correct_b.tolist() == [False, True]

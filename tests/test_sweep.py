@@ -8,6 +8,7 @@ import torch
 import benchmark.cell as cell_module
 from benchmark.cell import Cell, cell_config, config_hash, run_cell
 from benchmark.presets import PRESETS
+from benchmark.record_schema import RunRecord
 from benchmark.records import RunStore
 from benchmark.sweep import SweepSpec, expand_grid, pending_cells
 from benchmark.training import DivergedError
@@ -26,9 +27,9 @@ def test_grid_is_the_full_product_in_dataset_pair_seed_method_order():
     assert grid[-1] == Cell("esc50", "c", "d", "frami", 1)
 
 
-def _record(cell: Cell, status: str) -> dict:
-    return {**dataclasses.asdict(cell), "preset": SMOKE.name, "status": status,
-            "config_hash": config_hash(cell_config(cell, SMOKE))}
+def _record(cell: Cell, status: str) -> RunRecord:
+    return RunRecord(**dataclasses.asdict(cell), pair=cell.pair, preset=SMOKE.name, status=status,
+                     accuracy=50.0 if status == "ok" else None, config_hash=config_hash(cell_config(cell, SMOKE)))
 
 
 def test_pending_skips_finished_and_failed_unless_retrying(tmp_path):
@@ -37,7 +38,7 @@ def test_pending_skips_finished_and_failed_unless_retrying(tmp_path):
     store.append(_record(grid[0], "ok"))
     store.append(_record(grid[1], "failed"))
     store.append(_record(grid[2], "diverged"))
-    store.append({**_record(grid[3], "ok"), "config_hash": "stale"})  # another config: not this cell
+    store.append(dataclasses.replace(_record(grid[3], "ok"), config_hash="stale"))  # another config: not this cell
     assert pending_cells(SPEC, store) == grid[3:]
     assert pending_cells(dataclasses.replace(SPEC, retry_failed=True), store) == grid[1:]
 
@@ -60,5 +61,5 @@ def test_a_failing_cell_becomes_a_record(monkeypatch, exc, status, needle):
     data = SimpleNamespace(description={})
     record = run_cell(Cell("synth", "wrn16_2_tiny", "wrn10_2_tiny", "kd", 0), SMOKE, data, None,
                       torch.device("cpu"), "test")
-    assert record["status"] == status and needle in record["error"] and record["accuracy"] is None
-    assert record["wall_seconds"] >= 0 and record["config_hash"] == config_hash(record["config"])
+    assert record.status == status and needle in record.error and record.accuracy is None
+    assert record.wall_seconds >= 0 and record.config_hash == config_hash(record.config)

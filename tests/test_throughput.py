@@ -92,3 +92,19 @@ def test_bad_repetition_counts_are_refused(tmp_path, capsys):
     code = main(["throughput", "--preset", "smoke", "--methods", "adi", "--out", str(tmp_path), "--repeats", "0",
                  "--device", "cpu"])
     assert code == 2 and "--repeats" in capsys.readouterr().err
+
+
+def test_profile_reports_top_operators_and_time_outside_them(tmp_path):
+    assert main(["throughput", "--preset", "micro", "--methods", "cmi", "--out", str(tmp_path), "--repeats", "1",
+                 "--warmup", "0", "--device", "cpu", "--matmul-size", "256", "--profile", "synthesis"]) == 0
+    report = json.loads((tmp_path / "throughput.json").read_text())
+    (synthesis,) = [m for m in report["measurements"] if m["phase"] == "synthesis"]
+    profile = synthesis["profile"]
+    assert 0 < profile["operator_ms_per_step"] <= profile["wall_ms_per_step"] * 1.05
+    assert 0 <= profile["outside_operators_share"] < 1
+    top = profile["top"]
+    assert top and all(o["name"].startswith("aten::") and o["calls"] >= 1 for o in top)
+    assert [o["ms_per_step"] for o in top] == sorted((o["ms_per_step"] for o in top), reverse=True)
+    assert all(m["profile"] is None for m in report["measurements"] if m["phase"] != "synthesis")
+    md = (tmp_path / "throughput.md").read_text()
+    assert "## Profiles" in md and "outside operators" in md and f"`{top[0]['name']}`" in md

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from benchmark.data.features import FrontEndConfig
+from benchmark.record_schema import RunRecord
 from benchmark.tracking import CellTracker, TrackingConfig, log_report_tables, open_cell_tracker, resolve_tracking
 
 wandb = pytest.importorskip("wandb")
@@ -30,7 +31,7 @@ FRONTEND = FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_leng
 CLASSES = ["chirp", "hum"]
 CONFIG = {"preset": "smoke", "method": {"name": "kd", "lr": 0.003, "steps": [1, 2]}, "frontend": {"n_mels": 16}}
 TAGS = {"dataset": "synth", "pair": "wrn16_2_tiny:wrn10_2_tiny", "method": "kd", "seed": "0"}
-RECORD = {
+RECORD = RunRecord.from_dict({
     "dataset": "synth", "teacher": "wrn16_2_tiny", "student": "wrn10_2_tiny", "pair": "wrn16_2_tiny:wrn10_2_tiny",
     "method": "kd", "seed": 0, "preset": "smoke", "status": "ok", "accuracy": 60.0, "val_accuracy": 70.0,
     "accuracy_by_kind": {"TD": 50.0, "TID": 66.66},
@@ -39,7 +40,7 @@ RECORD = {
                              "sample_iterations_per_s": 128.0}},
     "wall_seconds": 7.5, "peak_memory_mb": 321.0, "config_hash": "abc123", "error": None,
     "test_targets": [0, 0, 1, 1, 1], "test_predictions": [0, 1, 1, 1, 0],
-}
+})
 
 
 @dataclass
@@ -197,8 +198,9 @@ def test_cell_run_samples_image_and_audio(cell_run):
 
 
 def test_failed_cell_exits_1_with_its_error(tmp_path):
-    failed = RECORD | {"status": "failed", "accuracy": None, "val_accuracy": None, "accuracy_by_kind": {},
-                       "test_targets": [], "test_predictions": [], "error": "DivergedError: non-finite loss"}
+    failed = RunRecord.from_dict(RECORD.to_dict() | {
+        "status": "failed", "accuracy": None, "val_accuracy": None, "accuracy_by_kind": {}, "test_targets": [],
+        "test_predictions": [], "error": "DivergedError: non-finite loss"})
     open_cell_tracker(offline(tmp_path), "cell", CONFIG, TAGS).finish(failed, CLASSES)
     run = read_offline_run(tmp_path)
     assert run.exit_code == 1

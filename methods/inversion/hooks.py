@@ -25,7 +25,7 @@ class BatchNormStatistics:
     weighted by `layer_weights` (the first layer multiplied by `first_multiplier`).
     """
 
-    def __init__(self, model: nn.Module, first_multiplier: float = 1.0):
+    def __init__(self, model: nn.Module, first_multiplier: float = 1.0, instance_means: bool = True):
         self.layers = [m for m in model.modules() if isinstance(m, BN_TYPES)]
         if not self.layers:
             raise ValueError("model has no BatchNorm2d layers to invert")
@@ -33,6 +33,7 @@ class BatchNormStatistics:
         self.r_features: list[torch.Tensor] = [torch.zeros(())] * len(self.layers)
         self.instance_means: list[torch.Tensor | None] = [None] * len(self.layers)
         self.enabled = False  # only while synthesizing: see active()
+        self.keep_instance_means = instance_means  # CMI's contrastive features; ADI needs none
         self._handles = [layer.register_forward_hook(self._make_hook(i)) for i, layer in enumerate(self.layers)]
 
     def _make_hook(self, index: int):
@@ -40,11 +41,14 @@ class BatchNormStatistics:
             if not self.enabled:
                 return
             x = inputs[0].float()
-            dims = (0, 2, 3)  # all but the channel axis
-            mean = x.mean(dim=dims)
-            var = x.var(dim=dims, unbiased=False)
+            # Moments as E[x^2] - E[x]^2: two plain reductions, 1.8x faster on CPU than aten::var over
+            # (0, 2, 3) (measured: 10.9 vs 19.9 ms fwd+bwd on 32x32x32x76; aten::var was 14-17% of a
+            # synthesis step), equal to it within 3e-7 on normalised activations.
+            mean = x.mean(dim=(0, 2, 3))
+            var = ((x * x).mean(dim=(0, 2, 3)) - mean * mean).clamp_min(0)
             self.r_features[index] = torch.norm(module.running_mean - mean, 2) + torch.norm(module.running_var - var, 2)
-            self.instance_means[index] = x.mean(dim=(2, 3))
+            if self.keep_instance_means:
+                self.instance_means[index] = x.mean(dim=(2, 3))
 
         return hook
 
@@ -67,3 +71,18 @@ class BatchNormStatistics:
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
+
+
+@contextmanager
+def frozen(module: nn.Module):
+    """Parameters that need no gradient inside the block (restored after). Synthesis backpropagates
+    through the student to the inputs only; without this every synthesis step would also compute
+    (and throw away) the student's weight gradients."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p in params:
+            p.requires_grad_(True)

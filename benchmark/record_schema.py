@@ -1,0 +1,139 @@
+"""The typed schema of a run record: one line of `runs.jsonl`, written and read only through `RunRecord`.
+
+Versions (the `schema_version` key):
+- 1: the dict `run_cell` wrote before this schema existed. It has no `schema_version` key; a failed cell
+  has no outcome keys, and the oldest records lack `torch_threads`, `executor` and `worker_pid`.
+- 2: the same keys, with `schema_version`, and every field written (null or empty where a cell has no value),
+  so a line shows the whole schema.
+
+Reading is lenient where that is safe and strict where a report would silently go wrong: optional fields may
+be missing (they take their defaults), and keys this code does not know (from a newer writer) are kept in
+`other` and written back unchanged; a missing identity key or status, a value of the wrong type, or an ok
+record without an accuracy raises `MalformedRecord`, naming the key.
+"""
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Mapping, Union
+
+SCHEMA_VERSION = 2
+STATUSES = ("ok", "failed", "diverged")  # what run_cell writes; readers treat anything but "ok" as not ok
+
+
+class MalformedRecord(ValueError):
+    """A record that does not fit the schema; the message names the key(s) at fault."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One sweep cell's result. Field order: identity, provenance, outcome, cost."""
+
+    # identity: the grid cell (with config_hash, its key in the store; see records.cell_key)
+    dataset: str
+    teacher: str
+    student: str
+    pair: str  # "teacher:student"; derived from them when a stored record lacks it
+    method: str
+    seed: int
+    preset: str
+    status: str  # one of STATUSES
+    # what ran, where, and when
+    config: dict[str, Any] = field(default_factory=dict)
+    config_hash: str = ""
+    git_commit: str | None = None
+    packages: dict[str, str] = field(default_factory=dict)
+    device: str | None = None
+    command: str | None = None
+    dataset_description: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None  # ISO 8601, UTC
+    finished_at: str | None = None
+    # outcome of an ok cell
+    accuracy: float | None = None  # test accuracy (%); None unless ok
+    val_accuracy: float | None = None
+    accuracy_by_kind: dict[str, float] = field(default_factory=dict)  # "TD"/"TID" -> accuracy (%)
+    test_ids: list[str] = field(default_factory=list)
+    test_targets: list[int] = field(default_factory=list)
+    test_predictions: list[int] = field(default_factory=list)
+    phases: dict[str, dict[str, Any]] = field(default_factory=dict)  # phase -> PhaseStats.as_dict()
+    extras: dict[str, Any] = field(default_factory=dict)  # method-specific facts (pool size, teacher cached, ...)
+    # outcome of a failed or diverged cell
+    error: str | None = None
+    traceback: str | None = None
+    # cost, and the process that ran the cell (set by the job runner)
+    wall_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    torch_threads: int | None = None
+    executor: str | None = None
+    worker_pid: int | None = None
+    schema_version: int = SCHEMA_VERSION  # the version the record was written with
+    other: dict[str, Any] = field(default_factory=dict)  # keys this schema does not know, kept as read
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """A stored record (any version up to this one's; a newer one's unknown keys go to `other`)."""
+        if not isinstance(data, Mapping):
+            raise MalformedRecord(f"a record is a JSON object, got {type(data).__name__}")
+        missing = [name for name in REQUIRED if name not in data]
+        if missing:
+            raise MalformedRecord(f"record {_identity(data)} lacks required key(s): {', '.join(missing)}")
+        values = {"schema_version": 1, "pair": f"{data['teacher']}:{data['student']}", **data}
+        known = {name: values.pop(name) for name in list(values) if name in HINTS}
+        problems = [f"{name} must be {_type_name(HINTS[name])}, got {_describe(value)}"
+                    for name, value in known.items() if not _accepts(HINTS[name], value)]
+        if not problems and known["status"] == "ok" and known.get("accuracy") is None:
+            problems.append("an ok record needs an accuracy")
+        if problems:
+            raise MalformedRecord(f"record {_identity(data)}: " + "; ".join(problems))
+        return cls(**known, other=values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object stored for this record: every field, then `other`'s keys (never overriding a field)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "other"}
+        return {**self.other, **out}
+
+
+HINTS: dict[str, Any] = {name: hint for name, hint in typing.get_type_hints(RunRecord).items() if name != "other"}
+# Fields without a default, less `pair` (derivable): a stored record must have these keys.
+REQUIRED = tuple(f.name for f in fields(RunRecord)
+                 if f.default is MISSING and f.default_factory is MISSING and f.name != "pair")
+
+
+def as_record(value: RunRecord | Mapping[str, Any]) -> RunRecord:
+    """A RunRecord from either form, for callers that still hold stored dicts (`RunStore.read()`)."""
+    return value if isinstance(value, RunRecord) else RunRecord.from_dict(value)
+
+
+def _accepts(hint: Any, value: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (containers are checked by their outer type only)."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(hint))
+    if hint is Any:
+        return True
+    if isinstance(value, bool) and hint is not bool:
+        return False  # JSON true is not a seed or an accuracy
+    if hint is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, origin or hint)
+
+
+def _type_name(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _identity(data: Mapping[str, Any]) -> str:
+    """As much of a record's cell as it has, to say which record is at fault."""
+    parts = [str(data[k]) for k in ("dataset", "pair", "method") if k in data]
+    seed = f"seed={data['seed']}" if "seed" in data else ""
+    return "(" + " ".join(filter(None, [*parts, seed])) + ")" if parts or seed else "(no identity keys)"
