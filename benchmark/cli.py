@@ -56,7 +56,8 @@ def add_run_parser(sub) -> None:
                                                                    "default: the preset's")
     p.add_argument("--preset", default=DEFAULT_PRESET, help=f"scale: {', '.join(PRESETS.names())} "
                                                              f"(default {DEFAULT_PRESET})")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: results)")
+    p.add_argument("--out", type=Path, default=Path("runs"),
+                   help="results folder (default: runs, git-ignored; the committed reference is results/)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--data-root", type=Path, default=None,
                    help="folder holding ESC-50/, UrbanSound8K/, AudioMNIST/ (default: $DFKD_DATA_ROOT)")
@@ -117,6 +118,7 @@ def sweep_spec(args):
 
 
 def run_command(args) -> int:
+    from .grid import expand_grid
     from .records import RunStore
     from .sweep import run_sweep
 
@@ -136,6 +138,12 @@ def run_command(args) -> int:
         from .tracking import log_report_tables
 
         log_report_tables(runtime.tracking, args.out)
+        from .summary import run_summary
+
+        cells = {(c.dataset, c.teacher, c.student, c.method, c.seed) for c in expand_grid(spec)}
+        records = [r for r in store.latest_by_cell().values()
+                   if (r.dataset, r.teacher, r.student, r.method, r.seed) in cells and r.preset == spec.preset.name]
+        print(run_summary(args.out, records, spec.preset.name, time.perf_counter() - start))
     return 0
 
 
@@ -164,10 +172,8 @@ def executor_and_runtime(args, spec, command: str):
 
 
 def write_reports(out: Path, command: str | None = None) -> None:
-    try:
-        from .reports import write_all
-    except ImportError:
-        return
+    from .reports import write_all
+
     write_all(out, command)
 
 

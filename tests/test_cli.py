@@ -83,3 +83,25 @@ def test_run_ends_by_writing_the_reports(smoke_run):
     for name in ("table2.md", "table3.md", "significance.md", "leaderboard.md"):
         assert (out / name).read_text().startswith("# DFKD audio benchmark"), name
     assert "--preset smoke" in (out / "table2.md").read_text()
+
+
+def test_run_ends_by_printing_the_tables_verdicts_and_the_reference_line(tmp_path, capsys):
+    assert main(["run", "--preset", "micro", "--methods", "teacher,kd", "--seeds", "1", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "== run finished in" in printed and "Table 2: methods" in printed
+    assert "| synth" in printed and "Verdicts (seed-aware" in printed
+    assert "reference: no committed bounds for preset 'micro'" in printed
+
+
+def test_reference_line_checks_only_this_runs_cells(tmp_path):
+    from benchmark.record_schema import RunRecord
+    from benchmark.summary import reference_line
+
+    (tmp_path / "cpu.csv").write_text("dataset,pair,method,lower,upper,preset\n"
+                                      "synth,a:b,kd,50,60,cpu\nsynth,a:b,adi,10,20,cpu\n")
+    record = RunRecord.from_dict({"dataset": "synth", "teacher": "a", "student": "b", "method": "kd", "seed": 0,
+                                  "preset": "cpu", "status": "ok", "accuracy": 55.0})
+    assert "1 bounds checked, all within" in reference_line([record], "cpu", tmp_path)
+    low = RunRecord.from_dict({**record.to_dict(), "accuracy": 40.0})
+    assert "1 outside: synth a:b kd seed=0: accuracy 40.00 outside [50.00, 60.00]" in reference_line([low], "cpu", tmp_path)
+    assert "no committed bounds for preset 'smoke'" in reference_line([record], "smoke", tmp_path)

@@ -1,0 +1,57 @@
+"""What `run` prints when it ends: Table 2 and Table 3, the verdicts in words, the wall time, and one
+line comparing the run with the committed reference (`results/bounds/<preset>.csv`, bounds derived
+from the committed results), so the answer and its regression check are in the terminal."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .bounds import read_bounds, violations
+from .record_schema import RunRecord
+
+REFERENCE_BOUNDS = Path(__file__).resolve().parent.parent / "results" / "bounds"
+
+
+def section(markdown: str, heading: str) -> str:
+    """The lines of one `## `/`### ` section of a report, without its heading; empty if absent."""
+    lines, inside = [], False
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            if inside:
+                break
+            inside = line.lstrip("#").strip() == heading
+            continue
+        if inside:
+            lines.append(line)
+    return "\n".join(lines).strip()
+
+
+def table_only(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith("|"))
+
+
+def reference_line(records: list[RunRecord], preset: str, bounds_dir: Path = REFERENCE_BOUNDS) -> str:
+    """Bounds of the committed reference that concern this run's cells, checked against its records."""
+    path = bounds_dir / f"{preset}.csv"
+    if not path.exists():
+        return f"reference: no committed bounds for preset {preset!r} ({path} does not exist)"
+    relevant = [b for b in read_bounds(path) if any(b.matches(r) for r in records)]
+    if not relevant:
+        return f"reference: none of this run's cells has a bound in {path}"
+    problems = violations(records, relevant)
+    verdict = "all within" if not problems else f"{len(problems)} outside: " + "; ".join(problems)
+    return f"reference ({path}): {len(relevant)} bounds checked, {verdict}"
+
+
+def run_summary(out: Path, records: list[RunRecord], preset: str, seconds: float) -> str:
+    out = Path(out)
+    parts = [f"== run finished in {seconds / 60:.1f} min; reports in {out}/ =="]
+    for name, heading in (("table2.md", "Table 2: methods"), ("table3.md", "Table 3: FRAMI ablations")):
+        path = out / name
+        if path.exists():
+            parts += ["", heading, table_only(section(path.read_text(), heading))]
+    significance = out / "significance.md"
+    if significance.exists():
+        parts += ["", "Verdicts (seed-aware, Holm-adjusted; details in significance.md)",
+                  section(significance.read_text(), "In words")]
+    parts += ["", reference_line(records, preset)]
+    return "\n".join(parts)
