@@ -29,7 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from methods import METHODS, TABLE_ORDER, build_method, method_config
-from methods.inversion.loop import (DataFreeMethod, autocast, channels_last_copy, draw_kd_batch, make_optimizer,
+from methods.inversion.loop import (DataFreeMethod, autocast, draw_kd_batch, make_optimizer, models_for_device,
                                    synchronize)
 from methods.inversion.pool import TensorPool
 from methods.kd import KnowledgeDistillation, kd_batch_loss
@@ -252,10 +252,7 @@ def data_free_names() -> list[str]:
 
 def _prepare_models(bench: Workbench) -> tuple[torch.nn.Module, torch.nn.Module]:
     """Teacher and a fresh student as the data-free loop holds them (NHWC on CUDA)."""
-    teacher, student = bench.teacher(), bench.ctx.new_student()
-    if bench.device.type == "cuda":  # as the loop holds them: NHWC, the teacher a copy (it is shared)
-        return channels_last_copy(teacher), student.to(memory_format=torch.channels_last)
-    return teacher, student
+    return models_for_device(bench.teacher(), bench.ctx.new_student(), bench.device)
 
 
 def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None = None) -> Measurement:
