@@ -72,9 +72,11 @@ def derive_bounds(records: list[RunRecord], margin: float) -> list[tuple[Bound, 
             for (d, p, m, preset), accs in measured.items()]
 
 
-def write_derived_bounds(path: Path, derived: list[tuple[Bound, list[float]]], margin: float, source: str) -> None:
+def write_derived_bounds(path: Path, derived: list[tuple[Bound, list[float]]], margin: float, source: str,
+                         run_commands: list[str] = ()) -> None:
     lines = ["# Regression bounds derived from measured runs (not from the paper) by",
              f"#   python -m benchmark check --out {source} --derive {path} --margin {margin:g}",
+             *(f"#   with {source} from: {command}" for command in run_commands),
              f"# Bounds: [min over seeds - {margin:g}, max + {margin:g}] percentage points, clipped to [0, 100].",
              "# Measured values per seed are in the comment under each row.",
              ",".join(COLUMNS + ("preset",))]
@@ -97,7 +99,8 @@ def run_check(args) -> int:
     records = list(RunStore(args.out).latest_by_cell().values())
     if args.derive:
         derived = derive_bounds(records, args.margin)
-        write_derived_bounds(args.derive, derived, args.margin, str(args.out))
+        commands = sorted({r.command for r in records if r.ok and r.command})
+        write_derived_bounds(args.derive, derived, args.margin, str(args.out), commands)
         print(f"wrote {len(derived)} bounds to {args.derive}")
         return 0
     bounds = read_bounds(args.bounds)

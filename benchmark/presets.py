@@ -58,8 +58,8 @@ _SHORT_BUDGET_ADI = {"adi": {"input_lr": 0.2, "bn_weight": 1.0}}
 
 # smoke: seconds per cell (issue target: each data-free cell <= 10 s, every method x 1 seed with both pairs and
 # their teachers <= 60 s on 2 cores). Its numbers are regression bounds for the tests, not evidence about methods.
-_SUPERVISED_SMOKE = {"epochs": 12, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 12, "patience": 12}
-_DATA_FREE_SMOKE = {"rounds": 2, "synth_batch": 16, "iterations": 6, "kd_steps": 15, "kd_batch": 32,
+_SUPERVISED_SMOKE = {"epochs": 10, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 10, "patience": 10}
+_DATA_FREE_SMOKE = {"rounds": 2, "synth_batch": 16, "iterations": 4, "kd_steps": 12, "kd_batch": 32,
                     "pool_size": 64, "eval_every": 1, "bank_size": 64, "n_negatives": 32, "nz": 16,
                     "generator_width": 8, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4}
 PRESETS.add("smoke", Preset(

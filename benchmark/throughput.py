@@ -31,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from methods import METHODS, TABLE_ORDER, build_method, method_config
 from methods.inversion.loop import (DataFreeMethod, autocast, draw_kd_batch, make_optimizer, models_for_device,
                                    synchronize)
+from methods.inversion.hooks import frozen
 from methods.inversion.pool import TensorPool
 from methods.kd import KnowledgeDistillation, kd_batch_loss
 from methods.supervised import StudentMethod, TeacherMethod
@@ -337,6 +338,26 @@ def measure_evaluate(bench: Workbench, arch: str) -> Measurement:
     return bench.measure("-", "evaluate", arch, len(batch.labels), step, note=f"{batch.x.shape[-1]} frames (padded)")
 
 
+def measure_input_gradient(name: str, bench: Workbench) -> Measurement:
+    """The teacher's forward plus backward to its input at the method's synthesis batch and shape, with
+    frozen weights and no hooks or losses: the network part of every synthesis step, so its fraction of
+    the matmul peak is the ceiling a synthesis step of this teacher can reach at this batch."""
+    method = data_free_method(name, bench)
+    teacher, _ = _prepare_models(bench)
+    teacher.eval()
+    frames = method.synthesized_frames(bench.ctx)
+    x = torch.randn(method.config.synth_batch, 1, bench.data.n_mels, frames, device=bench.device, requires_grad=True)
+
+    def step():
+        x.grad = None
+        with autocast(bench.ctx):
+            teacher(x).float().logsumexp(dim=1).sum().backward()
+
+    with frozen(teacher):
+        return bench.measure("-", "input-grad", bench.teacher_arch, method.config.synth_batch, step,
+                             bench.data_free_precision, note=f"{frames} frames; ceiling of synthesis")
+
+
 def phases_of(name: str) -> list[Callable[[str, Workbench], Measurement]]:
     method_cls = METHODS.get(name).method_cls
     if issubclass(method_cls, DataFreeMethod):
@@ -357,6 +378,9 @@ def measure_all(bench: Workbench, methods: list[str]) -> tuple[list[Measurement]
         if not phases:
             skipped.append(name)
         measurements.extend(measure(name, bench) for measure in phases)
+    data_free = [n for n in methods if n in data_free_names()]
+    if data_free:
+        measurements.append(measure_input_gradient(data_free[0], bench))
     measurements.extend(measure_evaluate(bench, arch) for arch in (bench.student_arch, bench.teacher_arch))
     return measurements, skipped
 
@@ -425,7 +449,10 @@ def markdown(report: dict) -> str:
         "Synthesis is one optimisation step of the synthesizer (a batch takes `iterations` of them); "
         "sample-it/s counts teacher forward+backward per synthesized sample. FLOPs count matmuls and "
         "convolutions, forward and backward (torch FlopCounterMode); % matmul peak is achieved FLOP/s "
-        "over the peak of the same precision (fp32 convolutions on CUDA may use TF32, so they can pass it).",
+        "over the peak of the same precision (fp32 convolutions on CUDA may use TF32, so they can pass it). "
+        "The input-grad row is the teacher's bare forward and backward to its input at the synthesis batch "
+        "(frozen weights, no hooks, no losses): every synthesis step contains it, so its % of peak is the "
+        "most a synthesis step of this teacher can reach at this batch on this device.",
     ]
     if report["skipped_methods"]:
         lines += ["", f"Not measured (no known phases): {', '.join(report['skipped_methods'])}"]

@@ -33,8 +33,11 @@ def test_throughput_writes_every_method_and_phase(tmp_path):
     phases = {}
     for m in report["measurements"]:
         phases.setdefault(m["method"], set()).add(m["phase"])
-    assert phases == {"-": {"features", "evaluate"}, "student": {"train"}, "adi": {"synthesis", "distill"},
-                      "frami": {"synthesis", "distill"}}
+    assert phases == {"-": {"features", "input-grad", "evaluate"}, "student": {"train"},
+                      "adi": {"synthesis", "distill"}, "frami": {"synthesis", "distill"}}
+    # The ceiling row is the network part of every synthesis step: no step can count fewer FLOPs.
+    (ceiling,) = [m for m in report["measurements"] if m["phase"] == "input-grad"]
+    assert ceiling["batch"] == PRESETS.get("smoke").data_free["synth_batch"]
 
     for m in report["measurements"]:
         for key in NUMBERS:
@@ -46,6 +49,7 @@ def test_throughput_writes_every_method_and_phase(tmp_path):
     synthesis = [m for m in report["measurements"] if m["phase"] == "synthesis"]
     assert len(synthesis) == 2
     for m in synthesis:  # one step of the synthesizer optimises every sample of its batch once
+        assert m["flops_per_step"] >= ceiling["flops_per_step"]
         assert m["sample_iterations_per_step"] == m["batch"] == PRESETS.get("smoke").data_free["synth_batch"]
     (peak,) = report["matmul_peak"]
     assert peak["precision"] == "fp32" and peak["n"] == 512 and peak["flops_per_s"] > 0
