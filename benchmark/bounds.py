@@ -1,5 +1,5 @@
-"""Accuracy-bound regression checks: `python -m benchmark check --out DIR --bounds FILE`, and
-`check --out DIR --derive FILE [--margin PP]` to write bounds from measured records.
+"""Accuracy-bound regression checks (the `check` command and the end of every `run`), and
+bounds derived from measured records.
 
 A bounds file is a CSV with columns dataset, pair, method, lower, upper (percent) and an
 optional preset. Every ok record of a listed (dataset, pair, method) must lie inside its
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .record_schema import RunRecord, as_record
-from .records import RunStore
 
 COLUMNS = ("dataset", "pair", "method", "lower", "upper")
 
@@ -84,29 +83,3 @@ def write_derived_bounds(path: Path, derived: list[tuple[Bound, list[float]]], m
         lines.append(f"{bound.dataset},{bound.pair},{bound.method},{bound.lower:.2f},{bound.upper:.2f},{bound.preset}")
         lines.append("# measured: " + ", ".join(f"{a:.2f}" for a in accs))
     Path(path).write_text("\n".join(lines) + "\n")
-
-
-def add_check_parser(sub) -> None:
-    p = sub.add_parser("check", help="exit non-zero if any cell's accuracy is outside its bounds")
-    p.add_argument("--out", type=Path, default=Path("results"), help="results folder holding runs.jsonl")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--bounds", type=Path, help="CSV: dataset,pair,method,lower,upper[,preset]")
-    g.add_argument("--derive", type=Path, help="write a bounds CSV from OUT's ok records instead of checking")
-    p.add_argument("--margin", type=float, default=10.0, help="--derive: percentage points around min/max (10)")
-
-
-def run_check(args) -> int:
-    records = list(RunStore(args.out).latest_by_cell().values())
-    if args.derive:
-        derived = derive_bounds(records, args.margin)
-        commands = sorted({r.command for r in records if r.ok and r.command})
-        write_derived_bounds(args.derive, derived, args.margin, str(args.out), commands)
-        print(f"wrote {len(derived)} bounds to {args.derive}")
-        return 0
-    bounds = read_bounds(args.bounds)
-    problems = violations(records, bounds)
-    for line in problems:
-        print(f"OUT OF BOUNDS: {line}")
-    print(f"{len(bounds)} bounds checked against {len(records)} records: "
-          + ("all met" if not problems else f"{len(problems)} violations"))
-    return 1 if problems else 0

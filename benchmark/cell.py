@@ -18,6 +18,7 @@ from .prepared import PreparedData
 from .presets import Preset
 from .record_schema import RunRecord
 from .teachers import TeacherCache, teacher_key
+from .rendering import label_samples
 from .tracking import CellTracker
 from .training import DivergedError, PhaseStats, predict
 
@@ -91,24 +92,6 @@ def make_context(cell: Cell, preset: Preset, data: PreparedData, teachers: Teach
 
     return CellContext(data, cell.teacher, cell.student, cell.seed, device, preset.embedding_dim, load_teacher, log,
                        amp=preset.amp)
-
-
-@dataclass(frozen=True)
-class LabelledSamples:
-    """Synthesized clips back in log power, with the teacher's label and confidence for each."""
-
-    log_mels: torch.Tensor  # (N, n_mels, T)
-    labels: list[str]
-    confidences: list[float]
-
-    def titles(self) -> list[str]:
-        return [f"{i}: {label} ({100 * p:.0f}%)" for i, (label, p) in enumerate(zip(self.labels, self.confidences))]
-
-
-def label_samples(samples: SynthesizedSamples, data: PreparedData) -> LabelledSamples:
-    log_mels = torch.stack([data.normaliser.invert(x[0]) for x in samples.inputs])
-    confidence, label = samples.teacher_probs.max(1)
-    return LabelledSamples(log_mels, [data.class_names[int(c)] for c in label], confidence.tolist())
 
 
 def report_samples(tracker, samples: SynthesizedSamples | None, data: PreparedData) -> None:

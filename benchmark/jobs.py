@@ -19,7 +19,8 @@ from .cell import Cell, cell_config, run_cell, train_or_load_teacher
 from .data import cache_dir
 from .prepared import PreparedData
 from .record_schema import RunRecord
-from .grid import DataProvider, SweepSpec
+from .grid import SweepSpec
+from .loading import DataProvider
 from .teachers import TeacherCache
 from .tracking import TrackingConfig, open_cell_tracker
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats as sps  # noqa: E402
-
-from .record_schema import RunRecord  # noqa: E402
-from .records import write_atomic  # noqa: E402
+from .plots import plot_cost, plot_ranking
+from .record_schema import RunRecord
+from .records import write_atomic
 
 
 def ok_frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -23,6 +20,7 @@ def ok_frame(records: list[RunRecord]) -> pd.DataFrame:
             continue
         synthesis = r.phases.get("synthesis", {})
         rows.append({"dataset": r.dataset, "pair": r.pair, "method": r.method, "seed": r.seed,
+                     "classes": len(set(r.test_targets)) if r.test_targets else np.nan,
                      "accuracy": r.accuracy, "synthesis_seconds": synthesis.get("seconds", 0.0),
                      "sample_iterations": synthesis.get("sample_iterations", 0),
                      "wall_seconds": r.wall_seconds if r.wall_seconds is not None else np.nan})
@@ -50,46 +48,13 @@ def leaderboard(records: list[RunRecord]) -> pd.DataFrame:
             mean, half = mean_ci(g.accuracy.values)
             gap = teacher - student
             rows.append({"dataset": dataset, "pair": pair, "method": method, "n": len(g), "accuracy": mean,
+                         "chance": 100.0 / group.classes.max() if group.classes.max() > 0 else np.nan,
                          "ci95": half, "gap_closed_%": 100 * (mean - student) / gap if gap and gap > 0 else np.nan,
                          "synthesis_s": g.synthesis_seconds.mean(), "sample_iterations": g.sample_iterations.mean(),
                          "cell_wall_s": g.wall_seconds.mean()})
     board = pd.DataFrame(rows)
     board["rank"] = board.groupby(["dataset", "pair"]).accuracy.rank(ascending=False, method="min").astype(int)
     return board.sort_values(["dataset", "pair", "rank"]).reset_index(drop=True)
-
-
-def plot_cost(board: pd.DataFrame, path: Path) -> None:
-    groups = list(board.groupby(["dataset", "pair"]))
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
-    for ax, ((dataset, pair), g) in zip(axes[0], groups):
-        data_free = g[g.sample_iterations > 0]
-        ax.errorbar(data_free.synthesis_s, data_free.accuracy, yerr=data_free.ci95.fillna(0), fmt="o", capsize=3)
-        for _, row in data_free.iterrows():
-            ax.annotate(row.method, (row.synthesis_s, row.accuracy), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
-        for _, row in g[g.method.isin(["teacher", "student", "kd"])].iterrows():
-            ax.axhline(row.accuracy, ls="--", lw=0.8, color="grey")
-            ax.text(ax.get_xlim()[0], row.accuracy, f" {row.method}", fontsize=7, va="bottom", color="grey")
-        ax.set_xlabel("synthesis wall time per cell (s)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{dataset} {pair}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_ranking(board: pd.DataFrame, path: Path) -> None:
-    groups = list(board.groupby(["dataset", "pair"]))
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 0.45 * board.method.nunique() + 1.5),
-                             squeeze=False)
-    for ax, ((dataset, pair), g) in zip(axes[0], groups):
-        g = g.sort_values("accuracy")
-        ax.barh(g.method, g.accuracy, xerr=g.ci95.fillna(0), capsize=3, color="tab:blue")
-        ax.set_xlabel("test accuracy (%), mean and 95% CI over seeds")
-        ax.set_title(f"{dataset} {pair}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.DataFrame:
@@ -102,7 +67,8 @@ def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.Da
                          zip(board.accuracy, board.ci95)]
     shown = shown.drop(columns=["ci95"])
     text = (header + "\nAccuracy: mean ± half-width of the 95% t-interval over seeds. gap_closed_%: "
-            "(method - student) / (teacher - student). synthesis_s and sample_iterations: per cell.\n\n"
+            "(method - student) / (teacher - student). chance: 100 / classes in the test split. synthesis_s "
+            "and sample_iterations: per cell. The plots draw chance and, where present, the kd-noise floor.\n\n"
             + shown.to_markdown(index=False, floatfmt=".2f") + "\n\n![ranking](leaderboard_ranking.png)\n"
             "![cost](leaderboard_cost.png)\n")
     write_atomic(out / "leaderboard.md", text)

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from .leaderboard import write_leaderboard
 from .record_schema import RunRecord
 from .records import RunStore
+from .report_tables import write_tables
 
 
 def provenance_header(records: list[RunRecord], title: str) -> str:
@@ -34,45 +36,15 @@ def provenance_header(records: list[RunRecord], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_all(out: Path, command: str | None = None) -> None:
+def write_all(out: Path) -> None:
     """Regenerate every report under `out` from `out/runs.jsonl`."""
-    from .leaderboard import write_leaderboard
-    from .report_tables import write_tables
-
     records = list(RunStore(out).latest_by_cell().values())
     write_tables(records, Path(out), provenance_header(records, "DFKD audio benchmark: tables"))
     write_leaderboard(records, Path(out), provenance_header(records, "DFKD audio benchmark: leaderboard"))
 
 
-def add_tables_parser(sub) -> None:
-    p = sub.add_parser("tables", help="write Table 2/3 (md, csv, tex), significance.md from OUT/runs.jsonl")
-    p.add_argument("--out", type=Path, default=Path("results"))
-
-
-def add_leaderboard_parser(sub) -> None:
-    p = sub.add_parser("leaderboard", help="write leaderboard.md and PNG plots from OUT/runs.jsonl")
-    p.add_argument("--out", type=Path, default=Path("results"))
-
-
-def run_tables(args) -> int:
-    from .report_tables import write_tables
-
-    records = _records_or_error(args.out)
-    write_tables(records, args.out, provenance_header(records, "DFKD audio benchmark: tables"))
-    print(f"wrote tables and significance report to {args.out}")
-    return 0
-
-
-def run_leaderboard(args) -> int:
-    from .leaderboard import write_leaderboard
-
-    records = _records_or_error(args.out)
-    write_leaderboard(records, args.out, provenance_header(records, "DFKD audio benchmark: leaderboard"))
-    print(f"wrote {args.out / 'leaderboard.md'} and plots")
-    return 0
-
-
-def _records_or_error(out: Path) -> list[RunRecord]:
+def records_or_error(out: Path) -> list[RunRecord]:
+    """The latest record of each cell in OUT, or an error saying how to make some."""
     store = RunStore(out)
     if not store.path.exists():
         raise FileNotFoundError(f"no records at {store.path}; run `python -m benchmark run --out {out}` first")

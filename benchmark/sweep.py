@@ -13,14 +13,12 @@ import time
 from methods import METHODS
 
 from .executors import Executor, LocalExecutor, ExecutorOptions
-from .grid import DataProvider, SweepSpec, expand_grid, pending_cells
+from .grid import SweepSpec, expand_grid, pending_cells
 from .jobs import Runtime, prepare_data, teacher_jobs
 from .record_schema import RunRecord
 from .records import RunStore, locked
 
 log = logging.getLogger("benchmark.sweep")
-
-__all__ = ["DataProvider", "SweepSpec", "expand_grid", "pending_cells", "run_sweep"]
 
 
 def run_sweep(spec: SweepSpec, store: RunStore, runtime: Runtime,

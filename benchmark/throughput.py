@@ -42,7 +42,8 @@ from .cell import Cell, make_context, peak_memory_mb
 from .data import DATASETS, cache_dir
 from .data.features import LogMel
 from .environment import device_description, git_commit, package_versions, resolve_device
-from .grid import DataProvider, SweepSpec, data_config
+from .grid import SweepSpec, parse_pairs
+from .loading import DataProvider, data_config
 from .presets import PRESETS, Preset
 from .profiling import StepProfile, profile_markdown, profile_step
 from .records import write_atomic
@@ -136,8 +137,6 @@ class Workbench:
                  device: torch.device = torch.device("cpu"), warmup: int = 2, repeats: int = 5,
                  matmul_size: int | None = None, seed: int = 0, data_root: Path | None = None,
                  profile_phases: tuple[str, ...] = ()):
-        from .cli import parse_pairs
-
         if warmup < 0 or repeats < 1:
             raise ValueError(f"--warmup must be >= 0 and --repeats >= 1, got {warmup} and {repeats}")
         self.preset, self.device, self.warmup, self.repeats, self.seed = preset, device, warmup, repeats, seed
@@ -383,119 +382,3 @@ def measure_all(bench: Workbench, methods: list[str]) -> tuple[list[Measurement]
         measurements.append(measure_input_gradient(data_free[0], bench))
     measurements.extend(measure_evaluate(bench, arch) for arch in (bench.student_arch, bench.teacher_arch))
     return measurements, skipped
-
-
-# --- reporting -------------------------------------------------------------------------------
-
-def memory_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return "torch.cuda.max_memory_allocated, reset per measurement"
-    return "process peak RSS (getrusage ru_maxrss): cumulative over the run, not per measurement"
-
-
-def build_report(bench: Workbench, measurements: list[Measurement], skipped: list[str], command: str,
-                 load_before: tuple[float, ...] = ()) -> dict:
-    return {
-        "preset": bench.preset.name, "dataset": bench.dataset, "pair": bench.pair,
-        "device": device_description(bench.device), "torch_threads": torch.get_num_threads(),
-        "packages": package_versions(), "git_commit": git_commit(), "command": command,
-        "warmup": bench.warmup, "repeats": bench.repeats, "data_free_precision": bench.data_free_precision,
-        "peak_memory": memory_label(bench.device), "teacher": bench.teacher_info,
-        "matmul_peak": [asdict(p) for p in bench.peaks],
-        "measurements": [asdict(m) for m in measurements], "skipped_methods": skipped,
-        # On a shared machine other processes' load slows every step: the 1-minute load average
-        # before and after says whether the timings were taken on a busy machine.
-        "load_average_1min": {"before": load_before[0] if load_before else None, "after": os.getloadavg()[0]},
-    }
-
-
-def _fmt(value, spec: str) -> str:
-    return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
-
-
-def markdown(report: dict) -> str:
-    rows = [{
-        "method": m["method"], "phase": m["phase"], "model": m["model"], "precision": m["precision"],
-        "batch": m["batch"], "ms/step (median)": _fmt(m["ms_per_step_median"], ".2f"),
-        "ms/step (min)": _fmt(m["ms_per_step_min"], ".2f"), "samples/s": _fmt(m["samples_per_s"], ",.1f"),
-        "ms/sample": _fmt(m["ms_per_sample"], ".3f"),
-        "sample-it/s": _fmt(m["sample_iterations_per_s"], ",.1f"),
-        "GFLOP/step": _fmt(m["flops_per_step"] and m["flops_per_step"] / 1e9, ".3f"),
-        "GFLOP/s": _fmt(m["achieved_flops_per_s"] and m["achieved_flops_per_s"] / 1e9, ".2f"),
-        "% matmul peak": _fmt(m["fraction_of_matmul_peak"] and 100 * m["fraction_of_matmul_peak"], ".1f"),
-        "peak MB": _fmt(m["peak_memory_mb"], ".0f"), "note": m["note"],
-    } for m in report["measurements"]]
-    teacher = report["teacher"] or {}
-    teacher_line = ("-" if not teacher else
-                    f"{teacher['arch']} ({'trained now' if teacher['trained_now'] else 'from the teacher cache'}, "
-                    f"val {teacher['val_accuracy']:.1f}%)")
-    peaks = "; ".join(f"{p['precision']} {p['flops_per_s'] / 1e9:,.1f} GFLOP/s (torch.mm n={p['n']}, "
-                      f"best of {p['repeats']} after warm-up; median {p['median_ms']:.2f} ms)"
-                      for p in report["matmul_peak"])
-    lines = [
-        "# Throughput", "",
-        f"- command: `{report['command']}`",
-        f"- preset: {report['preset']}, dataset: {report['dataset']}, pair: {report['pair']}",
-        f"- device: {report['device']} (torch threads: {report['torch_threads']})",
-        f"- commit: {report['git_commit']}, torch {report['packages'].get('torch')}",
-        f"- {report['warmup']} warm-up + {report['repeats']} timed repetitions per step; "
-        f"data-free steps in {report['data_free_precision']}; teacher: {teacher_line}",
-        f"- peak memory: {report['peak_memory']}; 1-min load average before/after: "
-        f"{_fmt(report['load_average_1min']['before'], '.2f')}/{_fmt(report['load_average_1min']['after'], '.2f')}",
-        f"- matrix-multiply peak: {peaks}",
-        "",
-        pd.DataFrame(rows).to_markdown(index=False),
-        "",
-        "Synthesis is one optimisation step of the synthesizer (a batch takes `iterations` of them); "
-        "sample-it/s counts teacher forward+backward per synthesized sample. FLOPs count matmuls and "
-        "convolutions, forward and backward (torch FlopCounterMode); % matmul peak is achieved FLOP/s "
-        "over the peak of the same precision (fp32 convolutions on CUDA may use TF32, so they can pass it). "
-        "The input-grad row is the teacher's bare forward and backward to its input at the synthesis batch "
-        "(frozen weights, no hooks, no losses): every synthesis step contains it, so its % of peak is the "
-        "most a synthesis step of this teacher can reach at this batch on this device.",
-    ]
-    if report["skipped_methods"]:
-        lines += ["", f"Not measured (no known phases): {', '.join(report['skipped_methods'])}"]
-    profiled = [m for m in report["measurements"] if m.get("profile")]
-    if profiled:
-        lines += ["", "## Profiles (torch.profiler, CPU self time of aten operators)", ""]
-        for m in profiled:
-            lines += profile_markdown(f"{m['method']} {m['phase']} (batch {m['batch']})", StepProfile.from_dict(m["profile"]))
-    return "\n".join(lines) + "\n"
-
-
-def add_throughput_parser(sub) -> None:
-    p = sub.add_parser("throughput", help="time one step of each method's phases; OUT/throughput.{json,md}",
-                       description="Per method and phase: ms/step, samples/s, sample-iterations/s (synthesis), "
-                                   "peak memory, FLOPs and the fraction of the measured matmul peak.")
-    p.add_argument("--preset", default="cpu", help=f"{', '.join(PRESETS.names())} (default cpu)")
-    p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
-    p.add_argument("--dataset", default=None, help="default: the preset's first dataset")
-    p.add_argument("--data-root", type=Path, default=None,
-                   help="folder holding the real datasets (default: $DFKD_DATA_ROOT)")
-    p.add_argument("--pair", default=None, help="teacher:student (default: the preset's first pair)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
-    p.add_argument("--repeats", type=int, default=5, help="timed calls; median and min reported (default 5)")
-    p.add_argument("--matmul-size", type=int, default=None,
-                   help="n of the n x n torch.mm peak (default 2048 on CPU, 8192 on CUDA)")
-    p.add_argument("--profile", default="", help="comma list of phases to also profile (e.g. synthesis): top "
-                                                 "operators and the share of time outside them")
-    p.add_argument("--out", type=Path, default=Path("results/throughput"))
-
-
-def run_throughput(args) -> int:
-    methods = METHODS.parse_list(args.methods, TABLE_ORDER)
-    preset = PRESETS.get(args.preset)
-    device = resolve_device(args.device)
-    bench = Workbench(preset, args.dataset, args.pair, device, args.warmup, args.repeats, args.matmul_size,
-                      data_root=args.data_root, profile_phases=tuple(p for p in args.profile.split(",") if p))
-    command = "python -m benchmark " + " ".join(shlex.quote(a) for a in args.argv)
-    load_before = os.getloadavg()
-    measurements, skipped = measure_all(bench, methods)
-    report = build_report(bench, measurements, skipped, command, load_before)
-    write_atomic(args.out / "throughput.json", json.dumps(report, indent=2))
-    write_atomic(args.out / "throughput.md", markdown(report))
-    print(markdown(report))
-    print(f"wrote {args.out / 'throughput.json'} and {args.out / 'throughput.md'}")
-    return 0

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .record_schema import RunRecord
+from .rendering import mel_to_wave, plot_grid
 
 log = logging.getLogger("benchmark.tracking")
 
@@ -116,8 +117,6 @@ class CellTracker:
             return
         with self._guard("log_samples"):
             import wandb
-
-            from .samples import mel_to_wave, plot_grid  # heavy and imports the cell machinery: only when used
 
             mels = log_mels.detach().float().cpu()
             with tempfile.TemporaryDirectory() as tmp:

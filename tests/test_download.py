@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.data.cli import add_datasets_parser, run_datasets
+from benchmark.commands.datasets import add_parser as add_datasets_parser, main as run_datasets
 from benchmark.data.download import ChecksumMismatch, DownloadError, archive_path, download
 from benchmark.data.sources import SOURCES
 

@@ -17,7 +17,8 @@ from benchmark.jobs import Runtime, TeacherJob, teacher_jobs
 from benchmark.presets import PRESETS
 from benchmark.records import RunStore
 from benchmark.registry import UnknownNameError
-from benchmark.sweep import SweepSpec, run_sweep
+from benchmark.grid import SweepSpec
+from benchmark.sweep import run_sweep
 
 ray = pytest.importorskip("ray")
 

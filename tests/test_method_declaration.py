@@ -102,7 +102,8 @@ register_method("toy", StudentMethod, TrainConfig(), "toy: a student by another 
 CHECK_TOY = '''
 import json, sys
 import methods
-from benchmark.cli import build_parser, main, sweep_spec
+from benchmark.cli import build_parser, main
+from benchmark.commands.run import sweep_spec
 from benchmark.report_tables import table2_columns
 assert methods.__file__.startswith(sys.argv[1]), methods.__file__
 spec = sweep_spec(build_parser().parse_args(["run", "--methods", "all"]))

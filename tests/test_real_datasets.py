@@ -15,7 +15,7 @@ from benchmark.data import DATASETS
 from benchmark.data.audio_io import BadAudioFile
 from benchmark.data.audiomnist import DIGIT_FOLDS, PAPER_TEST_SPEAKERS
 from benchmark.data.base import DataConfig
-from benchmark.data.cli import add_datasets_parser, run_datasets
+from benchmark.commands.datasets import add_parser as add_datasets_parser, main as run_datasets
 from benchmark.data.sources import (
     BAD_NAME, FILE_WITHOUT_ROW, MISMATCH, ROW_WITHOUT_FILE, DatasetIntegrityError, MissingDatasetError,
 )

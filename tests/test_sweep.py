@@ -10,7 +10,7 @@ from benchmark.cell import Cell, cell_config, config_hash, run_cell
 from benchmark.presets import PRESETS
 from benchmark.record_schema import RunRecord
 from benchmark.records import RunStore
-from benchmark.sweep import SweepSpec, expand_grid, pending_cells
+from benchmark.grid import SweepSpec, expand_grid, pending_cells
 from benchmark.training import DivergedError
 from methods.base import Method
 

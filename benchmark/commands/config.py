@@ -13,12 +13,13 @@ from typing import Any, Iterator
 from methods import METHODS, TABLE_ORDER, method_configs
 from methods.overrides import scope_of
 
-from .presets import PRESETS
+from ..presets import PRESETS
+from .options import DEFAULT_PRESET
+
+NAME = "config"
 
 
-def add_config_parser(sub) -> None:
-    from .cli import DEFAULT_PRESET
-
+def add_parser(sub) -> None:
     p = sub.add_parser("config", help="print the resolved config of methods under a preset",
                        description="Each method's config as a cell of this preset runs it: paper default <- the "
                                    "preset's supervised or data_free block <- its per_method entry. Fields the "
@@ -52,7 +53,7 @@ def format_config(name: str, config: Any, default: Any) -> str:
     return "\n".join(lines)
 
 
-def run_config(args) -> int:
+def main(args) -> int:
     preset = PRESETS.get(args.preset)
     names = METHODS.parse_list(args.method, TABLE_ORDER)
     configs = method_configs(preset)  # checks the whole preset first

@@ -6,27 +6,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import soundfile as sf
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-import torchaudio  # noqa: E402
+from methods import METHODS, SynthesizedSamples, build_method, method_config
+from methods.inversion.loop import DataFreeMethod
 
-from methods import METHODS, SynthesizedSamples, build_method, method_config  # noqa: E402
-from methods.inversion.loop import DataFreeMethod  # noqa: E402
+from ..cell import Cell, make_context
+from ..data import cache_dir
+from ..environment import resolve_device
+from ..grid import SweepSpec, parse_pairs
+from ..loading import DataProvider
+from ..presets import PRESETS
+from ..rendering import label_samples, mel_to_wave, plot_grid
+from ..teachers import TeacherCache
 
-from .cell import Cell, label_samples, make_context  # noqa: E402
-from .data import cache_dir  # noqa: E402
-from .data.features import FrontEndConfig  # noqa: E402
-from .presets import PRESETS  # noqa: E402
-from .sweep import DataProvider, SweepSpec  # noqa: E402
-from .teachers import TeacherCache  # noqa: E402
+NAME = "samples"
 
 
-def add_samples_parser(sub) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser("samples", help="synthesize one batch with a data-free method: PNG grid + WAV files")
     p.add_argument("--method", default="frami", help="a data-free method (adi, cmi, frami, frami-...)")
     p.add_argument("--dataset", default="synth")
@@ -38,38 +36,7 @@ def add_samples_parser(sub) -> None:
     p.add_argument("--device", default="auto")
 
 
-def mel_to_wave(log_mel: torch.Tensor, fe: FrontEndConfig, griffin_lim_iters: int = 32) -> np.ndarray:
-    """Invert a (n_mels, T) log-power mel spectrogram to audio (phase estimated by Griffin-Lim)."""
-    power = (log_mel.exp() - fe.log_offset).clamp(min=0)
-    inverse_mel = torchaudio.transforms.InverseMelScale(n_stft=fe.n_fft // 2 + 1, n_mels=fe.n_mels,
-                                                        sample_rate=fe.sample_rate, f_min=fe.f_min, f_max=fe.f_max)
-    griffin_lim = torchaudio.transforms.GriffinLim(n_fft=fe.n_fft, win_length=fe.win_length,
-                                                   hop_length=fe.hop_length, power=2.0, n_iter=griffin_lim_iters)
-    wave = griffin_lim(inverse_mel(power)).numpy()
-    return (wave / (np.abs(wave).max() + 1e-9) * 0.9).astype(np.float32)
-
-
-def plot_grid(log_mels: torch.Tensor, titles: list[str], path: Path) -> None:
-    cols = min(4, len(log_mels))
-    rows = -(-len(log_mels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
-    for ax, mel, title in zip(axes.flat, log_mels, titles):
-        ax.imshow(mel.numpy(), origin="lower", aspect="auto", cmap="magma")
-        ax.set_title(title, fontsize=8)
-        ax.set_xlabel("frame", fontsize=7)
-        ax.set_ylabel("mel bin", fontsize=7)
-        ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[len(log_mels):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def run_samples(args) -> int:
-    from .environment import resolve_device
-    from .cli import parse_pairs
-
+def main(args) -> int:
     spec_method = METHODS.get(args.method)
     if not issubclass(spec_method.method_cls, DataFreeMethod):
         raise ValueError(f"method {args.method!r} synthesizes nothing; choose a data-free method: "

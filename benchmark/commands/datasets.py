@@ -5,13 +5,15 @@ import argparse
 import os
 import sys
 
-from .download import ChecksumMismatch, DownloadError, download
-from .registry import DATASETS
-from .sources import DATA_ROOT_ENV, SOURCES, MissingDatasetError, locate_or_none, resolve_data_root
-from .verify import verify
+from ..data.download import ChecksumMismatch, DownloadError, download
+from ..data.registry import DATASETS
+from ..data.sources import DATA_ROOT_ENV, SOURCES, MissingDatasetError, locate_or_none, resolve_data_root
+from ..data.verify import verify
+
+NAME = "datasets"
 
 
-def add_datasets_parser(subparsers) -> None:
+def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("datasets", help="list, verify or download the real datasets",
                                    description="Find, check and fetch the paper's datasets (ESC-50, UrbanSound8K, "
                                                f"AudioMNIST). The data root defaults to ${DATA_ROOT_ENV}.")
@@ -79,7 +81,7 @@ def download_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_datasets(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     """Exit code: 0 ok, 1 a dataset problem (verify failed, download failed), 2 bad usage."""
     if args.datasets_command == "list":
         return list_datasets(args.data_root)

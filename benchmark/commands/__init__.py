@@ -1,0 +1,8 @@
+"""The subcommands of `python -m benchmark`, one module each. A module names its command (NAME),
+adds its parser (add_parser) and runs it (main -> exit code); the CLI only parses and dispatches."""
+from __future__ import annotations
+
+from . import check, config, datasets, leaderboard, listing, run, samples, tables, throughput
+
+COMMANDS = {module.NAME: module for module in
+            (run, listing, datasets, samples, check, tables, leaderboard, throughput, config)}

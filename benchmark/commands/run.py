@@ -1,0 +1,135 @@
+"""`python -m benchmark run`: sweep datasets x teacher->student pairs x methods x seeds into
+OUT/runs.jsonl, then write the reports and print the answer (Table 2/3, verdicts, the check
+against the committed reference bounds)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from methods import METHODS, TABLE_ORDER
+
+from ..data import DATASETS, PAPER_DATASETS
+from ..environment import resolve_device
+from ..executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
+from ..grid import SweepSpec, expand_grid, parse_pairs
+from ..jobs import Runtime
+from ..presets import PRESETS
+from ..records import RunStore
+from ..reports import write_all
+from ..summary import run_summary
+from ..sweep import run_sweep
+from ..tracking import log_report_tables, resolve_tracking
+from .options import DEFAULT_PRESET, command_line, parse_seeds
+
+NAME = "run"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run a sweep and append its records to OUT/runs.jsonl",
+                       description="Sweep datasets x teacher->student pairs x methods x seeds. Finished cells are "
+                                   "skipped, so an interrupted sweep resumes where it stopped.")
+    p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+    p.add_argument("--datasets", default=None,
+                   help="comma list; 'all' = the paper's three (esc50, us8k, audiomnist); default: the preset's "
+                        "(synth for smoke/cpu)")
+    p.add_argument("--pairs", default=None, help="teacher:student comma list; default: the preset's pairs")
+    p.add_argument("--seeds", type=parse_seeds, default=None, help="count N (seeds 0..N-1) or comma list; "
+                                                                   "default: the preset's")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"scale: {', '.join(PRESETS.names())} "
+                                                             f"(default {DEFAULT_PRESET})")
+    p.add_argument("--out", type=Path, default=Path("runs"),
+                   help="results folder (default: runs, git-ignored; the committed reference is results/)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding ESC-50/, UrbanSound8K/, AudioMNIST/ (default: $DFKD_DATA_ROOT)")
+    p.add_argument("--protocol", default=None,
+                   help="real datasets: 'paper' (the paper's held-out split; default) or 'fold<k>' to test on "
+                        "official fold k (ESC-50 1-5, UrbanSound8K 1-10, AudioMNIST 1-5) for k-fold CV")
+    p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
+    p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
+    add_executor_arguments(p)
+    add_tracking_arguments(p)
+
+
+def add_executor_arguments(p) -> None:
+    g = p.add_argument_group("where cells run")
+    g.add_argument("--executor", default="local",
+                   help=f"{', '.join(EXECUTORS.names())} (default local). Teachers are trained first, then cells; "
+                        "records always go to OUT/runs.jsonl from this process")
+    g.add_argument("--jobs", type=int, default=1, help="local executor: worker processes (default 1: in-process)")
+    g.add_argument("--ray-address", default=None,
+                   help="ray executor: cluster address (e.g. ray://head:10001 or auto); default: start Ray locally")
+    g.add_argument("--cpus-per-cell", type=float, default=1.0, help="ray executor: CPUs each task asks for")
+    g.add_argument("--gpus-per-cell", type=float, default=None,
+                   help="ray executor: GPUs each task asks for (fractions share a GPU); default 1 with CUDA, else 0")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads per cell (recorded; results depend slightly on it); default: all cores "
+                        "in-process, cores/jobs with --jobs, the task's CPUs on Ray")
+
+
+def add_tracking_arguments(p) -> None:
+    g = p.add_argument_group("Weights & Biases")
+    g.add_argument("--wandb", default=None, choices=["online", "offline", "disabled"],
+                   help="one W&B run per cell, grouped by sweep (default: $WANDB_MODE, else disabled); local "
+                        "records stay the source of truth")
+    g.add_argument("--wandb-project", default=None, help="W&B project (default: $WANDB_PROJECT or dfkd-audio-bench)")
+    g.add_argument("--wandb-entity", default=None, help="W&B entity (default: $WANDB_ENTITY)")
+    g.add_argument("--wandb-group", default=None, help="W&B group of this sweep's runs (default: preset + time)")
+
+
+def sweep_spec(args):
+    """The sweep `run`'s arguments ask for (names checked against the registries)."""
+    preset = PRESETS.get(args.preset)
+    if args.protocol:
+        preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, protocol=args.protocol))
+    datasets = (DATASETS.parse_list(args.datasets, PAPER_DATASETS) if args.datasets else list(preset.datasets))
+    return SweepSpec(
+        preset=preset,
+        datasets=tuple(datasets),
+        pairs=parse_pairs(args.pairs) if args.pairs else parse_pairs(",".join(preset.pairs)),
+        methods=tuple(METHODS.parse_list(args.methods, TABLE_ORDER)),
+        seeds=args.seeds if args.seeds is not None else tuple(range(preset.seeds)),
+        data_root=args.data_root,
+        retry_failed=args.retry_failed,
+    )
+
+
+def main(args) -> int:
+    spec = sweep_spec(args)
+    store = RunStore(args.out)
+    command = command_line(args)
+    executor, runtime = executor_and_runtime(args, spec, command)
+    start = time.perf_counter()
+    written = run_sweep(spec, store, runtime, executor)
+    failed = [r for r in written if not r.ok]
+    print(f"{len(written)} cells run in {time.perf_counter() - start:.1f}s ({len(failed)} not ok); "
+          f"records: {store.path}")
+    for r in failed:
+        print(f"  {r.status}: {r.dataset} {r.pair} {r.method} seed={r.seed}: {r.error}")
+    if not args.no_tables:
+        write_all(args.out)
+        log_report_tables(runtime.tracking, args.out)
+        cells = {(c.dataset, c.teacher, c.student, c.method, c.seed) for c in expand_grid(spec)}
+        records = [r for r in store.latest_by_cell().values()
+                   if (r.dataset, r.teacher, r.student, r.method, r.seed) in cells and r.preset == spec.preset.name]
+        print(run_summary(args.out, records, spec.preset.name, time.perf_counter() - start))
+    return 0
+
+
+def executor_and_runtime(args, spec, command: str):
+    """The executor and the per-job runtime (device, threads, tracking) the flags ask for."""
+    device = resolve_device(args.device)
+    gpus = args.gpus_per_cell if args.gpus_per_cell is not None else (1.0 if device.type == "cuda" else 0.0)
+    options = ExecutorOptions(jobs=args.jobs, ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
+                              gpus_per_cell=gpus)
+    executor = make_executor(args.executor, options)
+    if args.executor == "ray" and gpus > 0:
+        device = torch.device("cuda")  # the workers' device, whatever the driver has
+    group = args.wandb_group or f"{spec.preset.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    tracking = resolve_tracking(args.wandb, args.wandb_project, args.wandb_entity, group, str(args.out))
+    threads = args.threads or default_threads(args.executor, options)
+    return executor, Runtime(spec, device.type, command, threads, args.executor, tracking)

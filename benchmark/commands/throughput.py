@@ -1,0 +1,54 @@
+"""`python -m benchmark throughput`: time one step of each method's phases; OUT/throughput.{json,md}."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from methods import METHODS, TABLE_ORDER
+
+from ..environment import resolve_device
+from ..presets import PRESETS
+from ..records import write_atomic
+from ..throughput import Workbench, measure_all
+from ..throughput_report import build_report, markdown
+from .options import command_line
+
+NAME = "throughput"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("throughput", help="time one step of each method's phases; OUT/throughput.{json,md}",
+                       description="Per method and phase: ms/step, samples/s, sample-iterations/s (synthesis), "
+                                   "peak memory, FLOPs and the fraction of the measured matmul peak.")
+    p.add_argument("--preset", default="cpu", help=f"{', '.join(PRESETS.names())} (default cpu)")
+    p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+    p.add_argument("--dataset", default=None, help="default: the preset's first dataset")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding the real datasets (default: $DFKD_DATA_ROOT)")
+    p.add_argument("--pair", default=None, help="teacher:student (default: the preset's first pair)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls; median and min reported (default 5)")
+    p.add_argument("--matmul-size", type=int, default=None,
+                   help="n of the n x n torch.mm peak (default 2048 on CPU, 8192 on CUDA)")
+    p.add_argument("--profile", default="", help="comma list of phases to also profile (e.g. synthesis): top "
+                                                 "operators and the share of time outside them")
+    p.add_argument("--out", type=Path, default=Path("results/throughput"))
+
+
+def main(args) -> int:
+    methods = METHODS.parse_list(args.methods, TABLE_ORDER)
+    preset = PRESETS.get(args.preset)
+    device = resolve_device(args.device)
+    bench = Workbench(preset, args.dataset, args.pair, device, args.warmup, args.repeats, args.matmul_size,
+                      data_root=args.data_root, profile_phases=tuple(p for p in args.profile.split(",") if p))
+    command = command_line(args)
+    load_before = os.getloadavg()
+    measurements, skipped = measure_all(bench, methods)
+    report = build_report(bench, measurements, skipped, command, load_before)
+    write_atomic(args.out / "throughput.json", json.dumps(report, indent=2))
+    write_atomic(args.out / "throughput.md", markdown(report))
+    print(markdown(report))
+    print(f"wrote {args.out / 'throughput.json'} and {args.out / 'throughput.md'}")
+    return 0

@@ -1,0 +1,43 @@
+"""The datasets a sweep reads: each loaded and featurised once per process, through the
+on-disk feature cache."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+
+from .data import DATASETS, cache_dir
+from .data.base import DataConfig
+from .data.feature_cache import cached_split_features
+from .grid import SweepSpec
+from .prepared import PreparedData, prepare
+
+log = logging.getLogger("benchmark.loading")
+
+
+def data_config(spec: SweepSpec) -> DataConfig:
+    root = spec.data_root or (Path(os.environ["DFKD_DATA_ROOT"]) if os.environ.get("DFKD_DATA_ROOT") else None)
+    return dataclasses.replace(spec.preset.data, data_root=root, sample_rate=spec.preset.frontend.sample_rate)
+
+
+class DataProvider:
+    """Loads and featurises each dataset once per sweep."""
+
+    def __init__(self, spec: SweepSpec):
+        self.spec, self._cache = spec, {}
+
+    def get(self, name: str) -> PreparedData:
+        if name not in self._cache:
+            start = time.perf_counter()
+            clipset = DATASETS.get(name)(data_config(self.spec))
+            frontend = self.spec.preset.frontend
+            self._cache[name] = prepare(clipset, frontend, lambda cs, split: extract_features(cs, split, frontend))
+            log.info("prepared %s in %.1fs: %s", name, time.perf_counter() - start, clipset.split_sizes())
+        return self._cache[name]
+
+
+def extract_features(clipset, split, frontend):
+    """Log-mels of one split, from the on-disk feature cache (computed on the first use)."""
+    return cached_split_features(clipset, split, frontend, cache_dir() / "features")
