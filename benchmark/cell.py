@@ -49,6 +49,8 @@ def cell_config(cell: Cell, preset: Preset) -> dict:
         "method": asdict(method_config(cell.method, preset)),
         "teacher_train": asdict(method_config("teacher", preset)),
         "amp": preset.amp,
+        # only when --set/--config changed the preset, so the preset's own hashes stay as they were
+        **({"overrides": preset.overrides} if preset.overrides else {}),
     }
 
 

@@ -34,6 +34,9 @@ class Preset:
     data_free: dict[str, Any] = field(default_factory=dict)
     per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     amp: bool = False  # bf16 autocast on CUDA
+    # Changes made from the command line (--set/--config: benchmark/customize.py), already applied to the
+    # blocks above; kept so every record names them and its config hash differs from the preset's own.
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)

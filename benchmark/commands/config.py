@@ -13,8 +13,7 @@ from typing import Any, Iterator
 from methods import METHODS, TABLE_ORDER, method_configs
 from methods.overrides import scope_of
 
-from ..presets import PRESETS
-from .options import DEFAULT_PRESET
+from .options import add_preset_arguments, preset_from_args
 
 NAME = "config"
 
@@ -24,7 +23,7 @@ def add_parser(sub) -> None:
                        description="Each method's config as a cell of this preset runs it: paper default <- the "
                                    "preset's supervised or data_free block <- its per_method entry. Fields the "
                                    "preset changed show their default. A bad preset key is an error here too.")
-    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"{', '.join(PRESETS.names())} (default {DEFAULT_PRESET})")
+    add_preset_arguments(p)
     p.add_argument("--method", "--methods", dest="method", default="all",
                    help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
     p.add_argument("--json", action="store_true", help="one JSON object: {method: config} (as records store it)")
@@ -54,7 +53,7 @@ def format_config(name: str, config: Any, default: Any) -> str:
 
 
 def main(args) -> int:
-    preset = PRESETS.get(args.preset)
+    preset = preset_from_args(args)
     names = METHODS.parse_list(args.method, TABLE_ORDER)
     configs = method_configs(preset)  # checks the whole preset first
     if args.json:

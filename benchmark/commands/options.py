@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
+
+from ..customize import blocks, collect_changes, customized
+from ..presets import PRESETS, Preset
 
 DEFAULT_PRESET = "cpu"
 
@@ -22,3 +26,19 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 def command_line(args) -> str:
     """The command as typed, recorded with every result that it makes."""
     return "python -m benchmark " + " ".join(shlex.quote(a) for a in args.argv)
+
+
+def add_preset_arguments(p, default: str = DEFAULT_PRESET) -> None:
+    """--preset, and the changes to it: --config FILE.toml then each --set, checked before anything runs."""
+    p.add_argument("--preset", default=default, help=f"scale: {', '.join(PRESETS.names())} (default {default})")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                   help="changes to the preset: TOML tables named like --set's blocks ([data_free] iterations = 4)")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="BLOCK.FIELD=VALUE",
+                   help="change one field, repeatable (e.g. adi.input_lr=0.1, data_free.iterations=4, "
+                        "supervised.epochs=2, data.synth_clips_per_class=10); blocks: supervised, data_free, data, "
+                        "frontend or a method name; recorded in every record and its config hash")
+
+
+def preset_from_args(args) -> Preset:
+    """The named preset with --config and --set applied (each key and type checked)."""
+    return customized(PRESETS.get(args.preset), collect_changes(args.config, args.assignments))

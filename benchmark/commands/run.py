@@ -17,13 +17,12 @@ from ..environment import resolve_device
 from ..executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
 from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
-from ..presets import PRESETS
 from ..records import RunStore
 from ..reports import write_all
 from ..summary import run_summary
 from ..sweep import run_sweep
 from ..tracking import log_report_tables, resolve_tracking
-from .options import DEFAULT_PRESET, command_line, parse_seeds
+from .options import add_preset_arguments, command_line, parse_seeds, preset_from_args
 
 NAME = "run"
 
@@ -39,8 +38,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pairs", default=None, help="teacher:student comma list; default: the preset's pairs")
     p.add_argument("--seeds", type=parse_seeds, default=None, help="count N (seeds 0..N-1) or comma list; "
                                                                    "default: the preset's")
-    p.add_argument("--preset", default=DEFAULT_PRESET, help=f"scale: {', '.join(PRESETS.names())} "
-                                                             f"(default {DEFAULT_PRESET})")
+    add_preset_arguments(p)
     p.add_argument("--out", type=Path, default=Path("runs"),
                    help="results folder (default: runs, git-ignored; the committed reference is results/)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
@@ -83,7 +81,7 @@ def add_tracking_arguments(p) -> None:
 
 def sweep_spec(args):
     """The sweep `run`'s arguments ask for (names checked against the registries)."""
-    preset = PRESETS.get(args.preset)
+    preset = preset_from_args(args)
     if args.protocol:
         preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, protocol=args.protocol))
     datasets = (DATASETS.parse_list(args.datasets, PAPER_DATASETS) if args.datasets else list(preset.datasets))

@@ -17,9 +17,9 @@ from ..data import cache_dir
 from ..environment import resolve_device
 from ..grid import SweepSpec, parse_pairs
 from ..loading import DataProvider
-from ..presets import PRESETS
 from ..rendering import label_samples, mel_to_wave, plot_grid
 from ..teachers import TeacherCache
+from .options import add_preset_arguments, preset_from_args
 
 NAME = "samples"
 
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("samples", help="synthesize one batch with a data-free method: PNG grid + WAV files")
     p.add_argument("--method", default="frami", help="a data-free method (adi, cmi, frami, frami-...)")
     p.add_argument("--dataset", default="synth")
-    p.add_argument("--preset", default="cpu")
+    add_preset_arguments(p)
     p.add_argument("--pair", default=None, help="teacher:student (default: the preset's first pair)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=12, help="how many samples to show and write")
@@ -41,7 +41,7 @@ def main(args) -> int:
     if not issubclass(spec_method.method_cls, DataFreeMethod):
         raise ValueError(f"method {args.method!r} synthesizes nothing; choose a data-free method: "
                          + ", ".join(n for n in METHODS.names() if issubclass(METHODS.get(n).method_cls, DataFreeMethod)))
-    preset = PRESETS.get(args.preset)
+    preset = preset_from_args(args)
     (teacher_arch, student_arch), = parse_pairs(args.pair or preset.pairs[0])
     device = resolve_device(args.device)
     spec = SweepSpec(preset, (args.dataset,), ((teacher_arch, student_arch),), (args.method,), (args.seed,))

@@ -8,11 +8,10 @@ from pathlib import Path
 from methods import METHODS, TABLE_ORDER
 
 from ..environment import resolve_device
-from ..presets import PRESETS
 from ..records import write_atomic
 from ..throughput import Workbench, measure_all
 from ..throughput_report import build_report, markdown
-from .options import command_line
+from .options import add_preset_arguments, command_line, preset_from_args
 
 NAME = "throughput"
 
@@ -21,7 +20,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("throughput", help="time one step of each method's phases; OUT/throughput.{json,md}",
                        description="Per method and phase: ms/step, samples/s, sample-iterations/s (synthesis), "
                                    "peak memory, FLOPs and the fraction of the measured matmul peak.")
-    p.add_argument("--preset", default="cpu", help=f"{', '.join(PRESETS.names())} (default cpu)")
+    add_preset_arguments(p)
     p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
     p.add_argument("--dataset", default=None, help="default: the preset's first dataset")
     p.add_argument("--data-root", type=Path, default=None,
@@ -39,7 +38,7 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     methods = METHODS.parse_list(args.methods, TABLE_ORDER)
-    preset = PRESETS.get(args.preset)
+    preset = preset_from_args(args)
     device = resolve_device(args.device)
     bench = Workbench(preset, args.dataset, args.pair, device, args.warmup, args.repeats, args.matmul_size,
                       data_root=args.data_root, profile_phases=tuple(p for p in args.profile.split(",") if p))
