@@ -11,6 +11,7 @@ from scipy import stats as sps
 from .plots import plot_cost, plot_ranking
 from .record_schema import RunRecord
 from .records import write_atomic
+from .report_tables import FLOOR, floor_comparisons
 
 
 def ok_frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -19,12 +20,21 @@ def ok_frame(records: list[RunRecord]) -> pd.DataFrame:
         if not r.ok:
             continue
         synthesis = r.phases.get("synthesis", {})
-        rows.append({"dataset": r.dataset, "pair": r.pair, "method": r.method, "seed": r.seed,
+        diagnostics = {f"diag_{k}": v for k, v in (r.extras or {}).get("diagnostics", {}).items()}
+        rows.append({"dataset": r.dataset, "pair": r.pair, "method": r.method, "seed": r.seed, **diagnostics,
+                     "student_largest_class_share": student_largest_class_share(r),
                      "classes": len(set(r.test_targets)) if r.test_targets else np.nan,
                      "accuracy": r.accuracy, "synthesis_seconds": synthesis.get("seconds", 0.0),
                      "sample_iterations": synthesis.get("sample_iterations", 0),
                      "wall_seconds": r.wall_seconds if r.wall_seconds is not None else np.nan})
     return pd.DataFrame(rows)
+
+
+def student_largest_class_share(record: RunRecord) -> float:
+    """The share of the test clips given the student's most frequent prediction: near 1 = collapsed."""
+    if not record.test_predictions:
+        return np.nan
+    return float(np.bincount(record.test_predictions).max() / len(record.test_predictions))
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -36,22 +46,35 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
+DIAGNOSTICS = {"diag_target_agreement": "target_agreement", "diag_classes_covered": "classes_covered",
+               "diag_mean_confidence": "teacher_confidence", "diag_bn_loss_pool": "bn_loss_pool",
+               "diag_bn_loss_real": "bn_loss_real", "student_largest_class_share": "student_top_class_share"}
+
+
 def leaderboard(records: list[RunRecord]) -> pd.DataFrame:
     frame = ok_frame(records)
     if frame.empty:
         return frame
+    verdicts = {(c.dataset, c.pair, c.method): c.verdict() for c in floor_comparisons(records)}
     rows = []
     for (dataset, pair), group in frame.groupby(["dataset", "pair"]):
         teacher = group[group.method == "teacher"].accuracy.mean()
         student = group[group.method == "student"].accuracy.mean()
+        floor = group[group.method == FLOOR].accuracy.mean()
         for method, g in group.groupby("method"):
             mean, half = mean_ci(g.accuracy.values)
             gap = teacher - student
-            rows.append({"dataset": dataset, "pair": pair, "method": method, "n": len(g), "accuracy": mean,
-                         "chance": 100.0 / group.classes.max() if group.classes.max() > 0 else np.nan,
-                         "ci95": half, "gap_closed_%": 100 * (mean - student) / gap if gap and gap > 0 else np.nan,
-                         "synthesis_s": g.synthesis_seconds.mean(), "sample_iterations": g.sample_iterations.mean(),
-                         "cell_wall_s": g.wall_seconds.mean()})
+            row = {"dataset": dataset, "pair": pair, "method": method, "n": len(g), "accuracy": mean,
+                   "chance": 100.0 / group.classes.max() if group.classes.max() > 0 else np.nan,
+                   "ci95": half, "gap_closed_%": 100 * (mean - student) / gap if gap and gap > 0 else np.nan}
+            if np.isfinite(floor):
+                tested = (dataset, pair, method) in verdicts
+                row |= {"margin_vs_kd-noise": mean - floor if tested else np.nan,
+                        "beats_kd-noise": verdicts.get((dataset, pair, method), "")}
+            row |= {label: g[column].mean() for column, label in DIAGNOSTICS.items() if column in g}
+            row |= {"synthesis_s": g.synthesis_seconds.mean(), "sample_iterations": g.sample_iterations.mean(),
+                    "cell_wall_s": g.wall_seconds.mean()}
+            rows.append(row)
     board = pd.DataFrame(rows)
     board["rank"] = board.groupby(["dataset", "pair"]).accuracy.rank(ascending=False, method="min").astype(int)
     return board.sort_values(["dataset", "pair", "rank"]).reset_index(drop=True)
@@ -67,8 +90,14 @@ def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.Da
                          zip(board.accuracy, board.ci95)]
     shown = shown.drop(columns=["ci95"])
     text = (header + "\nAccuracy: mean ± half-width of the 95% t-interval over seeds. gap_closed_%: "
-            "(method - student) / (teacher - student). chance: 100 / classes in the test split. synthesis_s "
-            "and sample_iterations: per cell. The plots draw chance and, where present, the kd-noise floor.\n\n"
+            "(method - student) / (teacher - student). chance: 100 / classes in the test split. margin_vs_kd-noise and "
+            "beats_kd-noise: each data-free row against KD on teacher-labelled noise at the same budget (seed-aware "
+            "verdict, significance.md). Synthesis diagnostics of the final pool (mean over seeds): target_agreement "
+            "(teacher argmax = intended label), classes_covered (by the teacher's argmax), teacher_confidence, "
+            "bn_loss_pool vs bn_loss_real (BN-statistics loss of pool vs real training batches of the same size); "
+            "student_top_class_share: share of test clips given the student's most frequent prediction (collapse "
+            "when near 1). synthesis_s and sample_iterations: per cell. The plots draw chance and, where present, "
+            "the kd-noise floor.\n\n"
             + shown.to_markdown(index=False, floatfmt=".2f") + "\n\n![ranking](leaderboard_ranking.png)\n"
             "![cost](leaderboard_cost.png)\n")
     write_atomic(out / "leaderboard.md", text)

@@ -76,8 +76,9 @@ def test_the_papers_numbers_are_unchanged():
 
 
 def test_table_order_follows_the_declarations():
+    # the paper's tables, then the controls (no table of their own: registration order)
     assert list(TABLE_ORDER) == ["teacher", "student", "kd", "adi", "cmi", "frami", "frami-no-finv",
-                                 "frami-no-reused", "frami-no-finv-no-reused"]
+                                 "frami-no-reused", "frami-no-finv-no-reused", "kd-noise", "kd-subset"]
     assert set(TABLE_ORDER) == set(METHODS.names())
     frami = METHODS.get("frami")
     assert (frami.table2.label, frami.table3.label) == ("FRAMI", "FRAMI (full)")
@@ -132,7 +133,7 @@ def test_a_new_method_is_one_new_file(tmp_path):
 
     listed = [line.split()[0] for line in run("-m", "benchmark", "list", "methods").splitlines()]
     assert listed == ["teacher", "student", "kd", "adi", "cmi", "frami", "toy", "frami-no-finv", "frami-no-reused",
-                      "frami-no-finv-no-reused"]
+                      "frami-no-finv-no-reused", "kd-noise", "kd-subset"]
     found = json.loads(run("-c", CHECK_TOY, str(tmp_path / "methods"), str(out)).splitlines()[0])
     assert found["all"] == listed
     assert found["columns"] == ["Teacher", "Student", "KD", "ADI", "CMI", "FRAMI", "Toy"]

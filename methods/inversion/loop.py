@@ -23,6 +23,7 @@ from benchmark.training import PhaseStats, accuracy, check_finite
 
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
 from .augment import ViewConfig, kd_view
+from .diagnostics import pool_diagnostics, teacher_view
 
 
 @dataclass(frozen=True)
@@ -107,18 +108,24 @@ class DataFreeMethod(Method):
         opt = make_optimizer(cfg, params)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.rounds * cfg.kd_steps)
         pool = TensorPool(cfg.pool_size)
+        intended = TensorPool(cfg.pool_size)  # the labels synthesizers aimed for, beside their samples
         sampler = torch.Generator().manual_seed(ctx.seed)
         synth_stats, kd_stats = PhaseStats(), PhaseStats()
         try:
-            best_acc, best_state = self._loop(ctx, cfg, synthesizer, distiller, student, opt, sched, pool, sampler, synth_stats, kd_stats)
+            best_acc, best_state = self._loop(ctx, cfg, teacher, synthesizer, distiller, student, opt, sched, pool,
+                                              intended, sampler, synth_stats, kd_stats)
         finally:
             synthesizer.close()
         student.load_state_dict(best_state)
         result = self._result(student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats)
+        result.extras["diagnostics"] = pool_diagnostics(
+            teacher, pool.all(), intended.all() if len(intended) == len(pool) else None, ctx.data.train,
+            ctx.data.num_classes, cfg.synth_batch, ctx.device, ctx.seed)
         result.samples = self._samples(ctx, teacher, pool, sampler)
         return result
 
-    def _loop(self, ctx, cfg, synthesizer, distiller, student, opt, sched, pool, sampler, synth_stats, kd_stats):
+    def _loop(self, ctx, cfg, teacher, synthesizer, distiller, student, opt, sched, pool, intended, sampler,
+              synth_stats, kd_stats):
         """Alternate synthesis and KD; returns (best validation accuracy, its student weights)."""
         best_acc, best_state = -1.0, None
         with Progress(f"{self.name} {ctx.teacher_arch}->{ctx.student_arch}", total=cfg.rounds) as progress:
@@ -132,6 +139,10 @@ class DataFreeMethod(Method):
                 synth_stats.samples += len(batch)
                 synth_stats.steps += cfg.iterations
                 pool.add(batch)
+                targets = getattr(synthesizer, "last_targets", None)
+                if targets is not None:
+                    intended.add(targets)
+                teacher_on_batch = teacher_view(teacher, batch, targets, ctx.data.num_classes, ctx.device)
 
                 student.train()
                 start = time.perf_counter()
@@ -149,7 +160,8 @@ class DataFreeMethod(Method):
                 synchronize(ctx.device)
                 kd_stats.seconds += time.perf_counter() - start
                 ctx.log({"round": round_index, "kd_loss": loss.item(),
-                         **{f"synth/{k}": v for k, v in synthesizer.last_losses.items()}})
+                         **{f"synth/{k}": v for k, v in synthesizer.last_losses.items()},
+                         **{f"diagnostics/{k}": v for k, v in teacher_on_batch.items()}})
                 if (round_index + 1) % cfg.eval_every == 0 or round_index + 1 == cfg.rounds:
                     val_acc = accuracy(student, ctx.data.val, ctx.device)
                     if val_acc > best_acc:

@@ -3,6 +3,7 @@ which would quantise a log-mel), bounded: past `max_samples` the oldest are drop
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 class TensorPool:
@@ -17,7 +18,9 @@ class TensorPool:
         return sum(len(c) for c in self._chunks)
 
     def add(self, batch: torch.Tensor) -> None:
-        self._chunks.append(batch.detach().to("cpu", torch.float32).clone())
+        """Store a copy on the CPU; floating batches as float32 (bf16 under autocast), labels as they are."""
+        batch = batch.detach().to("cpu")
+        self._chunks.append(batch.to(torch.float32, copy=True) if batch.is_floating_point() else batch.clone())
         self.total_added += len(batch)
         excess = len(self) - self.max_samples
         while excess > 0:
@@ -36,6 +39,20 @@ class TensorPool:
         index = torch.randperm(len(data), generator=generator)[:batch_size]
         return data[index]
 
+    def all(self) -> torch.Tensor:
+        """Everything in the pool, oldest first."""
+        return torch.cat(self._chunks)
+
     @property
     def nbytes(self) -> int:
         return sum(c.numel() * c.element_size() for c in self._chunks)
+
+
+def fit_frames(feature: torch.Tensor, frames: int, generator: torch.Generator) -> torch.Tensor:
+    """(n_mels, T) -> (n_mels, frames): a random crop of a longer clip, a zero-padded shorter one (zero is
+    the training mean after normalisation). Real clips enter a pool, or are compared with one, this way."""
+    length = feature.shape[1]
+    if length >= frames:
+        start = int(torch.randint(0, length - frames + 1, (1,), generator=generator))
+        return feature[:, start:start + frames]
+    return F.pad(feature, (0, frames - length))

@@ -1,0 +1,79 @@
+"""Controls for the data-free rows: the same loop, budget and distiller as the data-free methods, with a
+transfer set that needs no inversion.
+
+- `kd-noise`: KD on Gaussian noise of the synthesized shape (in the normalised log-mel space the models
+  see), labelled by the teacher's soft outputs. The floor: a data-free method is only as good as its margin
+  over it.
+- `kd-subset`: KD on as many real training clips as the pool holds (cropped or zero-padded to the
+  synthesized length, as the pool's clips are). The ceiling at that budget: what the same number of
+  samples buys when they are real.
+
+Both take the `data_free` block of a preset (they are DataFreeConfig), so a preset's budget reaches them
+and the methods they control alike: rounds, synth_batch, pool_size, kd_steps, kd_batch, kd_augment, the
+KD optimiser and temperature (CMI/FRAMI's T = 20). Neither optimises anything before KD, so their
+synthesis sample-iterations are 0.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import CellContext
+from .inversion.distill import LogitDistiller
+from .inversion.loop import DataFreeConfig, DataFreeMethod, Synthesizer
+from .inversion.pool import fit_frames
+from .registry import register_method
+
+
+class NoiseSynthesizer(Synthesizer):
+    """Standard normal batches: the normalised features of real clips have zero mean and unit variance
+    per mel bin, so this is noise at the scale of the data, with no structure in time or frequency."""
+
+    def __init__(self, batch: int, shape: tuple[int, int, int], device: torch.device, seed: int):
+        super().__init__()
+        self.batch, self.shape, self.device = batch, shape, device
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def synthesize(self) -> torch.Tensor:
+        return torch.randn(self.batch, *self.shape, generator=self.generator).to(self.device)
+
+
+class RealSubsetSynthesizer(Synthesizer):
+    """Real training clips, `batch` per call, without repeats until every training clip was drawn once:
+    after `pool_size / batch` rounds the pool holds pool_size distinct real clips (if the split has them)."""
+
+    def __init__(self, train, batch: int, frames: int, device: torch.device, seed: int):
+        super().__init__()
+        self.train, self.batch, self.frames, self.device = train, batch, frames, device
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order: list[int] = []
+
+    def next_indices(self) -> list[int]:
+        picked = []
+        while len(picked) < self.batch:
+            if not self.order:
+                self.order = torch.randperm(len(self.train), generator=self.generator).tolist()
+            picked.append(self.order.pop())
+        return picked
+
+    def synthesize(self) -> torch.Tensor:
+        clips = [fit_frames(self.train.features[i], self.frames, self.generator) for i in self.next_indices()]
+        return torch.stack(clips).unsqueeze(1).to(self.device)
+
+
+class KDOnNoise(DataFreeMethod):
+    def make_synthesizer(self, ctx: CellContext, teacher, student, frames: int) -> Synthesizer:
+        return NoiseSynthesizer(self.config.synth_batch, (1, ctx.data.n_mels, frames), ctx.device, ctx.seed)
+
+    def make_distiller(self, ctx: CellContext, teacher, student):
+        return LogitDistiller(teacher, student, self.config.temperature)
+
+
+class KDOnRealSubset(KDOnNoise):
+    def make_synthesizer(self, ctx: CellContext, teacher, student, frames: int) -> Synthesizer:
+        return RealSubsetSynthesizer(ctx.data.train, self.config.synth_batch, frames, ctx.device, ctx.seed)
+
+
+register_method("kd-noise", KDOnNoise, DataFreeConfig(),
+                "control (floor): KD on teacher-labelled Gaussian noise, same loop and budget as the data-free methods")
+register_method("kd-subset", KDOnRealSubset, DataFreeConfig(),
+                "control (ceiling at the budget): KD on as many real training clips as the pool holds, same loop")
