@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .bounds import read_bounds, violations
 from .record_schema import RunRecord
+from .records import RUNS_FILE
 
 REFERENCE_BOUNDS = Path(__file__).resolve().parent.parent / "results" / "bounds"
 
@@ -42,6 +43,24 @@ def reference_line(records: list[RunRecord], preset: str, bounds_dir: Path = REF
     return f"reference ({path}): {len(relevant)} bounds checked, {verdict}"
 
 
+def skipped_files_lines(records: list[RunRecord], records_path: Path, shown: int = 5) -> list[str]:
+    """Per dataset, how many files `--on-bad-file skip` left out, where the full list is, and the first few."""
+    skipped: dict[str, list[dict]] = {}
+    for record in records:
+        files = (record.dataset_description or {}).get("skipped_files") or []
+        if files and len(files) >= len(skipped.get(record.dataset, [])):
+            skipped[record.dataset] = files
+    lines = []
+    for dataset, files in sorted(skipped.items()):
+        lines.append(f"{dataset}: {len(files)} file{'s' if len(files) != 1 else ''} skipped (--on-bad-file skip; "
+                     f"see dataset_description.skipped_files in the {dataset} records of {records_path})")
+        lines += [f"  {f.get('problem', 'skipped')}: {f.get('path')}" + (f" ({f['detail']})" if f.get("detail") else "")
+                  for f in files[:shown]]
+        if len(files) > shown:
+            lines.append(f"  ... and {len(files) - shown} more")
+    return lines
+
+
 def run_summary(out: Path, records: list[RunRecord], preset: str, seconds: float) -> str:
     out = Path(out)
     parts = [f"== run finished in {seconds / 60:.1f} min; reports in {out}/ =="]
@@ -53,5 +72,8 @@ def run_summary(out: Path, records: list[RunRecord], preset: str, seconds: float
     if significance.exists():
         parts += ["", "Verdicts (seed-aware, Holm-adjusted; details in significance.md)",
                   section(significance.read_text(), "In words")]
+    skipped = skipped_files_lines(records, out / RUNS_FILE)
+    if skipped:
+        parts += ["", *skipped]
     parts += ["", reference_line(records, preset)]
     return "\n".join(parts)

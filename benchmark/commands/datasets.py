@@ -8,7 +8,7 @@ import sys
 from ..data.download import ChecksumMismatch, DownloadError, download
 from ..data.registry import DATASETS
 from ..data.sources import DATA_ROOT_ENV, SOURCES, MissingDatasetError, locate_or_none, resolve_data_root
-from ..data.verify import verify
+from ..data.verify import verify, verify_all
 
 NAME = "datasets"
 
@@ -23,8 +23,12 @@ def add_parser(subparsers) -> None:
     p = sub.add_parser("list", help="registered datasets and whether each is found under the data root")
     p.add_argument("--data-root", default=None, help=f"folder holding the datasets (default ${DATA_ROOT_ENV})")
 
-    p = sub.add_parser("verify", help="check counts against the official ones and read every file once")
-    p.add_argument("name", choices=names)
+    p = sub.add_parser("verify", help="check counts against the official ones and read every file once",
+                       description="Index each dataset, compare its counts with the official ones and read every "
+                                   "file once: unreadable files and clips shorter than one analysis window (32 ms) "
+                                   "are listed by path. Exit 1 if any dataset has a problem.")
+    p.add_argument("name", nargs="?", choices=names, default=None,
+                   help="dataset to check (default: every dataset found under the data root)")
     p.add_argument("--data-root", default=None, help=f"folder holding the datasets (default ${DATA_ROOT_ENV})")
 
     p = sub.add_parser("download", help="download, check and unpack an official archive (resumable)")
@@ -52,10 +56,14 @@ def list_datasets(data_root) -> int:
     return 0
 
 
-def verify_dataset(name: str, data_root) -> int:
-    report = verify(name, data_root)
-    print(report.text())
-    return 0 if report.ok else 1
+def verify_dataset(name: str | None, data_root) -> int:
+    """One dataset, or (no name) every dataset found under the data root; 1 if any has a problem."""
+    reports = [verify(name, data_root)] if name else verify_all(data_root)
+    print("\n\n".join(report.text() for report in reports))
+    if len(reports) > 1:
+        bad = [r.dataset for r in reports if not r.ok]
+        print(f"\n{len(reports)} datasets verified: " + (f"{len(bad)} NOT OK ({', '.join(bad)})" if bad else "all OK"))
+    return 0 if all(r.ok for r in reports) else 1
 
 
 def download_dataset(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import torch
 from methods import METHODS, TABLE_ORDER
 
 from ..data import DATASETS, PAPER_DATASETS
+from ..data.base import add_bad_file_argument, apply_bad_file_choice
 from ..environment import resolve_device
 from ..executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
 from ..grid import SweepSpec, expand_grid, parse_pairs
@@ -47,6 +48,7 @@ def add_parser(sub) -> None:
     p.add_argument("--protocol", default=None,
                    help="real datasets: 'paper' (the paper's held-out split; default) or 'fold<k>' to test on "
                         "official fold k (ESC-50 1-5, UrbanSound8K 1-10, AudioMNIST 1-5) for k-fold CV")
+    add_bad_file_argument(p)
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
     p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
     add_executor_arguments(p)
@@ -84,6 +86,7 @@ def sweep_spec(args):
     preset = preset_from_args(args)
     if args.protocol:
         preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, protocol=args.protocol))
+    preset = apply_bad_file_choice(preset, args.on_bad_file)
     datasets = (DATASETS.parse_list(args.datasets, PAPER_DATASETS) if args.datasets else list(preset.datasets))
     return SweepSpec(
         preset=preset,

@@ -14,6 +14,7 @@ from methods.inversion.loop import DataFreeMethod
 
 from ..cell import Cell, make_context
 from ..data import cache_dir
+from ..data.base import add_bad_file_argument, apply_bad_file_choice
 from ..environment import resolve_device
 from ..grid import SweepSpec, parse_pairs
 from ..loading import DataProvider
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("samples", help="synthesize one batch with a data-free method: PNG grid + WAV files")
     p.add_argument("--method", default="frami", help="a data-free method (adi, cmi, frami, frami-...)")
     p.add_argument("--dataset", default="synth")
+    add_bad_file_argument(p)
     add_preset_arguments(p)
     p.add_argument("--pair", default=None, help="teacher:student (default: the preset's first pair)")
     p.add_argument("--seed", type=int, default=0)
@@ -41,7 +43,7 @@ def main(args) -> int:
     if not issubclass(spec_method.method_cls, DataFreeMethod):
         raise ValueError(f"method {args.method!r} synthesizes nothing; choose a data-free method: "
                          + ", ".join(n for n in METHODS.names() if issubclass(METHODS.get(n).method_cls, DataFreeMethod)))
-    preset = preset_from_args(args)
+    preset = apply_bad_file_choice(preset_from_args(args), args.on_bad_file)
     (teacher_arch, student_arch), = parse_pairs(args.pair or preset.pairs[0])
     device = resolve_device(args.device)
     spec = SweepSpec(preset, (args.dataset,), ((teacher_arch, student_arch),), (args.method,), (args.seed,))

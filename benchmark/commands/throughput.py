@@ -7,6 +7,7 @@ from pathlib import Path
 
 from methods import METHODS, TABLE_ORDER
 
+from ..data.base import add_bad_file_argument, apply_bad_file_choice
 from ..environment import resolve_device
 from ..records import write_atomic
 from ..throughput import Workbench, measure_all
@@ -25,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", default=None, help="default: the preset's first dataset")
     p.add_argument("--data-root", type=Path, default=None,
                    help="folder holding the real datasets (default: $DFKD_DATA_ROOT)")
+    add_bad_file_argument(p)
     p.add_argument("--pair", default=None, help="teacher:student (default: the preset's first pair)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
@@ -38,7 +40,7 @@ def add_parser(sub) -> None:
 
 def main(args) -> int:
     methods = METHODS.parse_list(args.methods, TABLE_ORDER)
-    preset = preset_from_args(args)
+    preset = apply_bad_file_choice(preset_from_args(args), args.on_bad_file)
     device = resolve_device(args.device)
     bench = Workbench(preset, args.dataset, args.pair, device, args.warmup, args.repeats, args.matmul_size,
                       data_root=args.data_root, profile_phases=tuple(p for p in args.profile.split(",") if p))

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
-from .base import ClipSet, DataConfig
+from .audio_io import screen_for_policy
+from .base import ClipSet, DataConfig, bad_file_policy
 from .registry import DATASETS
 from .sources import (
     BAD_NAME, DatasetIndex, DatasetIntegrityError, FileProblem, IndexedFile, apply_bad_file_policy, locate, wav_names,
@@ -104,8 +106,9 @@ def held_out_speakers(protocol: str) -> tuple[str, ...]:
 
 def load_audiomnist(cfg: DataConfig) -> ClipSet:
     """AudioMNIST under `cfg.protocol`: "paper" (6 held-out speakers) or "fold<k>" (12 speakers)."""
+    cfg = replace(cfg, on_bad_file=bad_file_policy(cfg.on_bad_file))
     held_out = held_out_speakers(cfg.protocol)
-    index = index_audiomnist(locate("audiomnist", cfg.data_root))
+    index = screen_for_policy(index_audiomnist(locate("audiomnist", cfg.data_root)), cfg)
     skipped = apply_bad_file_policy(index, cfg.on_bad_file)
     speaker_metadata = index.notes.pop("speaker_metadata")
     missing = sorted(set(held_out) - {f.group for f in index.files})

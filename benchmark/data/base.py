@@ -5,7 +5,7 @@ feature extractor, and never held in memory as waveforms.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -44,6 +44,46 @@ class ClipSet:
     def split_sizes(self) -> dict[str, int]:
         return {s: sum(c.split == s for c in self.clips) for s in SPLITS}
 
+    def source_of(self, clip: Clip) -> str:
+        """Where a clip comes from, for messages: its file when the loader reads files (a `load` with a
+        `paths` dict, splits.FileAudio), else the dataset and clip id."""
+        paths = getattr(self.load, "paths", None)
+        if isinstance(paths, dict) and clip.clip_id in paths:
+            return str(paths[clip.clip_id])
+        return f"{self.name} clip {clip.clip_id}"
+
+
+# `--on-bad-file` on the command line: what to do with a file that cannot be read in full or a clip shorter
+# than one analysis window. "error" is stored as DataConfig's "fail", so existing config hashes are unchanged.
+BAD_FILE_CHOICES = ("error", "skip")
+_BAD_FILE_STORED = {"error": "fail", "fail": "fail", "skip": "skip"}
+BAD_FILE_HELP = ("real datasets: what to do with a file that cannot be read (corrupt, truncated, empty) or a clip "
+                 "shorter than one analysis window: 'error' (default) stops with the file's path; 'skip' leaves "
+                 "such files out, counts them and lists them (path and reason) in every record and the summary")
+
+
+def bad_file_policy(choice: str) -> str:
+    """The DataConfig.on_bad_file value of a command-line choice ("error" -> "fail"; "fail"/"skip" kept)."""
+    try:
+        return _BAD_FILE_STORED[choice]
+    except KeyError:
+        raise ValueError(f"on_bad_file must be one of {', '.join(BAD_FILE_CHOICES)}, got {choice!r}") from None
+
+
+def with_bad_file_policy(cfg: "DataConfig", choice: str | None) -> "DataConfig":
+    """`cfg` with the command line's --on-bad-file applied (None: unchanged)."""
+    return cfg if choice is None else replace(cfg, on_bad_file=bad_file_policy(choice))
+
+
+def add_bad_file_argument(parser) -> None:
+    """`--on-bad-file error|skip` for the commands that load real datasets (run, samples, throughput)."""
+    parser.add_argument("--on-bad-file", choices=BAD_FILE_CHOICES, default=None, help=BAD_FILE_HELP)
+
+
+def apply_bad_file_choice(preset, choice: str | None):
+    """A preset (any dataclass with a DataConfig `data`) with --on-bad-file applied; None: unchanged."""
+    return preset if choice is None else replace(preset, data=with_bad_file_policy(preset.data, choice))
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -54,7 +94,9 @@ class DataConfig:
     protocol: str = "paper"  # "paper" (the paper's held-out split) or "fold<k>" of the official CV
     val_fraction: float = 0.1  # validation carved from training data
     seed: int = 0  # seeds data generation (synth) and validation carving; fixed per sweep
-    on_bad_file: str = "fail"  # "fail" or "skip" (skips are counted and reported)
+    # "fail" (the command line's `--on-bad-file error`) or "skip" (bad files are left out, counted and listed
+    # in the description). The stored default stays "fail": it is hashed into every record's config.
+    on_bad_file: str = "fail"
     synth_clips_per_class: int = 120
     synth_min_seconds: float = 0.5
     synth_max_seconds: float = 4.0

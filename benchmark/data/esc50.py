@@ -9,9 +9,11 @@ recording (src_file) together.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
-from .base import ClipSet, DataConfig
+from .audio_io import screen_for_policy
+from .base import ClipSet, DataConfig, bad_file_policy
 from .registry import DATASETS
 from .sources import (
     FILE_WITHOUT_ROW, MISMATCH, ROW_WITHOUT_FILE, DatasetIndex, FileProblem, IndexedFile, as_int, class_names_from, read_metadata_csv, wav_names,
@@ -59,8 +61,9 @@ def index_esc50(directory: Path) -> DatasetIndex:
 
 def load_esc50(cfg: DataConfig) -> ClipSet:
     """ESC-50 under `cfg.protocol`: "paper" (test = fold 5) or "fold<k>"."""
-    return load_held_out_fold(cfg, "esc50", index_esc50, N_FOLDS, PAPER_TEST_FOLD,
-                              "per class from the training folds, whole src_file groups")
+    cfg = replace(cfg, on_bad_file=bad_file_policy(cfg.on_bad_file))
+    return load_held_out_fold(cfg, "esc50", lambda d: screen_for_policy(index_esc50(d), cfg), N_FOLDS,
+                              PAPER_TEST_FOLD, "per class from the training folds, whole src_file groups")
 
 
 DATASETS.add("esc50", load_esc50, "ESC-50: 50 environmental classes, 2000 5-s clips; test = fold 5 (400 clips)")

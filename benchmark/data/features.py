@@ -36,6 +36,12 @@ class FrontEndConfig:
     def frames(self, seconds: float) -> int:
         return int(seconds * self.sample_rate) // self.hop_length + 1
 
+    @property
+    def window_samples(self) -> int:
+        """One analysis window (the FFT frame, n_fft samples): a shorter clip is a bad file. (torchaudio
+        cannot pad a clip of n_fft // 2 samples or fewer at all; a longer one under n_fft has no full window.)"""
+        return self.n_fft
+
 
 class LogMel(torch.nn.Module):
     def __init__(self, cfg: FrontEndConfig):
@@ -104,12 +110,35 @@ def extract_split(clipset: ClipSet, split: str, cfg: FrontEndConfig, progress=No
     feats = []
     with torch.no_grad():
         for clip in clips:
-            wave = np.asarray(clipset.load(clip), dtype=np.float32)[:max_samples]
+            wave = load_clip(clipset, clip, cfg)[:max_samples]
             feats.append(logmel(torch.from_numpy(wave)))
             if progress is not None:
                 progress()
     labels = torch.tensor([c.label for c in clips], dtype=torch.long)
     return FeatureSet(feats, labels, [c.clip_id for c in clips])
+
+
+def load_clip(clipset: ClipSet, clip, cfg: FrontEndConfig) -> np.ndarray:
+    """The clip's samples; a file that cannot be read, or a clip shorter than one analysis window, raises
+    BadAudioFile / ClipTooShort naming the file, its length and the fix."""
+    from .audio_io import BadAudioFile, ClipTooShort, FIX_HINT, too_short_reason
+
+    skipping = clipset.description.get("on_bad_file") == "skip"
+    try:
+        wave = np.asarray(clipset.load(clip), dtype=np.float32)
+    except BadAudioFile as exc:
+        raise exc.with_hint(
+            "Fix: remove or replace the file (--on-bad-file skip screens each file's header, length and float "
+            "samples before the splits are made; this fault showed only when the file was decoded)"
+            if skipping else FIX_HINT) from exc
+    if wave.shape[0] < cfg.window_samples:
+        screened = FrontEndConfig()
+        hint = (f"Fix: remove or replace the file; --on-bad-file skip leaves out clips shorter than the default front "
+                f"end's window ({1000 * screened.window_samples / screened.sample_rate:.0f} ms), and this front end's "
+                f"window (n_fft {cfg.n_fft} at {cfg.sample_rate} Hz) is longer" if skipping else FIX_HINT)
+        raise ClipTooShort(clipset.source_of(clip), too_short_reason(wave.shape[0], cfg.sample_rate,
+                                                                     cfg.window_samples), hint)
+    return wave
 
 
 def pad_batch(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,9 +10,11 @@ because slices of one recording are near duplicates.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
-from .base import ClipSet, DataConfig
+from .audio_io import screen_for_policy
+from .base import ClipSet, DataConfig, bad_file_policy
 from .registry import DATASETS
 from .sources import (
     FILE_WITHOUT_ROW, MISMATCH, ROW_WITHOUT_FILE, DatasetIndex, FileProblem, IndexedFile, as_int, class_names_from, read_metadata_csv, wav_names,
@@ -57,8 +59,9 @@ def index_us8k(directory: Path) -> DatasetIndex:
 
 def load_us8k(cfg: DataConfig) -> ClipSet:
     """UrbanSound8K under `cfg.protocol`: "paper" (test = fold 10) or "fold<k>"."""
-    return load_held_out_fold(cfg, "us8k", index_us8k, N_FOLDS, PAPER_TEST_FOLD,
-                              "per class from the training folds, whole fsID recordings")
+    cfg = replace(cfg, on_bad_file=bad_file_policy(cfg.on_bad_file))
+    return load_held_out_fold(cfg, "us8k", lambda d: screen_for_policy(index_us8k(d), cfg), N_FOLDS,
+                              PAPER_TEST_FOLD, "per class from the training folds, whole fsID recordings")
 
 
 DATASETS.add("us8k", load_us8k, "UrbanSound8K: 10 urban classes, 8732 clips <= 4 s; test = fold 10 (837 clips)")

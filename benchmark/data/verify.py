@@ -1,7 +1,8 @@
 """Check a downloaded dataset against its official counts and read every file once.
 
-Run after a download (or when results look odd): `python -m benchmark datasets verify NAME`.
-It reports, by path, every file that cannot be read or disagrees with its metadata, and every
+Run after a download (or when results look odd): `python -m benchmark datasets verify [NAME]`
+(no name: every dataset found under the data root). It reports, by path, every file that cannot
+be read, is shorter than one analysis window, or disagrees with its metadata, and every
 fold/class count that differs from the official one, so a partial extraction or a corrupt
 file is found before hours of training, not after.
 """
@@ -13,13 +14,18 @@ from pathlib import Path
 from typing import Callable
 
 from ..progress import Progress
-from .audio_io import BadAudioFile, read_native
+from .audio_io import (
+    TOO_SHORT, UNREADABLE, BadAudioFile, read_native, resampled_length, too_short_reason, window_samples_at,
+)
 from .audiomnist import DIGIT_FOLDS, index_audiomnist
 from .esc50 import index_esc50
-from .sources import DatasetIndex, DatasetIntegrityError, FileProblem, MissingDatasetError, locate, source
+from .features import FrontEndConfig
+from .sources import (
+    SOURCES, DatasetIndex, DatasetIntegrityError, FileProblem, MissingDatasetError, locate, resolve_data_root, source,
+)
 from .us8k import index_us8k
 
-UNREADABLE = "unreadable audio"
+__all__ = ["UNREADABLE", "TOO_SHORT", "OfficialCounts", "VerifyReport", "verify", "verify_all"]
 COUNT = "count differs from the official one"
 MISSING = "dataset not found"
 METADATA = "metadata unusable"
@@ -124,12 +130,37 @@ def verify(name: str, data_root: Path | str | None = None, official: OfficialCou
                         for label, n in sorted(by_label.items())}
     report.problems += index.problems + count_problems(index, official)
     if read_files:
+        rate = FrontEndConfig().sample_rate  # lengths as the default front end sees them (32 ms windows)
+        window = window_samples_at(rate)
         with Progress(f"reading {src.title}", len(index.files)) as progress:
             for f in index.files:
                 try:
-                    read_native(f.path)
+                    data, native_rate = read_native(f.path)
                 except BadAudioFile as exc:
                     report.problems.append(FileProblem(UNREADABLE, str(f.path), exc.reason))
+                else:
+                    samples = resampled_length(data.shape[0], native_rate, rate)
+                    if samples < window:
+                        report.problems.append(FileProblem(TOO_SHORT, str(f.path), too_short_reason(
+                            data.shape[0], native_rate, window_samples_at(native_rate))))
                 report.files_read += 1
                 progress.advance()
     return report
+
+
+def verify_all(data_root: Path | str | None = None, read_files: bool = True) -> list[VerifyReport]:
+    """`verify` of every dataset with a folder under the data root (one whose marker file is missing
+    is verified too, so a half-extracted archive is reported); a missing root, or a root holding none
+    of the datasets, is one MISSING report."""
+    where = str(data_root or "$DFKD_DATA_ROOT")
+    try:
+        root = resolve_data_root(data_root)
+    except MissingDatasetError as exc:
+        return [VerifyReport("all", None, problems=[FileProblem(MISSING, where, str(exc))])]
+    present = [name for name, src in SOURCES.items() if any((root / f).is_dir() for f in src.accepted_folders)]
+    if not present:
+        folders = ", ".join(src.folder for src in SOURCES.values())
+        return [VerifyReport("all", None, problems=[FileProblem(
+            MISSING, str(root), f"none of {folders} under {root}; `python -m benchmark datasets download NAME "
+                                f"--data-root {root}` fetches one")])]
+    return [verify(name, root, read_files=read_files) for name in present]
