@@ -140,6 +140,6 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
     return RunRecord(
         **asdict(cell), pair=cell.pair, preset=preset.name, config=config, config_hash=config_hash(config),
         git_commit=git_commit(), packages=package_versions(), device=device_description(device), command=command,
-        dataset_description=data.description, started_at=started_at, **outcome,
+        dataset_description=data.description, data_key=data.features_key, started_at=started_at, **outcome,
         wall_seconds=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(device),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))

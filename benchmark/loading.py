@@ -1,5 +1,6 @@
 """The datasets a sweep reads: each loaded and featurised once per process, through the
-on-disk feature cache."""
+on-disk feature cache. Starting a provider first clears the cache of temp files that killed
+runs left behind."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from .data import DATASETS, cache_dir
 from .data.base import DataConfig
-from .data.feature_cache import cached_split_features
+from .data.feature_cache import cached_split_features, features_key, remove_orphaned_temp_files
 from .grid import SweepSpec
 from .prepared import PreparedData, prepare
 
@@ -27,17 +28,34 @@ class DataProvider:
 
     def __init__(self, spec: SweepSpec):
         self.spec, self._cache = spec, {}
+        clear_orphans_once(cache_dir())
 
     def get(self, name: str) -> PreparedData:
         if name not in self._cache:
             start = time.perf_counter()
             clipset = DATASETS.get(name)(data_config(self.spec))
             frontend = self.spec.preset.frontend
-            self._cache[name] = prepare(clipset, frontend, lambda cs, split: extract_features(cs, split, frontend))
+            key = features_key(clipset, frontend, features_dir())  # hashes the audio files that changed
+            self._cache[name] = prepare(clipset, frontend,
+                                        lambda cs, split: extract_features(cs, split, frontend, key), key)
             log.info("prepared %s in %.1fs: %s", name, time.perf_counter() - start, clipset.split_sizes())
         return self._cache[name]
 
 
-def extract_features(clipset, split, frontend):
+def features_dir() -> Path:
+    return cache_dir() / "features"
+
+
+def extract_features(clipset, split, frontend, key: str | None = None):
     """Log-mels of one split, from the on-disk feature cache (computed on the first use)."""
-    return cached_split_features(clipset, split, frontend, cache_dir() / "features")
+    return cached_split_features(clipset, split, frontend, features_dir(), key=key)
+
+
+_CLEARED: set[Path] = set()
+
+
+def clear_orphans_once(root: Path) -> None:
+    """Remove the temp files of dead processes under the cache, once per process and cache directory."""
+    if root not in _CLEARED:
+        _CLEARED.add(root)
+        remove_orphaned_temp_files(root)

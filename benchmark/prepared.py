@@ -18,6 +18,9 @@ class PreparedData:
     val: FeatureSet
     test: FeatureSet
     description: dict
+    # the feature cache entry these came from (feature_cache.features_key): names the audio content, so it keys
+    # teachers and is recorded with every result (RunRecord.data_key)
+    features_key: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -36,9 +39,11 @@ def normalise(split: FeatureSet, normaliser: Normaliser) -> FeatureSet:
     return FeatureSet([normaliser(f) for f in split.features], split.labels, split.ids)
 
 
-def prepare(clipset: ClipSet, frontend: FrontEndConfig, extract) -> PreparedData:
-    """`extract(clipset, split)` returns the raw FeatureSet (possibly from the feature cache)."""
+def prepare(clipset: ClipSet, frontend: FrontEndConfig, extract, features_key: str | None = None) -> PreparedData:
+    """`extract(clipset, split)` returns the raw FeatureSet (possibly from the feature cache, whose entry
+    `features_key` names)."""
     raw = {s: extract(clipset, s) for s in ("train", "val", "test")}
     normaliser = Normaliser.fit(raw["train"])
     return PreparedData(clipset.name, clipset.class_names, clipset.class_kinds, frontend, normaliser,
-                        *(normalise(raw[s], normaliser) for s in ("train", "val", "test")), clipset.description)
+                        *(normalise(raw[s], normaliser) for s in ("train", "val", "test")), clipset.description,
+                        features_key)

@@ -5,6 +5,9 @@ Versions (the `schema_version` key):
   has no outcome keys, and the oldest records lack `torch_threads`, `executor` and `worker_pid`.
 - 2: the same keys, with `schema_version`, and every field written (null or empty where a cell has no value),
   so a line shows the whole schema.
+- 3: adds `data_key`, the feature cache entry the cell's data came from (dataset name, hash of the audio
+  content, front end), so results on different data never look alike. Older records read with data_key None:
+  which data they ran on is not known.
 
 Reading is lenient where that is safe and strict where a report would silently go wrong: optional fields may
 be missing (they take their defaults), and keys this code does not know (from a newer writer) are kept in
@@ -18,7 +21,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping, Union
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "failed", "diverged")  # what run_cell writes; readers treat anything but "ok" as not ok
 
 
@@ -47,6 +50,7 @@ class RunRecord:
     device: str | None = None
     command: str | None = None
     dataset_description: dict[str, Any] = field(default_factory=dict)
+    data_key: str | None = None  # feature_cache.features_key of the data: name, audio content hash, front end
     started_at: str | None = None  # ISO 8601, UTC
     finished_at: str | None = None
     # outcome of an ok cell

@@ -1,6 +1,11 @@
-"""Teachers are trained once per (dataset, data/front-end config, architecture, seed,
+"""Teachers are trained once per (dataset content, data/front-end config, architecture, seed,
 training config) and cached on disk under a hash of exactly those, so every method of a
-sweep (and every later sweep) reuses the same teacher."""
+sweep (and every later sweep) reuses the same teacher. The dataset content is the feature
+cache's key (PreparedData.features_key): other audio under the same names is another teacher.
+
+A cached teacher that does not load is logged as corrupt, deleted and retrained; a trained
+teacher that cannot be saved (full or read-only disk) is kept for this process with a warning
+naming the path and the fix, never lost."""
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +19,7 @@ import torch
 
 from models import AudioClassifier, create_model
 
+from .data.feature_cache import cache_write_error, discard_corrupt, remove_quietly, temp_path
 from .prepared import PreparedData
 from .training import TrainConfig, train_supervised
 
@@ -25,7 +31,7 @@ def teacher_key(data: PreparedData, data_config: dict, arch: str, seed: int, tra
                 embedding_dim: int) -> str:
     blob = json.dumps({"dataset": data.name, "data": data_config, "frontend": asdict(data.frontend), "arch": arch,
                        "seed": seed, "train": asdict(train), "embedding_dim": embedding_dim,
-                       "version": TEACHER_CODE_VERSION}, sort_keys=True, default=str)
+                       "features": data.features_key, "version": TEACHER_CODE_VERSION}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
@@ -40,22 +46,43 @@ class TeacherCache:
             model, info = self._memory[key]
             return model, {**info, "cached": True}
         path = self.root / f"{key}.pt"
-        model = create_model(arch, data.num_classes, embedding_dim)
-        if path.exists():
-            blob = torch.load(path, map_location="cpu", weights_only=False)
-            model.load_state_dict(blob["state_dict"])
-            info = {**blob["info"], "cached": True}
-            log.info("teacher cache hit: %s", path)
+        loaded = self._load(path, arch, data.num_classes, embedding_dim) if path.exists() else None
+        if loaded is not None:
+            model, info = loaded
         else:
             torch.manual_seed(seed)
             model = create_model(arch, data.num_classes, embedding_dim)
             val_acc, stats = train_supervised(model, data.train, data.val, train, device, seed,
                                               label=f"teacher {arch}")
             info = {"val_accuracy": val_acc, "train": stats.as_dict(), "key": key, "cached": False}
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
-            os.replace(tmp, path)
+            self._save(path, model, info)
         model.to(device).eval().requires_grad_(False)
         self._memory[key] = (model, info)
         return model, info
+
+    @staticmethod
+    def _load(path: Path, arch: str, num_classes: int, embedding_dim: int) -> tuple[AudioClassifier, dict] | None:
+        """The cached teacher, or None (after deleting the file) where it does not load: it is retrained."""
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=False)
+            model = create_model(arch, num_classes, embedding_dim)
+            model.load_state_dict(blob["state_dict"])
+            info = {**blob["info"], "cached": True}
+        except Exception as exc:  # truncated or half-written file (torch raises RuntimeError, EOFError, ...)
+            discard_corrupt([path], exc, log)
+            return None
+        log.info("teacher cache hit: %s", path)
+        return model, info
+
+    def _save(self, path: Path, model: AudioClassifier, info: dict) -> None:
+        """Store a trained teacher; where that fails it stays in memory for this process (warned), not lost."""
+        tmp = temp_path(path)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:  # a full disk surfaces as PytorchStreamWriter's RuntimeError
+            log.warning("%s The trained teacher is kept in memory for this process only; later runs retrain it.",
+                        cache_write_error(path, exc, "teacher cache"))
+        finally:
+            remove_quietly(tmp)

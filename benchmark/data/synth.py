@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .base import TIME_DEPENDENT, TIME_INDEPENDENT, Clip, ClipSet, DataConfig
+from .feature_cache import cache_write_error, discard_corrupt, remove_quietly, temp_path
 from .registry import DATASETS
 
 log = logging.getLogger("benchmark.synth")
@@ -250,22 +251,44 @@ def build_waveforms(spec: SynthSpec) -> list[np.ndarray]:
     return [render_clip(spec, c, i) for c in range(len(CLASSES)) for i in range(spec.clips_per_class)]
 
 
-def load_or_build(spec: SynthSpec) -> list[np.ndarray]:
-    """Waveforms of the whole set, stored as float16 (what every run sees, cached or not)."""
-    path = cache_dir() / f"synth-{spec.key()}.npz"
-    if path.exists():
-        log.info("synth cache hit: %s", path)
-        data = np.load(path)
+def _read_cached(path: Path, n_clips: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stored (audio, offsets); raises where the file is truncated or does not hold this set."""
+    with np.load(path) as data:
         flat, offsets = data["audio"], data["offsets"]
+    if offsets.shape != (n_clips + 1,) or int(offsets[-1]) != flat.shape[0]:
+        raise ValueError(f"{flat.shape[0]} samples and {offsets.shape[0]} offsets for {n_clips} clips")
+    return flat, offsets
+
+
+def load_or_build(spec: SynthSpec) -> list[np.ndarray]:
+    """Waveforms of the whole set, stored as float16 (what every run sees, cached or not). A corrupt cache
+    file is rebuilt; one that cannot be written raises CacheUnusable naming the path and the fix."""
+    path = cache_dir() / f"synth-{spec.key()}.npz"
+    n_clips = spec.clips_per_class * len(CLASSES)
+    cached = None
+    if path.exists():
+        try:
+            cached = _read_cached(path, n_clips)
+            log.info("synth cache hit: %s", path)
+        except Exception as exc:  # whatever a damaged file raises (BadZipFile, EOFError, ...): rebuild it
+            discard_corrupt([path], exc, log)
+    if cached is not None:
+        flat, offsets = cached
     else:
-        log.info("building synth (%d clips) -> %s", spec.clips_per_class * len(CLASSES), path)
+        log.info("building synth (%d clips) -> %s", n_clips, path)
         waves = build_waveforms(spec)
         offsets = np.cumsum([0] + [len(w) for w in waves])
         flat = np.concatenate(waves).astype(np.float16)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, audio=flat, offsets=offsets)
-        os.replace(tmp, path)
+        tmp = temp_path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as handle:  # a file object: savez adds no ".npz" to the temp name
+                np.savez(handle, audio=flat, offsets=offsets)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise cache_write_error(path, exc, "synth cache", flat.nbytes + offsets.nbytes) from exc
+        finally:
+            remove_quietly(tmp)
     return [flat[offsets[i] : offsets[i + 1]].astype(np.float32) for i in range(len(offsets) - 1)]
 
 
