@@ -4,10 +4,13 @@ bounds derived from measured records.
 A bounds file is a CSV with columns dataset, pair, method, lower, upper (percent) and an
 optional preset. Every ok record of a listed (dataset, pair, method) must lie inside its
 bounds; a listed cell with no ok record is a violation too (a silent skip is not a pass).
+A bound that is not a number, NaN, infinite, or has lower > upper is an error naming its file and line
+(it could never be met, or always would be).
 """
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,18 +34,49 @@ class Bound:
 
 
 def read_bounds(path: Path) -> list[Bound]:
+    """The bounds in a CSV file (comment lines start with #). A malformed row raises ValueError naming the
+    file and its line in the file (comments counted). An empty file gives [] (`check` refuses that)."""
     if not Path(path).exists():
         raise FileNotFoundError(f"bounds file {path} does not exist; see results/bounds/ for the shipped ones")
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.DictReader(line for line in fh if not line.lstrip().startswith("#"))]
     bounds = []
-    for number, row in enumerate(rows, 2):
-        missing = [c for c in COLUMNS if not (row.get(c) or "").strip()]
-        if missing:
-            raise ValueError(f"{path}:{number}: missing {', '.join(missing)} (columns: {', '.join(COLUMNS)}, preset)")
-        bounds.append(Bound(row["dataset"].strip(), row["pair"].strip(), row["method"].strip(), float(row["lower"]),
-                            float(row["upper"]), (row.get("preset") or "").strip() or None))
+    with open(path, newline="") as fh:
+        for number, row in _rows_with_line_numbers(fh):
+            missing = [c for c in COLUMNS if not (row.get(c) or "").strip()]
+            if missing:
+                raise ValueError(f"{path}:{number}: missing {', '.join(missing)} "
+                                 f"(columns: {', '.join(COLUMNS)}, preset)")
+            lower, upper = (_percent(path, number, row, c) for c in ("lower", "upper"))
+            if lower > upper:
+                raise ValueError(f"{path}:{number}: lower {lower:g} is above upper {upper:g}; no accuracy can meet it")
+            bounds.append(Bound(row["dataset"].strip(), row["pair"].strip(), row["method"].strip(), lower, upper,
+                                (row.get("preset") or "").strip() or None))
     return bounds
+
+
+def _rows_with_line_numbers(fh):
+    """(line number in the file, row) of each CSV row, skipping # comments without losing count."""
+    number = 0
+
+    def data_lines():
+        nonlocal number
+        for number, line in enumerate(fh, 1):
+            if not line.lstrip().startswith("#"):
+                yield line
+
+    for row in csv.DictReader(data_lines()):
+        yield number, row
+
+
+def _percent(path: Path, number: int, row: dict, column: str) -> float:
+    """A bound as a finite number; 'fifty', NaN or inf name the file, line and column."""
+    text = row[column].strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{path}:{number}: {column} must be a number (percent), got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{path}:{number}: {column} must be a finite number (percent), got {text!r}")
+    return value
 
 
 def violations(records: list[RunRecord], bounds: list[Bound]) -> list[str]:

@@ -28,6 +28,9 @@ def main(args) -> int:
         print(f"wrote {len(derived)} bounds to {args.derive}")
         return 0
     bounds = read_bounds(args.bounds)
+    if not bounds:  # a check that checks nothing must not pass
+        raise ValueError(f"{args.bounds} holds no bounds (only a header, comments or nothing); nothing to check. "
+                         "Add rows dataset,pair,method,lower,upper[,preset], or derive them with --derive")
     problems = violations(records, bounds)
     for line in problems:
         print(f"OUT OF BOUNDS: {line}")
