@@ -3,10 +3,12 @@
 Finished cells (same grid coordinates and config hash, status ok) are skipped on a rerun;
 failed or diverged cells are skipped too unless `retry_failed`. Each record is appended
 atomically by this (driver) process as soon as its cell ends, wherever the cell ran, so a
-sweep killed at any point loses at most the cells it was running.
+sweep killed at any point loses at most the cells it was running. A name given twice (--seeds 0,0,
+--methods kd,kd) runs once. A second sweep into a busy folder says so and waits, or exits (`wait=False`).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -16,19 +18,28 @@ from .executors import Executor, LocalExecutor, ExecutorOptions
 from .grid import SweepSpec, expand_grid, pending_cells
 from .jobs import Runtime, prepare_data, teacher_jobs
 from .record_schema import RunRecord
-from .records import RunStore, locked
+from .records import RunStore, sweep_lock
 
 log = logging.getLogger("benchmark.sweep")
 
 
+def without_repeats(spec: SweepSpec) -> SweepSpec:
+    """The spec with each dataset, pair, method and seed once (first-seen order), so a name given twice does
+    not run its cells twice and write duplicate records for one cell."""
+    return dataclasses.replace(spec, **{name: tuple(dict.fromkeys(getattr(spec, name)))
+                                        for name in ("datasets", "pairs", "methods", "seeds")})
+
+
 def run_sweep(spec: SweepSpec, store: RunStore, runtime: Runtime,
-              executor: Executor | None = None) -> list[RunRecord]:
-    """Run every pending cell; returns the records written by this call."""
+              executor: Executor | None = None, wait: bool = True) -> list[RunRecord]:
+    """Run every pending cell; returns the records written by this call. If another sweep holds the folder,
+    wait for it (saying so), or raise `FolderBusy` when not `wait`."""
+    spec = without_repeats(spec)
     for name in spec.methods:
         METHODS.get(name)
     executor = executor or LocalExecutor(ExecutorOptions())
     written: list[RunRecord] = []
-    with locked(store.dir / "sweep"):  # one sweep per results folder at a time
+    with sweep_lock(store.dir, wait):  # one sweep per results folder at a time
         todo = pending_cells(spec, store)
         log.info("%d cells pending (%d in the grid)", len(todo), len(expand_grid(spec)))
         for name in dict.fromkeys(cell.dataset for cell in todo):

@@ -18,7 +18,7 @@ from ..environment import resolve_device
 from ..executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
 from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
-from ..records import RunStore
+from ..records import RunStore, ensure_writable_dir
 from ..reports import write_all
 from ..summary import run_summary
 from ..sweep import run_sweep
@@ -50,6 +50,7 @@ def add_parser(sub) -> None:
                         "official fold k (ESC-50 1-5, UrbanSound8K 1-10, AudioMNIST 1-5) for k-fold CV")
     add_bad_file_argument(p)
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
+    p.add_argument("--no-wait", action="store_true", help="exit at once if another sweep holds OUT (default: wait)")
     p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
     add_executor_arguments(p)
     add_tracking_arguments(p)
@@ -101,11 +102,12 @@ def sweep_spec(args):
 
 def main(args) -> int:
     spec = sweep_spec(args)
+    ensure_writable_dir(args.out)  # a file or read-only --out: a message now, not a traceback later
     store = RunStore(args.out)
     command = command_line(args)
     executor, runtime = executor_and_runtime(args, spec, command)
     start = time.perf_counter()
-    written = run_sweep(spec, store, runtime, executor)
+    written = run_sweep(spec, store, runtime, executor, wait=not args.no_wait)
     failed = [r for r in written if not r.ok]
     print(f"{len(written)} cells run in {time.perf_counter() - start:.1f}s ({len(failed)} not ok); "
           f"records: {store.path}")
