@@ -20,7 +20,7 @@ from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
 from ..records import RunStore, ensure_writable_dir
 from ..reports import write_all
-from ..summary import run_summary
+from ..summary import run_summary, skipped_files_lines
 from ..sweep import run_sweep
 from ..tracking import log_report_tables, resolve_tracking
 from .options import add_preset_arguments, command_line, parse_seeds, preset_from_args
@@ -32,7 +32,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run a sweep and append its records to OUT/runs.jsonl",
                        description="Sweep datasets x teacher->student pairs x methods x seeds. Finished cells are "
                                    "skipped, so an interrupted sweep resumes where it stopped.")
-    p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+    add_sweep_arguments(p, methods="all", out="runs")
+    p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
+
+
+def add_sweep_arguments(p, methods: str, out: str) -> None:
+    """What a sweep needs: the grid, the preset and its changes, the folder, data, device, executor, W&B."""
+    p.add_argument("--methods", default=methods, help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
     p.add_argument("--datasets", default=None,
                    help="comma list; 'all' = the paper's three (esc50, us8k, audiomnist); default: the preset's "
                         "(synth for smoke/cpu)")
@@ -40,8 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seeds", type=parse_seeds, default=None, help="count N (seeds 0..N-1) or comma list; "
                                                                    "default: the preset's")
     add_preset_arguments(p)
-    p.add_argument("--out", type=Path, default=Path("runs"),
-                   help="results folder (default: runs, git-ignored; the committed reference is results/)")
+    p.add_argument("--out", type=Path, default=Path(out),
+                   help=f"results folder (default: {out}; runs/ is git-ignored, the committed reference is results/)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--data-root", type=Path, default=None,
                    help="folder holding ESC-50/, UrbanSound8K/, AudioMNIST/ (default: $DFKD_DATA_ROOT)")
@@ -51,7 +57,6 @@ def add_parser(sub) -> None:
     add_bad_file_argument(p)
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
     p.add_argument("--no-wait", action="store_true", help="exit at once if another sweep holds OUT (default: wait)")
-    p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
     add_executor_arguments(p)
     add_tracking_arguments(p)
 
@@ -113,7 +118,10 @@ def main(args) -> int:
           f"records: {store.path}")
     for r in failed:
         print(f"  {r.status}: {r.dataset} {r.pair} {r.method} seed={r.seed}: {r.error}")
-    if not args.no_tables:
+    if args.no_tables:  # the summary below lists skipped files otherwise
+        for line in skipped_files_lines(written, store.path):
+            print(line)
+    else:
         write_all(args.out)
         log_report_tables(runtime.tracking, args.out)
         cells = {(c.dataset, c.teacher, c.student, c.method, c.seed) for c in expand_grid(spec)}

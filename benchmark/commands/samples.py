@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 from methods import METHODS, SynthesizedSamples, build_method, method_config
+from methods.inversion.diagnostics import pool_diagnostics
 from methods.inversion.loop import DataFreeMethod
 
 from ..cell import Cell, make_context
@@ -29,6 +30,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("samples", help="synthesize one batch with a data-free method: PNG grid + WAV files")
     p.add_argument("--method", default="frami", help="a data-free method (adi, cmi, frami, frami-...)")
     p.add_argument("--dataset", default="synth")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding the real datasets (default: $DFKD_DATA_ROOT)")
     add_bad_file_argument(p)
     add_preset_arguments(p)
     p.add_argument("--pair", default=None, help="teacher:student (default: the preset's first pair)")
@@ -46,7 +49,8 @@ def main(args) -> int:
     preset = apply_bad_file_choice(preset_from_args(args), args.on_bad_file)
     (teacher_arch, student_arch), = parse_pairs(args.pair or preset.pairs[0])
     device = resolve_device(args.device)
-    spec = SweepSpec(preset, (args.dataset,), ((teacher_arch, student_arch),), (args.method,), (args.seed,))
+    spec = SweepSpec(preset, (args.dataset,), ((teacher_arch, student_arch),), (args.method,), (args.seed,),
+                     data_root=args.data_root)
     data = DataProvider(spec).get(args.dataset)
     cell = Cell(args.dataset, teacher_arch, student_arch, args.method, args.seed)
     ctx = make_context(cell, preset, data, TeacherCache(cache_dir() / "teachers"), device)
@@ -55,9 +59,13 @@ def main(args) -> int:
     frames = method.synthesized_frames(ctx)
     synthesizer = method.make_synthesizer(ctx, teacher, ctx.new_student().eval(), frames)
     try:
-        batch = synthesizer.synthesize()[: args.count].float().cpu()
+        synthesized = synthesizer.synthesize().float().cpu()
+        targets = getattr(synthesizer, "last_targets", None)
     finally:
         synthesizer.close()
+    diagnostics = pool_diagnostics(teacher, synthesized, targets, data.train, data.num_classes, len(synthesized),
+                                   device, args.seed, batches=1)
+    batch = synthesized[: args.count]
     with torch.no_grad():
         probs = teacher(batch.to(device)).softmax(1).cpu()
     labelled = label_samples(SynthesizedSamples(batch, probs), data)
@@ -71,6 +79,8 @@ def main(args) -> int:
     plot_grid(labelled.log_mels, labelled.titles(), png)
     (args.out / f"{args.method}_samples.json").write_text(json.dumps(
         {"method": args.method, "dataset": args.dataset, "preset": preset.name, "pair": f"{teacher_arch}:{student_arch}",
-         "seed": args.seed, "samples": manifest}, indent=2))
+         "seed": args.seed, "diagnostics": diagnostics, "samples": manifest}, indent=2))
+    print(f"synthesis diagnostics of the batch ({len(synthesized)} samples): "
+          + ", ".join(f"{k} {v:.3g}" for k, v in diagnostics.items()))
     print(f"wrote {png} and {len(manifest)} WAV files to {args.out}")
     return 0

@@ -215,7 +215,8 @@ def apply_bad_file_policy(index: DatasetIndex, policy: str) -> dict[str, int]:
     if index.problems and policy == "fail":
         raise DatasetIntegrityError(
             f"{index.name} in {index.directory}: {len(index.problems)} file problem(s): "
-            f"{summarise_problems(index.problems)}\nFix the files, or load with on_bad_file='skip' to leave them "
+            f"{summarise_problems(index.problems)}\nFix the files, or load with on_bad_file='skip' "
+            "(command line: --on-bad-file skip) to leave them "
             f"out (the skips are recorded); `python -m benchmark datasets verify {index.name} --data-root "
             f"{index.directory.parent}` lists them all.")
     return dict(Counter(p.kind for p in index.problems))

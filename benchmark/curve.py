@@ -1,0 +1,139 @@
+"""Budget curves: accuracy against synthesis cost, the cost–accuracy frontier of the data-free methods.
+
+A curve varies one config field (default `data_free.iterations`: optimisation steps per synthesized
+batch) over several values; each value is a sweep of the preset changed by `--set`-style overrides
+(benchmark/customize.py), so every point's records carry the value in `config.overrides` and its own
+config hash, and an interrupted curve resumes like any sweep. Each point reports, per method: accuracy
+(mean and 95% t-interval over seeds, and every seed), synthesis sample-iterations and wall seconds per
+cell, and the margin over `kd-noise` at the same budget.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from methods.overrides import ConfigKeyError
+
+from .customize import customized, parse_value
+from .leaderboard import mean_ci
+from .plots import FLOOR_METHOD, pyplot
+from .presets import Preset
+from .record_schema import RunRecord
+from .records import write_atomic
+
+
+@dataclasses.dataclass(frozen=True)
+class Axis:
+    """The field a curve varies and its values, as `block.field=v1,v2,...`."""
+
+    block: str
+    field: str
+    values: tuple[Any, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "Axis":
+        key, sep, raw = text.partition("=")
+        block, dot, field = key.strip().partition(".")
+        values = tuple(parse_value(v.strip()) for v in raw.split(",") if v.strip())
+        if not sep or not dot or len(values) < 2:
+            raise ConfigKeyError(f"--vary takes block.field=v1,v2,... with two or more values "
+                                 f"(e.g. data_free.iterations=1,4,12,32), got {text!r}")
+        return cls(block.strip(), field.strip(), values)
+
+    @property
+    def name(self) -> str:
+        return f"{self.block}.{self.field}"
+
+    def presets(self, base: Preset) -> list[Preset]:
+        """One checked preset per value (a bad field or value fails here, before anything runs)."""
+        return [customized(base, {self.block: {self.field: value}}) for value in self.values]
+
+    def value_of(self, record: RunRecord) -> Any:
+        return ((record.config or {}).get("overrides") or {}).get(self.block, {}).get(self.field)
+
+
+def curve_frame(records: list[RunRecord], axis: Axis) -> pd.DataFrame:
+    """One row per (dataset, pair, method, value) with ok records at a value of the axis."""
+    rows = []
+    for r in records:
+        value = axis.value_of(r)
+        if not r.ok or value is None:
+            continue
+        synthesis = r.phases.get("synthesis") or {}
+        rows.append({"dataset": r.dataset, "pair": r.pair, "method": r.method, "value": value, "seed": r.seed,
+                     "accuracy": r.accuracy, "sample_iterations": synthesis.get("sample_iterations", 0),
+                     "wall_seconds": r.wall_seconds})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    points = []
+    for (dataset, pair, method, value), g in frame.groupby(["dataset", "pair", "method", "value"]):
+        mean, half = mean_ci(g.accuracy.values)
+        floor = frame[(frame.dataset == dataset) & (frame.pair == pair) & (frame.method == FLOOR_METHOD)
+                      & (frame.value == value)]
+        shared = g.merge(floor[["seed", "accuracy"]], on="seed", suffixes=("", "_floor"))
+        points.append({"dataset": dataset, "pair": pair, "method": method, axis.name: value, "seeds": len(g),
+                       "sample_iterations_per_cell": g.sample_iterations.mean(),
+                       "wall_s_per_cell": g.wall_seconds.mean(), "accuracy": mean, "ci95": half,
+                       "per_seed": ", ".join(f"{s}: {a:.1f}" for s, a in zip(g.seed, g.accuracy)),
+                       "margin_vs_kd-noise": ((shared.accuracy - shared.accuracy_floor).mean()
+                                              if method != FLOOR_METHOD and len(shared) else np.nan)})
+    return pd.DataFrame(points).sort_values(["dataset", "pair", "method", axis.name]).reset_index(drop=True)
+
+
+def plot_curve(points: pd.DataFrame, axis: Axis, x: str, label: str, path: Path, chance: float | None) -> None:
+    """Accuracy (mean and 95% CI over seeds) against `x` per method; kd-noise, whose synthesis costs no
+    sample-iterations, is a band across the sample-iteration plot."""
+    plt = pyplot()
+    groups = list(points.groupby(["dataset", "pair"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.5), squeeze=False)
+    for ax, ((dataset, pair), g) in zip(axes[0], groups):
+        for i, (method, m) in enumerate(g.groupby("method")):
+            if method == FLOOR_METHOD and x == "sample_iterations_per_cell":
+                mean = m.accuracy.mean()
+                ax.axhline(mean, color="tab:red", lw=1.2, label=f"{FLOOR_METHOD} (all budgets: {mean:.1f}%)")
+                continue
+            ax.errorbar(m[x], m.accuracy, yerr=m.ci95.fillna(0), marker="osD^v"[i % 5], capsize=3, label=method)
+        if chance:
+            ax.axhline(chance, ls=":", color="black", lw=1, label=f"chance ({chance:.1f}%)")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy (%), mean and 95% CI over seeds")
+        ax.set_title(f"{dataset} {pair}: varying {axis.name}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_curve(records: list[RunRecord], axis: Axis, out: Path, header: str) -> pd.DataFrame:
+    """curve.md, curve.csv and the two plots under `out`."""
+    out = Path(out)
+    points = curve_frame(records, axis)
+    if points.empty:
+        write_atomic(out / "curve.md", header + "\nNo ok records at any point of the curve yet.\n")
+        return points
+    classes = {len(set(r.test_targets)) for r in records if r.ok and r.test_targets}
+    chance = 100.0 / max(classes) if classes else None  # 100 / classes in the test split
+    shown = points.copy()
+    shown["accuracy"] = [f"{a:.2f} ± {h:.2f}" if np.isfinite(h) else f"{a:.2f}"
+                         for a, h in zip(points.accuracy, points.ci95)]
+    shown = shown.drop(columns=["ci95"])
+    write_atomic(out / "curve.csv", points.to_csv(index=False))
+    text = (header + f"\n## Budget curve: varying `{axis.name}` over {', '.join(map(str, axis.values))}\n\n"
+            "accuracy: mean ± half-width of the 95% t-interval over seeds (per_seed: seed: accuracy). "
+            "sample_iterations_per_cell: teacher forward+backward per synthesized sample, summed over the cell's "
+            "synthesis; wall_s_per_cell: the whole cell (synthesis, KD, evaluation). margin_vs_kd-noise: mean over "
+            "shared seeds of (method - kd-noise) at the same budget, in pp.\n\n"
+            + shown.to_markdown(index=False, floatfmt=".2f")
+            + "\n\n![accuracy vs sample-iterations](curve_sample_iterations.png)\n"
+            "![accuracy vs wall seconds](curve_wall_seconds.png)\n")
+    write_atomic(out / "curve.md", text)
+    plot_curve(points, axis, "sample_iterations_per_cell", "synthesis sample-iterations per cell",
+               out / "curve_sample_iterations.png", chance)
+    plot_curve(points, axis, "wall_s_per_cell", "wall seconds per cell", out / "curve_wall_seconds.png", chance)
+    return points
