@@ -41,13 +41,19 @@ def expand_grid(spec: SweepSpec) -> list[Cell]:
             for m in spec.methods]
 
 
-def pending_cells(spec: SweepSpec, store: RunStore) -> list[Cell]:
+def pending_cells(spec: SweepSpec, store: RunStore, data_keys: dict[str, str | None] | None = None) -> list[Cell]:
+    """Cells without a finished record of the same identity. With `data_keys` (dataset -> content key of the
+    data this sweep reads), a record made on other data (its data_key differs) is not finished either, so a
+    re-encoded or replaced dataset is run again instead of repeating the old result; records from before data
+    keys existed (data_key None) still count."""
     latest = store.latest_by_cell()
     todo = []
     for cell in expand_grid(spec):
         key = identity_key(cell.dataset, cell.teacher, cell.student, cell.method, cell.seed, spec.preset.name,
                            config_hash(cell_config(cell, spec.preset)))
         previous = latest.get(key)
-        if previous is None or (spec.retry_failed and not previous.ok):
+        current = (data_keys or {}).get(cell.dataset)
+        other_data = previous is not None and None not in (previous.data_key, current) and previous.data_key != current
+        if previous is None or other_data or (spec.retry_failed and not previous.ok):
             todo.append(cell)
     return todo

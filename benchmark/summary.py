@@ -35,7 +35,11 @@ def reference_line(records: list[RunRecord], preset: str, bounds_dir: Path = REF
     path = bounds_dir / f"{preset}.csv"
     if not path.exists():
         return f"reference: no committed bounds for preset {preset!r} ({path} does not exist)"
-    relevant = [b for b in read_bounds(path) if any(b.matches(r) for r in records)]
+    try:
+        bounds = read_bounds(path)
+    except ValueError as exc:  # the run's records are written; say why the check could not be made
+        return f"reference: cannot read {path}: {exc}"
+    relevant = [b for b in bounds if any(b.matches(r) for r in records)]
     if not relevant:
         return f"reference: none of this run's cells has a bound in {path}"
     problems = violations(records, relevant)

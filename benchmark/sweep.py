@@ -40,10 +40,11 @@ def run_sweep(spec: SweepSpec, store: RunStore, runtime: Runtime,
     executor = executor or LocalExecutor(ExecutorOptions())
     written: list[RunRecord] = []
     with sweep_lock(store.dir, wait):  # one sweep per results folder at a time
-        todo = pending_cells(spec, store)
+        # Every dataset is prepared (fills the on-disk caches once, before any worker reads them) before the
+        # pending cells are known: a finished cell counts only if it was made on the same data (its data key).
+        data_keys = {name: prepare_data(runtime, name).features_key for name in spec.datasets}
+        todo = pending_cells(spec, store, data_keys)
         log.info("%d cells pending (%d in the grid)", len(todo), len(expand_grid(spec)))
-        for name in dict.fromkeys(cell.dataset for cell in todo):
-            prepare_data(runtime, name)  # fills the on-disk caches once, before any worker reads them
         start = time.perf_counter()
 
         def on_record(cell, record: RunRecord) -> None:

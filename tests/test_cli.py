@@ -72,7 +72,7 @@ def test_list_prints_every_method_with_a_summary(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     names = [line.split()[0] for line in lines]
     assert names == ["teacher", "student", "kd", "adi", "cmi", "frami", "frami-no-finv", "frami-no-reused",
-                     "frami-no-finv-no-reused"]
+                     "frami-no-finv-no-reused", "kd-noise", "kd-subset"]
     assert all(len(line.split()) > 2 for line in lines)
 
 

@@ -119,3 +119,24 @@ def test_records_on_different_data_differ_in_data_key_and_do_not_share_a_teacher
     teachers = list((tmp_path / "cache" / "teachers").glob("*.pt"))
     assert len(teachers) == 2  # ...but b's teacher was trained on b's audio, not a's reused
     assert len(list((tmp_path / "cache" / "features").glob("*.index.json"))) == 2
+
+
+def test_a_folder_finished_on_other_data_runs_the_cell_again(tree, tmp_path, monkeypatch, capsys):
+    """Resume counts a finished record only if it was made on the data the sweep reads now."""
+    monkeypatch.setenv("DFKD_CACHE", str(tmp_path / "cache"))
+    copy = tmp_path / "other"
+    shutil.copytree(tree, copy)
+    for i, wav in enumerate(sorted((copy / "ESC-50" / "audio").glob("*.wav"))):
+        rewrite_keeping_size_and_mtime(wav, seed=200 + i)
+    out = tmp_path / "out"
+
+    def run(root) -> list[dict]:
+        assert main(["run", "--preset", "micro", "--methods", "teacher", "--datasets", "esc50", "--data-root",
+                     str(root), "--out", str(out), "--no-tables"]) == 0
+        return [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+
+    first = run(tree)
+    assert len(run(tree)) == 1 and "0 cells run" in capsys.readouterr().out  # same data: finished
+    records = run(copy)
+    assert len(records) == 2 and records[1]["data_key"] != first[0]["data_key"]  # other data: run again
+    assert "1 cells run" in capsys.readouterr().out

@@ -58,7 +58,7 @@ class _Raises(Method):
 ])
 def test_a_failing_cell_becomes_a_record(monkeypatch, exc, status, needle):
     monkeypatch.setattr(cell_module, "build_method", lambda name, config: _Raises(exc))
-    data = SimpleNamespace(description={})
+    data = SimpleNamespace(description={}, features_key=None)
     record = run_cell(Cell("synth", "wrn16_2_tiny", "wrn10_2_tiny", "kd", 0), SMOKE, data, None,
                       torch.device("cpu"), "test")
     assert record.status == status and needle in record.error and record.accuracy is None

@@ -7,7 +7,7 @@ import dataclasses
 import time
 
 from ..curve import Axis, write_curve
-from ..records import RunStore
+from ..records import RunStore, ensure_writable_dir
 from ..reports import provenance_header
 from ..sweep import run_sweep
 from .options import command_line
@@ -30,13 +30,13 @@ def add_parser(sub) -> None:
 def main(args) -> int:
     base = sweep_spec(args)
     presets = args.vary.presets(base.preset)  # every value checked before the first cell runs
-    store = RunStore(args.out)
+    store = RunStore(ensure_writable_dir(args.out))
     command = command_line(args)
     executor, runtime = executor_and_runtime(args, base, command)
     start = time.perf_counter()
     for value, preset in zip(args.vary.values, presets):
         spec = dataclasses.replace(base, preset=preset)
-        written = run_sweep(spec, store, dataclasses.replace(runtime, spec=spec), executor)
+        written = run_sweep(spec, store, dataclasses.replace(runtime, spec=spec), executor, wait=not args.no_wait)
         print(f"{args.vary.name}={value}: {len(written)} cells run ({sum(not r.ok for r in written)} not ok)")
     records = list(store.latest_by_cell().values())
     points = write_curve(records, args.vary, args.out, provenance_header(records, "DFKD audio benchmark: budget curve"))
