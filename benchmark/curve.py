@@ -3,7 +3,8 @@
 A curve varies one config field (default `data_free.iterations`: optimisation steps per synthesized
 batch) over several values; each value is a sweep of the preset changed by `--set`-style overrides
 (benchmark/customize.py), so every point's records carry the value in `config.overrides` and its own
-config hash, and an interrupted curve resumes like any sweep. Each point reports, per method: accuracy
+config hash, and an interrupted curve resumes like any sweep. Points are read from the resolved configs
+of the records in the folder, so records of the preset's own run copied into it are a point as well. Each point reports, per method: accuracy
 (mean and 95% t-interval over seeds, and every seed), synthesis sample-iterations and wall seconds per
 cell, and the margin over `kd-noise` at the same budget.
 """
@@ -18,7 +19,7 @@ import pandas as pd
 
 from methods.overrides import ConfigKeyError
 
-from .customize import customized, parse_value
+from .customize import NESTED_CONFIGS, customized, parse_value
 from .leaderboard import mean_ci
 from .plots import FLOOR_METHOD, pyplot
 from .presets import Preset
@@ -53,15 +54,20 @@ class Axis:
         return [customized(base, {self.block: {self.field: value}}) for value in self.values]
 
     def value_of(self, record: RunRecord) -> Any:
-        return ((record.config or {}).get("overrides") or {}).get(self.block, {}).get(self.field)
+        """The field's value in the config the record ran with (resolved, so a run of the preset itself is a
+        point too): config.data / config.frontend for those blocks, else the method's config."""
+        config = record.config or {}
+        section = config.get(self.block) if self.block in NESTED_CONFIGS else config.get("method")
+        return (section or {}).get(self.field)
 
 
-def curve_frame(records: list[RunRecord], axis: Axis) -> pd.DataFrame:
-    """One row per (dataset, pair, method, value) with ok records at a value of the axis."""
+def curve_frame(records: list[RunRecord], axis: Axis, methods: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per (dataset, pair, method, value) with ok records at a value of the axis (of `methods` only,
+    when given)."""
     rows = []
     for r in records:
         value = axis.value_of(r)
-        if not r.ok or value is None:
+        if not r.ok or value is None or (methods and r.method not in methods):
             continue
         synthesis = r.phases.get("synthesis") or {}
         rows.append({"dataset": r.dataset, "pair": r.pair, "method": r.method, "value": value, "seed": r.seed,
@@ -110,10 +116,11 @@ def plot_curve(points: pd.DataFrame, axis: Axis, x: str, label: str, path: Path,
     plt.close(fig)
 
 
-def write_curve(records: list[RunRecord], axis: Axis, out: Path, header: str) -> pd.DataFrame:
+def write_curve(records: list[RunRecord], axis: Axis, out: Path, header: str,
+                methods: tuple[str, ...] | None = None) -> pd.DataFrame:
     """curve.md, curve.csv and the two plots under `out`."""
     out = Path(out)
-    points = curve_frame(records, axis)
+    points = curve_frame(records, axis, methods)
     if points.empty:
         write_atomic(out / "curve.md", header + "\nNo ok records at any point of the curve yet.\n")
         return points

@@ -12,6 +12,7 @@ from .plots import plot_cost, plot_ranking
 from .record_schema import RunRecord
 from .records import write_atomic
 from .report_tables import FLOOR, floor_comparisons
+from .settings import split_by_setting
 
 
 def ok_frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -80,8 +81,19 @@ def leaderboard(records: list[RunRecord]) -> pd.DataFrame:
     return board.sort_values(["dataset", "pair", "rank"]).reset_index(drop=True)
 
 
+def leaderboard_by_setting(records: list[RunRecord]) -> pd.DataFrame:
+    """The leaderboard of each setting (preset + changes; never averaged together), with a `setting` column
+    when there are several."""
+    parts = split_by_setting(records)
+    if len(parts) <= 1:
+        return leaderboard(next(iter(parts.values()), []))
+    boards = [leaderboard(part) for part in parts.values()]
+    return pd.concat([b.assign(setting=setting) for setting, b in zip(parts, boards) if not b.empty],
+                     ignore_index=True)
+
+
 def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.DataFrame:
-    board = leaderboard(records)
+    board = leaderboard_by_setting(records)
     if board.empty:
         write_atomic(out / "leaderboard.md", header + "\nNo ok records yet.\n")
         return board
@@ -101,6 +113,7 @@ def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.Da
             + shown.to_markdown(index=False, floatfmt=".2f") + "\n\n![ranking](leaderboard_ranking.png)\n"
             "![cost](leaderboard_cost.png)\n")
     write_atomic(out / "leaderboard.md", text)
-    plot_ranking(board, out / "leaderboard_ranking.png")
-    plot_cost(board, out / "leaderboard_cost.png")
+    panels = board.assign(pair=board.pair + " [" + board.setting + "]") if "setting" in board else board
+    plot_ranking(panels, out / "leaderboard_ranking.png")
+    plot_cost(panels, out / "leaderboard_cost.png")
     return board

@@ -20,6 +20,7 @@ from methods import TABLE_ORDER, table_methods
 from .record_schema import RunRecord
 from .records import cell_key, write_atomic
 from .reference import paper_accuracy
+from .settings import split_by_setting
 from .statistics import (MIN_SEEDS, McNemar, SeedTest, TwoLevelBootstrap, holm, mcnemar_by_seed, mcnemar_exact,
                          paired_correctness, paired_correctness_by_seed, paired_seed_test, two_level_bootstrap)
 
@@ -316,22 +317,35 @@ LEGEND = ("Cells: mean ± sample std of test accuracy (%) over seeds (n = seeds 
 
 
 def write_tables(records: list[RunRecord], out: Path, header: str) -> None:
+    """table2/table3 (md, csv, tex), table_td_tid.md and significance.md. Settings (preset + changes) are never
+    averaged together: with several in the records, each gets its own section (and a `setting` column)."""
     out = Path(out)
-    comps = comparisons(records)
-    floor = floor_comparisons(records)
-    frames = {"table2": table2(records, comps), "table3": table3(records, comps)}
-    for name, frame in frames.items():
-        title = "Table 2: methods" if name == "table2" else "Table 3: FRAMI ablations"
-        rows = {c.method for c in floor} & (set(table2_columns()) if name == "table2" else set(table3_rows()))
-        write_atomic(out / f"{name}.md", f"{header}## {title}\n\n{LEGEND}\n{frame.to_markdown(index=False)}\n"
-                     + floor_section([c for c in floor if c.method in rows]))
+    parts = split_by_setting(records) or {"": []}
+    mixed = len(parts) > 1
+    texts: dict[str, list[str]] = {"table2": [], "table3": [], "kinds": [], "significance": []}
+    frames: dict[str, list[pd.DataFrame]] = {"table2": [], "table3": []}
+    for setting, part in parts.items():
+        suffix = f" (setting: {setting})" if mixed else ""
+        comps, floor = comparisons(part), floor_comparisons(part)
+        for name, frame in (("table2", table2(part, comps)), ("table3", table3(part, comps))):
+            title = ("Table 2: methods" if name == "table2" else "Table 3: FRAMI ablations") + suffix
+            rows = {c.method for c in floor} & (set(table2_columns()) if name == "table2" else set(table3_rows()))
+            texts[name].append(f"## {title}\n\n{LEGEND}\n{frame.to_markdown(index=False)}\n"
+                               + floor_section([c for c in floor if c.method in rows]))
+            frames[name].append(frame.assign(setting=setting) if mixed else frame)
+        kinds = kind_table(part)
+        if not kinds.empty:
+            texts["kinds"].append(f"## Accuracy on time-dependent vs time-independent classes{suffix}\n\n"
+                                  + kinds.to_markdown(index=False, floatfmt=".2f") + "\n")
+        texts["significance"].append(significance_text(comps, suffix) + floor_section(floor))
+    for name in ("table2", "table3"):
+        frame = pd.concat(frames[name], ignore_index=True) if frames[name] else pd.DataFrame()
+        write_atomic(out / f"{name}.md", header + "\n".join(texts[name]))
         write_atomic(out / f"{name}.csv", frame.to_csv(index=False))
         write_atomic(out / f"{name}.tex", frame.to_latex(index=False, escape=True))
-    kinds = kind_table(records)
-    if not kinds.empty:
-        write_atomic(out / "table_td_tid.md", header + "## Accuracy on time-dependent vs time-independent classes\n\n"
-                     + kinds.to_markdown(index=False, floatfmt=".2f") + "\n")
-    write_atomic(out / "significance.md", significance_text(comps, header) + floor_section(floor))
+    if texts["kinds"]:
+        write_atomic(out / "table_td_tid.md", header + "\n".join(texts["kinds"]))
+    write_atomic(out / "significance.md", header + "\n".join(texts["significance"]))
 
 
 FLOOR_TEXT = ("Each data-free row against `kd-noise` (KD on teacher-labelled Gaussian noise, same loop and budget): "
@@ -346,10 +360,10 @@ def floor_section(comps: list[Comparison]) -> str:
     return f"\n### Margin over the kd-noise floor\n\n{FLOOR_TEXT}\n{floor_frame(comps).to_markdown(index=False)}\n"
 
 
-def significance_text(comps: list[Comparison], header: str) -> str:
+def significance_text(comps: list[Comparison], suffix: str = "") -> str:
     sig = significance_frame(comps)
     body = sig.to_markdown(index=False, floatfmt=".3g") if not sig.empty else "No comparable records."
     limits = seed_limits(comps)
-    return (header + "## Significance of the paper's claims\n\n" + METHOD_TEXT + "\n"
+    return (f"## Significance of the paper's claims{suffix}\n\n" + METHOD_TEXT + "\n"
             + ("### Limits with these seeds\n\n" + "\n".join(limits) + "\n\n" if limits else "")
             + body + "\n\n### In words\n\n" + "\n".join(verdict_sentences(comps)) + "\n")

@@ -49,3 +49,9 @@ def records_or_error(out: Path) -> list[RunRecord]:
     if not store.path.exists():
         raise FileNotFoundError(f"no records at {store.path}; run `python -m benchmark run --out {out}` first")
     return list(store.latest_by_cell().values())
+
+
+def write_report(out: Path, writer, title: str) -> None:
+    """`writer(records, out, header)` on the latest record of each cell in OUT (the tables and leaderboard commands)."""
+    records = records_or_error(out)
+    writer(records, Path(out), provenance_header(records, title))

@@ -6,28 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .bounds import read_bounds, violations
+from .report_tables import comparisons, floor_comparisons, floor_frame, table2, table3, verdict_sentences
 from .record_schema import RunRecord
 from .records import RUNS_FILE
 
 REFERENCE_BOUNDS = Path(__file__).resolve().parent.parent / "results" / "bounds"
-
-
-def section(markdown: str, heading: str) -> str:
-    """The lines of one `## `/`### ` section of a report, without its heading; empty if absent."""
-    lines, inside = [], False
-    for line in markdown.splitlines():
-        if line.startswith("#"):
-            if inside:
-                break
-            inside = line.lstrip("#").strip() == heading
-            continue
-        if inside:
-            lines.append(line)
-    return "\n".join(lines).strip()
-
-
-def table_only(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if line.startswith("|"))
 
 
 def reference_line(records: list[RunRecord], preset: str, bounds_dir: Path = REFERENCE_BOUNDS) -> str:
@@ -66,16 +49,18 @@ def skipped_files_lines(records: list[RunRecord], records_path: Path, shown: int
 
 
 def run_summary(out: Path, records: list[RunRecord], preset: str, seconds: float) -> str:
+    """Built from this run's own records (one setting), so other settings in the folder never enter it."""
     out = Path(out)
     parts = [f"== run finished in {seconds / 60:.1f} min; reports in {out}/ =="]
-    for name, heading in (("table2.md", "Table 2: methods"), ("table3.md", "Table 3: FRAMI ablations")):
-        path = out / name
-        if path.exists():
-            parts += ["", heading, table_only(section(path.read_text(), heading))]
-    significance = out / "significance.md"
-    if significance.exists():
-        parts += ["", "Verdicts (seed-aware, Holm-adjusted; details in significance.md)",
-                  section(significance.read_text(), "In words")]
+    comps, floor = comparisons(records), floor_comparisons(records)
+    for heading, frame in (("Table 2: methods", table2(records, comps)),
+                           ("Table 3: FRAMI ablations", table3(records, comps))):
+        if not frame.empty:
+            parts += ["", heading, frame.to_markdown(index=False)]
+    if floor:
+        parts += ["", "Margin over the kd-noise floor (seed-aware, Holm-adjusted)", floor_frame(floor).to_markdown(index=False)]
+    parts += ["", "Verdicts (seed-aware, Holm-adjusted; details in significance.md)",
+              *(verdict_sentences(comps) or ["- none: no claim of the paper compares two methods of this run"])]
     skipped = skipped_files_lines(records, out / RUNS_FILE)
     if skipped:
         parts += ["", *skipped]

@@ -7,7 +7,6 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from benchmark.data import DATASETS
 from benchmark.data.audio_io import TOO_SHORT, UNREADABLE, BadAudioFile, ClipTooShort, probe, window_samples_at
 from benchmark.data.base import DataConfig, bad_file_policy
 from benchmark.data.features import FrontEndConfig, extract_split
+from benchmark.record_schema import RunRecord
 from benchmark.commands.datasets import add_parser as add_datasets_parser, main as run_datasets
 from benchmark.summary import run_summary
 from tests.test_real_datasets import make_audiomnist, make_esc50, make_us8k
@@ -191,11 +191,14 @@ def test_screen_window_matches_every_front_end_of_the_presets():
 def test_run_summary_counts_and_lists_the_skipped_files(tmp_path):
     skipped = [{"path": "/data/ESC-50/audio/x.wav", "problem": TOO_SHORT, "detail": "1 sample"},
                {"path": "/data/ESC-50/audio/y.wav", "problem": UNREADABLE, "detail": "truncated"}]
-    records = [SimpleNamespace(dataset="esc50", dataset_description={"skipped_files": skipped}),
-               SimpleNamespace(dataset="synth", dataset_description={})]
+    def record(dataset: str, description: dict) -> RunRecord:
+        return RunRecord(dataset, "t", "s", "t:s", "teacher", 0, "cpu", "ok", accuracy=50.0,
+                         dataset_description=description)
+
+    records = [record("esc50", {"skipped_files": skipped}), record("synth", {})]
     text = run_summary(tmp_path, records, "no-such-preset", 60.0)
     assert "esc50: 2 files skipped" in text and str(tmp_path / "runs.jsonl") in text
-    assert "/data/ESC-50/audio/x.wav" in text and "truncated" in text and "synth" not in text
+    assert "/data/ESC-50/audio/x.wav" in text and "truncated" in text and "synth: " not in text
     clean = run_summary(tmp_path, records[1:], "no-such-preset", 60.0)
     assert "skipped" not in clean
 

@@ -33,7 +33,7 @@ def record(method: str, seed: int, value: int, accuracy: float) -> RunRecord:
     return RunRecord.from_dict({
         "dataset": "synth", "teacher": "t", "student": "s", "pair": "t:s", "method": method, "seed": seed,
         "preset": "cpu", "config_hash": f"h{value}", "status": "ok", "accuracy": accuracy, "wall_seconds": 10.0 * value,
-        "config": {"overrides": {"data_free": {"iterations": value}}},
+        "config": {"overrides": {"data_free": {"iterations": value}}, "method": {"iterations": value}},
         "phases": {"synthesis": {"sample_iterations": 0 if method == "kd-noise" else 100 * value}}})
 
 
@@ -65,3 +65,10 @@ def test_the_curve_command_runs_every_point_and_resumes(tmp_path, capsys):
     assert main(argv) == 0
     assert "data_free.iterations=3: 0 cells run" in capsys.readouterr().out
     assert len(RunStore(tmp_path).read_records()) == 4
+
+
+def test_a_run_of_the_preset_itself_is_a_point_at_its_own_value():
+    """No overrides in the record: the value comes from the config the cell resolved (cpu: 24 iterations)."""
+    own = RunRecord.from_dict({**record("adi", 0, 24, 40.0).to_dict(), "config": {"method": {"iterations": 24}}})
+    points = curve_frame([own, record("adi", 0, 4, 20.0)], Axis.parse("data_free.iterations=4,12"))
+    assert list(points["data_free.iterations"]) == [4, 24]

@@ -95,7 +95,8 @@ def test_run_records_the_changes_and_resumes_only_the_same_ones(tmp_path, capsys
     assert "--set supervised.batch_size=8" in record["command"]
     assert main(argv + ["--config", str(config), "--set", "supervised.batch_size=8"]) == 0
     assert "0 cells run" in capsys.readouterr().out  # same changes: resumed, nothing to do
-    assert main(argv) == 0  # no changes: another cell identity
+    assert main(argv) == 2  # no changes: another setting, refused in this folder...
+    assert main(argv + ["--allow-mixed"]) == 0  # ...unless asked: another cell identity
     assert len((out / "runs.jsonl").read_text().splitlines()) == 2
 
 

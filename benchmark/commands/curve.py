@@ -39,7 +39,8 @@ def main(args) -> int:
         written = run_sweep(spec, store, dataclasses.replace(runtime, spec=spec), executor, wait=not args.no_wait)
         print(f"{args.vary.name}={value}: {len(written)} cells run ({sum(not r.ok for r in written)} not ok)")
     records = list(store.latest_by_cell().values())
-    points = write_curve(records, args.vary, args.out, provenance_header(records, "DFKD audio benchmark: budget curve"))
+    points = write_curve(records, args.vary, args.out, provenance_header(records, "DFKD audio benchmark: budget curve"),
+                         base.methods)
     print(points.drop(columns=["ci95"], errors="ignore").to_markdown(index=False, floatfmt=".2f"))
     print(f"curve finished in {(time.perf_counter() - start) / 60:.1f} min; {args.out}/curve.md and plots")
     return 0

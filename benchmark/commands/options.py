@@ -42,3 +42,10 @@ def add_preset_arguments(p, default: str = DEFAULT_PRESET) -> None:
 def preset_from_args(args) -> Preset:
     """The named preset with --config and --set applied (each key and type checked)."""
     return customized(PRESETS.get(args.preset), collect_changes(args.config, args.assignments))
+
+
+def add_results_parser(sub, name: str, help: str):
+    """A command that reads OUT/runs.jsonl (default: the committed results/)."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder holding runs.jsonl")
+    return p

@@ -20,6 +20,7 @@ from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
 from ..records import RunStore, ensure_writable_dir
 from ..reports import write_all
+from ..settings import check_not_mixed, setting_name, setting_of
 from ..summary import run_summary, skipped_files_lines
 from ..sweep import run_sweep
 from ..tracking import log_report_tables, resolve_tracking
@@ -34,6 +35,9 @@ def add_parser(sub) -> None:
                                    "skipped, so an interrupted sweep resumes where it stopped.")
     add_sweep_arguments(p, methods="all", out="runs")
     p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="add records of another preset (or other --set/--config changes) to a folder that holds some; "
+                        "reports show each setting separately")
 
 
 def add_sweep_arguments(p, methods: str, out: str) -> None:
@@ -109,6 +113,9 @@ def main(args) -> int:
     spec = sweep_spec(args)
     ensure_writable_dir(args.out)  # a file or read-only --out: a message now, not a traceback later
     store = RunStore(args.out)
+    setting = setting_name(spec.preset.name, spec.preset.overrides)
+    if not args.allow_mixed:
+        check_not_mixed(store.read_records(), setting, args.out)
     command = command_line(args)
     executor, runtime = executor_and_runtime(args, spec, command)
     start = time.perf_counter()
@@ -126,7 +133,7 @@ def main(args) -> int:
         log_report_tables(runtime.tracking, args.out)
         cells = {(c.dataset, c.teacher, c.student, c.method, c.seed) for c in expand_grid(spec)}
         records = [r for r in store.latest_by_cell().values()
-                   if (r.dataset, r.teacher, r.student, r.method, r.seed) in cells and r.preset == spec.preset.name]
+                   if (r.dataset, r.teacher, r.student, r.method, r.seed) in cells and setting_of(r) == setting]
         print(run_summary(args.out, records, spec.preset.name, time.perf_counter() - start))
     return 0
 
