@@ -21,7 +21,7 @@ from methods.overrides import ConfigKeyError
 
 from .customize import NESTED_CONFIGS, customized, parse_value
 from .leaderboard import mean_ci
-from .plots import FLOOR_METHOD, pyplot
+from .plots import FLOOR_METHOD, panels, save
 from .presets import Preset
 from .record_schema import RunRecord
 from .records import write_atomic
@@ -94,10 +94,8 @@ def curve_frame(records: list[RunRecord], axis: Axis, methods: tuple[str, ...] |
 def plot_curve(points: pd.DataFrame, axis: Axis, x: str, label: str, path: Path, chance: float | None) -> None:
     """Accuracy (mean and 95% CI over seeds) against `x` per method; kd-noise, whose synthesis costs no
     sample-iterations, is a band across the sample-iteration plot."""
-    plt = pyplot()
-    groups = list(points.groupby(["dataset", "pair"]))
-    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.5), squeeze=False)
-    for ax, ((dataset, pair), g) in zip(axes[0], groups):
+    plt, fig, axes_groups = panels(points, 4.5)
+    for ax, ((dataset, pair), g) in axes_groups:
         for i, (method, m) in enumerate(g.groupby("method")):
             if method == FLOOR_METHOD and x == "sample_iterations_per_cell":
                 mean = m.accuracy.mean()
@@ -111,9 +109,7 @@ def plot_curve(points: pd.DataFrame, axis: Axis, x: str, label: str, path: Path,
         ax.set_ylabel("test accuracy (%), mean and 95% CI over seeds")
         ax.set_title(f"{dataset} {pair}: varying {axis.name}", fontsize=9)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(plt, fig, path)
 
 
 def write_curve(records: list[RunRecord], axis: Axis, out: Path, header: str,

@@ -24,7 +24,7 @@ def pyplot():
     return plt
 
 
-def _panels(board: pd.DataFrame, height: float):
+def panels(board: pd.DataFrame, height: float):
     plt = pyplot()
     groups = list(board.groupby(["dataset", "pair"]))
     fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), height), squeeze=False)
@@ -47,7 +47,7 @@ def _reference_lines(ax, g: pd.DataFrame, vertical: bool = False) -> None:
         line(row.accuracy, ls="--", lw=0.8, color=color, label=f"{row.method} ({row.accuracy:.1f}%)")
 
 
-def _save(plt, fig, path: Path) -> list[list[str]]:
+def save(plt, fig, path: Path) -> list[list[str]]:
     """Write the figure; returns each panel's legend labels (what a reader can identify in it)."""
     labels = [ax.get_legend_handles_labels()[1] for ax in fig.axes]
     fig.tight_layout()
@@ -60,7 +60,7 @@ def plot_cost(board: pd.DataFrame, path: Path) -> list[list[str]]:
     """Accuracy against synthesis wall time per cell. Methods are told apart by marker and colour in
     a legend outside the axes (text labels beside the points overlapped when methods cost alike);
     the time axis is logarithmic when costs span more than 10x."""
-    plt, fig, panels = _panels(board, 4.5)
+    plt, fig, panels = panels(board, 4.5)
     markers = "osD^vP*Xh<>"
     for ax, ((dataset, pair), g) in panels:
         data_free = g[g.sample_iterations > 0].sort_values("synthesis_s")
@@ -75,11 +75,11 @@ def plot_cost(board: pd.DataFrame, path: Path) -> list[list[str]]:
         ax.set_ylabel("test accuracy (%), mean and 95% CI over seeds")
         ax.set_title(f"{dataset} {pair}", fontsize=9)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def plot_ranking(board: pd.DataFrame, path: Path) -> list[list[str]]:
-    plt, fig, panels = _panels(board, 0.45 * board.method.nunique() + 1.8)
+    plt, fig, panels = panels(board, 0.45 * board.method.nunique() + 1.8)
     for ax, ((dataset, pair), g) in panels:
         g = g.sort_values("accuracy")
         ax.barh(g.method, g.accuracy, xerr=g.ci95.fillna(0), capsize=3, color="tab:blue")
@@ -88,4 +88,4 @@ def plot_ranking(board: pd.DataFrame, path: Path) -> list[list[str]]:
         ax.set_title(f"{dataset} {pair}", fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="lower right")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)

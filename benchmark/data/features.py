@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from .audio_io import (FIX_HINT, SCREEN_WINDOW_RATE, SCREEN_WINDOW_SAMPLES, BadAudioFile, ClipTooShort,
+                       too_short_reason)
 from .base import ClipSet
 
 
@@ -121,8 +123,6 @@ def extract_split(clipset: ClipSet, split: str, cfg: FrontEndConfig, progress=No
 def load_clip(clipset: ClipSet, clip, cfg: FrontEndConfig) -> np.ndarray:
     """The clip's samples; a file that cannot be read, or a clip shorter than one analysis window, raises
     BadAudioFile / ClipTooShort naming the file, its length and the fix."""
-    from .audio_io import BadAudioFile, ClipTooShort, FIX_HINT, too_short_reason
-
     skipping = clipset.description.get("on_bad_file") == "skip"
     try:
         wave = np.asarray(clipset.load(clip), dtype=np.float32)
@@ -132,9 +132,8 @@ def load_clip(clipset: ClipSet, clip, cfg: FrontEndConfig) -> np.ndarray:
             "samples before the splits are made; this fault showed only when the file was decoded)"
             if skipping else FIX_HINT) from exc
     if wave.shape[0] < cfg.window_samples:
-        screened = FrontEndConfig()
         hint = (f"Fix: remove or replace the file; --on-bad-file skip leaves out clips shorter than the default front "
-                f"end's window ({1000 * screened.window_samples / screened.sample_rate:.0f} ms), and this front end's "
+                f"end's window ({1000 * SCREEN_WINDOW_SAMPLES / SCREEN_WINDOW_RATE:.0f} ms), and this front end's "
                 f"window (n_fft {cfg.n_fft} at {cfg.sample_rate} Hz) is longer" if skipping else FIX_HINT)
         raise ClipTooShort(clipset.source_of(clip), too_short_reason(wave.shape[0], cfg.sample_rate,
                                                                      cfg.window_samples), hint)
