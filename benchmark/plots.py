@@ -60,9 +60,9 @@ def plot_cost(board: pd.DataFrame, path: Path) -> list[list[str]]:
     """Accuracy against synthesis wall time per cell. Methods are told apart by marker and colour in
     a legend outside the axes (text labels beside the points overlapped when methods cost alike);
     the time axis is logarithmic when costs span more than 10x."""
-    plt, fig, panels = panels(board, 4.5)
+    plt, fig, axes_groups = panels(board, 4.5)
     markers = "osD^vP*Xh<>"
-    for ax, ((dataset, pair), g) in panels:
+    for ax, ((dataset, pair), g) in axes_groups:
         data_free = g[g.sample_iterations > 0].sort_values("synthesis_s")
         for i, (_, row) in enumerate(data_free.iterrows()):
             ax.errorbar(row.synthesis_s, row.accuracy, yerr=0 if np.isnan(row.ci95) else row.ci95,
@@ -79,8 +79,8 @@ def plot_cost(board: pd.DataFrame, path: Path) -> list[list[str]]:
 
 
 def plot_ranking(board: pd.DataFrame, path: Path) -> list[list[str]]:
-    plt, fig, panels = panels(board, 0.45 * board.method.nunique() + 1.8)
-    for ax, ((dataset, pair), g) in panels:
+    plt, fig, axes_groups = panels(board, 0.45 * board.method.nunique() + 1.8)
+    for ax, ((dataset, pair), g) in axes_groups:
         g = g.sort_values("accuracy")
         ax.barh(g.method, g.accuracy, xerr=g.ci95.fillna(0), capsize=3, color="tab:blue")
         _reference_lines(ax, g, vertical=True)
