@@ -3,15 +3,19 @@ training config) and cached on disk under a hash of exactly those, so every meth
 sweep (and every later sweep) reuses the same teacher. The dataset content is the feature
 cache's key (PreparedData.features_key): other audio under the same names is another teacher.
 
-A cached teacher that does not load is logged as corrupt, deleted and retrained; a trained
-teacher that cannot be saved (full or read-only disk) is kept for this process with a warning
-naming the path and the fix, never lost."""
+A cached teacher is loaded with torch.load(weights_only=True): tensors and plain values only, so
+a file that carries any other object (whose unpickling could run code: the cache may sit on
+shared storage that others can write) is refused, named in a warning, deleted and retrained,
+and nothing in it runs. A cached teacher that does not load is logged as corrupt, deleted and
+retrained; a trained teacher that cannot be saved (full or read-only disk) is kept for this
+process with a warning naming the path and the fix, never lost."""
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import os
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 
@@ -64,11 +68,22 @@ class TeacherCache:
     def _load(path: Path, arch: str, num_classes: int, embedding_dim: int) -> tuple[AudioClassifier, dict] | None:
         """The cached teacher, or None (after deleting the file) where it does not load: it is retrained."""
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=False)
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:  # an object beyond tensors and plain values: never unpickled
+            log.warning("refused teacher cache entry %s: it holds objects beyond tensors and plain values, so it "
+                        "was not unpickled (%s); deleting it and retraining the teacher", path, _unpickler_reason(exc))
+            remove_quietly(path)
+            return None
+        except Exception as exc:  # truncated or half-written file (torch raises RuntimeError, EOFError, ...)
+            discard_corrupt([path], exc, log)
+            return None
+        try:
+            if not isinstance(blob, dict) or not isinstance(blob.get("info"), dict):
+                raise ValueError(f"expected a dict with 'state_dict' and 'info', found {type(blob).__name__}")
             model = create_model(arch, num_classes, embedding_dim)
             model.load_state_dict(blob["state_dict"])
             info = {**blob["info"], "cached": True}
-        except Exception as exc:  # truncated or half-written file (torch raises RuntimeError, EOFError, ...)
+        except Exception as exc:  # a file of another layout or architecture
             discard_corrupt([path], exc, log)
             return None
         log.info("teacher cache hit: %s", path)
@@ -86,3 +101,10 @@ class TeacherCache:
                         cache_write_error(path, exc, "teacher cache"))
         finally:
             remove_quietly(tmp)
+
+
+def _unpickler_reason(exc: BaseException) -> str:
+    """The line of torch's weights-only refusal that names the object (torch's full message also explains how
+    to load the file unsafely, which is not advice to repeat for a cache anyone may have written)."""
+    lines = [line.strip() for line in str(exc).splitlines() if "Unsupported" in line or "WeightsUnpickler" in line]
+    return (lines[0].split(". ")[0] if lines else type(exc).__name__)[:200]
