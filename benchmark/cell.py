@@ -12,8 +12,10 @@ from datetime import datetime, timezone
 import torch
 
 from methods import CellContext, SynthesizedSamples, build_method, method_config
+from methods.base import result_fields
 
-from .environment import device_description, git_commit, package_versions
+from .environment import cuda_facts, device_description, git_commit, package_versions
+from .numerics import numerics_state
 from .prepared import PreparedData
 from .presets import Preset
 from .record_schema import RunRecord
@@ -46,7 +48,7 @@ def cell_config(cell: Cell, preset: Preset) -> dict:
         "data": asdict(preset.data) | {"data_root": None},  # where data lives does not change results
         "frontend": asdict(preset.frontend),
         "embedding_dim": preset.embedding_dim,
-        "method": asdict(method_config(cell.method, preset)),
+        "method": result_fields(method_config(cell.method, preset)),
         "teacher_train": asdict(method_config("teacher", preset)),
         "amp": preset.amp,
         # only when --set/--config changed the preset, so the preset's own hashes stay as they were
@@ -139,7 +141,8 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
         outcome = dict(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
     return RunRecord(
         **asdict(cell), pair=cell.pair, preset=preset.name, config=config, config_hash=config_hash(config),
-        git_commit=git_commit(), packages=package_versions(), device=device_description(device), command=command,
+        git_commit=git_commit(), packages=package_versions(), device=device_description(device),
+        cuda=cuda_facts(device).as_dict(), numerics=numerics_state().as_dict(), command=command,
         dataset_description=data.description, data_key=data.features_key, started_at=started_at, **outcome,
         wall_seconds=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(device),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 from .cell import Cell
-from .jobs import Runtime, TeacherJob, run_cell_job, run_teacher_job
+from .jobs import Runtime, TeacherJob, run_cell_job, run_teacher_job, start_worker
+from .placement import check_ray_gpus, local_gpu_slots, visible_gpus
 from .record_schema import RunRecord
 from .registry import Registry
 
@@ -34,7 +35,7 @@ class ExecutorOptions:
     jobs: int = 1  # local worker processes
     ray_address: str | None = None  # None: start Ray locally
     cpus_per_cell: float = 1.0  # Ray resources asked by each task
-    gpus_per_cell: float = 0.0
+    gpus_per_cell: float = 0.0  # Ray: GPUs each task asks for (placement.resolve_placement: 1 on CUDA)
     max_retries: int = 2  # Ray: reruns of a task whose worker died
 
 
@@ -47,8 +48,18 @@ def _log_teacher(result: dict) -> None:
              result["val_accuracy"])
 
 
+def worker_pool(jobs: int, runtime: Runtime) -> ProcessPoolExecutor:
+    """N spawned worker processes; on CUDA worker i sees only GPU i mod count (placement.local_gpu_slots)."""
+    # spawn, not fork: a forked copy of a process that already ran torch threads (or CUDA) can deadlock.
+    context = multiprocessing.get_context("spawn")
+    slots = local_gpu_slots(jobs, visible_gpus()) if runtime.device == "cuda" else []
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=start_worker,
+                               initargs=(context.Value("i", 0), slots, runtime.numerics.env()))
+
+
 class LocalExecutor:
-    """`--jobs 1`: everything in this process, in grid order. `--jobs N`: N spawned worker processes."""
+    """`--jobs 1`: everything in this process, in grid order. `--jobs N`: N spawned worker processes, worker i
+    pinned to GPU i mod count on CUDA."""
 
     def __init__(self, options: ExecutorOptions):
         if options.jobs < 1:
@@ -62,8 +73,7 @@ class LocalExecutor:
             for cell in cells:
                 on_record(cell, run_cell_job(cell, runtime))
             return
-        # spawn, not fork: a forked copy of a process that already ran torch threads can deadlock.
-        with ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(self.jobs, runtime) as pool:
             try:
                 for future in [pool.submit(run_teacher_job, job, runtime) for job in teachers]:
                     _log_teacher(future.result())
@@ -79,7 +89,8 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Each teacher and each cell is a Ray task asking for `cpus_per_cell` CPUs and `gpus_per_cell` GPUs.
+    """Each teacher and each cell is a Ray task asking for `cpus_per_cell` CPUs and `gpus_per_cell` GPUs
+    (a whole GPU by default on CUDA; a fraction shares one, recorded as gpu_shared).
 
     A task whose worker dies (node lost, process killed, OOM) is retried by Ray up to `max_retries`
     times; a cell that fails inside Python is not retried: its failure is its record.
@@ -101,9 +112,13 @@ class RayExecutor:
     def run(self, teachers: list[TeacherJob], cells: list[Cell], runtime: Runtime, on_record: OnRecord) -> None:
         ray = self._connect()
         o = self.options
-        runtime = replace(runtime, threads=runtime.threads or default_threads("ray", o), executor="ray")
+        check_ray_gpus(ray.cluster_resources().get("GPU", 0.0), o.gpus_per_cell, o.ray_address)
+        runtime = replace(runtime, threads=runtime.threads or default_threads("ray", o), executor="ray",
+                          gpu_share=o.gpus_per_cell)
         remote = dict(num_cpus=o.cpus_per_cell, num_gpus=o.gpus_per_cell, max_retries=o.max_retries,
                       retry_exceptions=False)
+        if runtime.numerics.env():  # set when the task's process starts, before CUDA reads it
+            remote["runtime_env"] = {"env_vars": runtime.numerics.env()}
         teacher_task = ray.remote(**remote)(run_teacher_job)
         cell_task = ray.remote(**remote)(run_cell_job)
         for result in ray.get([teacher_task.remote(job, runtime) for job in teachers]):

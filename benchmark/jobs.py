@@ -21,6 +21,8 @@ from .prepared import PreparedData
 from .record_schema import RunRecord
 from .grid import SweepSpec
 from .loading import DataProvider
+from .numerics import Numerics, apply_numerics
+from .placement import GpuSlot, record_gpu_fields
 from .teachers import TeacherCache
 from .tracking import TrackingConfig, open_cell_tracker
 
@@ -39,7 +41,8 @@ class TeacherJob:
 
 @dataclass(frozen=True)
 class Runtime:
-    """How a job runs: device, CPU threads, the command recorded with results, tracking."""
+    """How a job runs: device, CPU threads, the command recorded with results, tracking, float settings,
+    and the share of a GPU each cell has."""
 
     spec: SweepSpec
     device: str  # "cpu" or "cuda"
@@ -47,6 +50,8 @@ class Runtime:
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     executor: str = "local"
     tracking: TrackingConfig = TrackingConfig()
+    numerics: Numerics = Numerics()  # TF32 and determinism, applied in every process before its first job
+    gpu_share: float = 1.0  # on CUDA, the share of one GPU per cell (Ray's fraction); local workers have theirs
 
 
 def teacher_jobs(cells: list[Cell]) -> list[TeacherJob]:
@@ -61,6 +66,7 @@ class _WorkerState:
     def __init__(self):
         self.provider: DataProvider | None = None
         self.teachers: TeacherCache | None = None
+        self.gpu_slot: GpuSlot | None = None  # a `--jobs N` worker's GPU (placement.local_gpu_slots)
 
     def data(self, spec: SweepSpec, name: str) -> PreparedData:
         if self.provider is None or self.provider.spec != spec:
@@ -80,7 +86,20 @@ _STATE = _WorkerState()
 def _configure(runtime: Runtime) -> torch.device:
     if runtime.threads:
         torch.set_num_threads(runtime.threads)
+    apply_numerics(runtime.numerics)
     return torch.device(runtime.device)
+
+
+def start_worker(counter, slots: list[GpuSlot], env: dict[str, str]) -> None:
+    """Initializer of a `--jobs N` worker process, before any job and before CUDA starts in it: take the
+    next worker number i, see only GPU i mod count (slots empty: a CPU sweep), set the numerics environment."""
+    os.environ.update(env)
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    if slots:
+        _STATE.gpu_slot = slots[index % len(slots)]
+        os.environ["CUDA_VISIBLE_DEVICES"] = _STATE.gpu_slot.visible_device
 
 
 def prepare_data(runtime: Runtime, name: str) -> PreparedData:
@@ -105,6 +124,8 @@ def run_cell_job(cell: Cell, runtime: Runtime) -> RunRecord:
     tracker = open_cell_tracker(runtime.tracking, cell.label(), {**cell_config(cell, preset), **tags,
                                                                  "seed": cell.seed}, tags)
     record = run_cell(cell, preset, data, _STATE.teacher_cache(), device, runtime.command, tracker)
-    record = replace(record, torch_threads=torch.get_num_threads(), executor=runtime.executor, worker_pid=os.getpid())
+    share = _STATE.gpu_slot.share if _STATE.gpu_slot else runtime.gpu_share
+    record = replace(record, torch_threads=torch.get_num_threads(), executor=runtime.executor, worker_pid=os.getpid(),
+                     **record_gpu_fields(device, share))
     tracker.finish(record, data.class_names)
     return record

@@ -8,20 +8,31 @@ Versions (the `schema_version` key):
 - 3: adds `data_key`, the feature cache entry the cell's data came from (dataset name, hash of the audio
   content, front end), so results on different data never look alike. Older records read with data_key None:
   which data they ran on is not known.
+- 4: adds what changes floats on a GPU and how the GPU was held: `cuda` (torch's CUDA and cuDNN versions,
+  the driver, the GPU's name, UUID and MIG slice; environment.CudaFacts), `numerics` (TF32 and determinism
+  flags as torch had them; numerics.NumericsState), `gpus_per_cell` (the share of a GPU the cell was given:
+  0 on CPU) and `gpu_shared` (whether other cells could run on the same GPU at once; None on CPU). Older
+  records read with these empty or None: not known.
 
 Reading is lenient where that is safe and strict where a report would silently go wrong: optional fields may
 be missing (they take their defaults), and keys this code does not know (from a newer writer) are kept in
 `other` and written back unchanged; a missing identity key or status, a value of the wrong type, or an ok
 record without an accuracy raises `MalformedRecord`, naming the key.
+Values are checked for sense too (`_sense_problems`), since a report would otherwise average them: an accuracy
+(test, validation, per kind) is a finite number in [0, 100]; the per-clip lists (ids, targets, predictions) have
+one entry per test clip each, and an ok record's accuracy is the one its targets and predictions imply; the
+schema version is one this code knows (1 up to SCHEMA_VERSION: a record of a newer writer is not read as this
+one's). The store skips a record that fails with a warning naming its line and the reason.
 """
 from __future__ import annotations
 
+import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping, Union
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("ok", "failed", "diverged")  # what run_cell writes; readers treat anything but "ok" as not ok
 
 
@@ -48,6 +59,8 @@ class RunRecord:
     git_commit: str | None = None
     packages: dict[str, str] = field(default_factory=dict)
     device: str | None = None
+    cuda: dict[str, Any] = field(default_factory=dict)  # environment.CudaFacts.as_dict(); {} before v4
+    numerics: dict[str, Any] = field(default_factory=dict)  # numerics.NumericsState.as_dict(); {} before v4
     command: str | None = None
     dataset_description: dict[str, Any] = field(default_factory=dict)
     data_key: str | None = None  # feature_cache.features_key of the data: name, audio content hash, front end
@@ -71,6 +84,8 @@ class RunRecord:
     torch_threads: int | None = None
     executor: str | None = None
     worker_pid: int | None = None
+    gpus_per_cell: float | None = None  # the share of one GPU the cell was given (0: a CPU cell)
+    gpu_shared: bool | None = None  # other cells could use the same GPU at once (a fraction, or --jobs > GPUs)
     schema_version: int = SCHEMA_VERSION  # the version the record was written with
     other: dict[str, Any] = field(default_factory=dict)  # keys this schema does not know, kept as read
 
@@ -92,6 +107,8 @@ class RunRecord:
                     for name, value in known.items() if not _accepts(HINTS[name], value)]
         if not problems and known["status"] == "ok" and known.get("accuracy") is None:
             problems.append("an ok record needs an accuracy")
+        if not problems:
+            problems = _sense_problems(known)
         if problems:
             raise MalformedRecord(f"record {_identity(data)}: " + "; ".join(problems))
         return cls(**known, other=values)
@@ -141,3 +158,40 @@ def _identity(data: Mapping[str, Any]) -> str:
     parts = [str(data[k]) for k in ("dataset", "pair", "method") if k in data]
     seed = f"seed={data['seed']}" if "seed" in data else ""
     return "(" + " ".join(filter(None, [*parts, seed])) + ")" if parts or seed else "(no identity keys)"
+
+
+ACCURACY_TOLERANCE = 0.01  # pp: a stored accuracy is float32's mean of the per-clip hits (error ~1e-5 pp)
+
+
+def _sense_problems(known: Mapping[str, Any]) -> list[str]:
+    """What makes a well-typed record impossible: an accuracy that is not a finite percentage, per-clip lists of
+    different lengths or an accuracy they do not imply, a schema version this code does not know."""
+    problems = []
+    version = known.get("schema_version", 1)
+    if not 1 <= version <= SCHEMA_VERSION:
+        problems.append(f"schema_version {version} is not one this code reads (1 to {SCHEMA_VERSION}); a newer "
+                        "writer made it: update the code to read it")
+    named = [("accuracy", known.get("accuracy")), ("val_accuracy", known.get("val_accuracy")),
+             *((f"accuracy_by_kind[{kind!r}]", value) for kind, value in (known.get("accuracy_by_kind") or {}).items())]
+    for name, value in named:
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            problems.append(f"{name} is {value!r}, not a finite number")
+        elif not 0.0 <= value <= 100.0:
+            problems.append(f"{name} {value!r} is outside [0, 100] (a percentage)")
+    lists = {name: known.get(name) or [] for name in ("test_ids", "test_targets", "test_predictions")}
+    lengths = {name: len(values) for name, values in lists.items()}
+    if len(set(lengths.values())) > 1:
+        problems.append("per-clip lists differ in length (" + ", ".join(f"{n} {k}" for n, k in lengths.items())
+                        + "): a paired test would compare different clips")
+    elif not all(isinstance(v, int) and not isinstance(v, bool) for n in ("test_targets", "test_predictions")
+                 for v in lists[n]):
+        problems.append("test_targets and test_predictions must hold class indices (integers)")
+    elif known.get("status") == "ok" and lengths["test_targets"] and not problems:
+        hits = sum(t == p for t, p in zip(lists["test_targets"], lists["test_predictions"]))
+        implied = 100.0 * hits / lengths["test_targets"]
+        if abs(implied - known["accuracy"]) > ACCURACY_TOLERANCE:
+            problems.append(f"accuracy {known['accuracy']!r} is not what its predictions imply ({hits} of "
+                            f"{lengths['test_targets']} clips right: {implied:.2f})")
+    return problems

@@ -32,7 +32,7 @@ def test_a_version_1_line_parses_and_round_trips():
     out = record.to_dict()
     assert {k: out[k] for k in stored} == stored  # nothing lost or changed
     assert set(out) - set(stored) == {"schema_version", "error", "traceback", "torch_threads", "executor",
-                                      "worker_pid", "data_key"}
+                                      "worker_pid", "data_key", "cuda", "numerics", "gpus_per_cell", "gpu_shared"}
     assert out["schema_version"] == 1 and RunRecord.from_dict(out) == record
 
 
@@ -50,11 +50,22 @@ def test_a_new_record_is_written_whole_with_the_current_version(tmp_path):
     store = RunStore(tmp_path)
     store.append(RunRecord("synth", "t", "s", "t:s", "kd", 0, "smoke", "failed", error="RuntimeError: boom"))
     (stored,) = store.read()
-    assert stored["schema_version"] == SCHEMA_VERSION == 3
+    assert stored["schema_version"] == SCHEMA_VERSION == 4
     assert set(stored) == {f.name for f in dataclasses.fields(RunRecord)} - {"other"}
     assert stored["accuracy"] is None and stored["test_predictions"] == []
     (record,) = store.read_records()
     assert record.error == "RuntimeError: boom" and not record.ok
+
+
+def test_a_version_3_record_reads_with_its_cuda_facts_unknown():
+    """v4 added the CUDA stack, numerics flags and GPU share; a v3 line (without them) still reads and
+    says 'not known' (empty / None), not a default that would claim a CPU or an unshared GPU."""
+    stored = json.loads(v1_lines()[0]) | {"schema_version": 3, "data_key": "synth-abc"}
+    record = RunRecord.from_dict(stored)
+    assert record.schema_version == 3 and record.other == {}
+    assert record.cuda == {} and record.numerics == {}
+    assert record.gpus_per_cell is None and record.gpu_shared is None
+    assert RunRecord.from_dict(record.to_dict()) == record
 
 
 def test_a_failed_version_1_record_without_outcome_keys_reads():

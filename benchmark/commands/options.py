@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from ..customize import blocks, collect_changes, customized
+from ..numerics import Numerics
 from ..presets import PRESETS, Preset
 
 DEFAULT_PRESET = "cpu"
@@ -49,3 +50,18 @@ def add_results_parser(sub, name: str, help: str):
     p = sub.add_parser(name, help=help)
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder holding runs.jsonl")
     return p
+
+
+def add_numerics_arguments(p) -> None:
+    """--tf32 and --deterministic: how the device rounds (recorded in every record's `numerics`, outside the
+    config hash; benchmark.numerics)."""
+    g = p.add_argument_group("float settings (CUDA; recorded, not part of the config hash)")
+    g.add_argument("--tf32", action="store_true",
+                   help="let fp32 matmuls and convolutions use TF32 on CUDA (default: off, fp32 stays fp32)")
+    g.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms only (an operator without one fails its cell, naming itself), "
+                        "cuDNN deterministic, CUBLAS_WORKSPACE_CONFIG=:4096:8; two runs of a seed then agree")
+
+
+def numerics_from_args(args) -> Numerics:
+    return Numerics(tf32=args.tf32, deterministic=args.deterministic)

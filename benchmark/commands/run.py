@@ -14,17 +14,19 @@ from methods import METHODS, TABLE_ORDER
 
 from ..data import DATASETS, PAPER_DATASETS
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
-from ..environment import resolve_device
 from ..executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
 from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
+from ..numerics import apply_numerics
+from ..placement import PlacementRequest, resolve_placement
 from ..records import RunStore, ensure_writable_dir
 from ..reports import write_all
 from ..settings import check_not_mixed, setting_name, setting_of
 from ..summary import run_summary, skipped_files_lines
 from ..sweep import run_sweep
 from ..tracking import log_report_tables, resolve_tracking
-from .options import add_preset_arguments, command_line, parse_seeds, preset_from_args
+from .options import (add_numerics_arguments, add_preset_arguments, command_line, numerics_from_args, parse_seeds,
+                      preset_from_args)
 
 NAME = "run"
 
@@ -62,6 +64,7 @@ def add_sweep_arguments(p, methods: str, out: str) -> None:
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
     p.add_argument("--no-wait", action="store_true", help="exit at once if another sweep holds OUT (default: wait)")
     add_executor_arguments(p)
+    add_numerics_arguments(p)
     add_tracking_arguments(p)
 
 
@@ -70,12 +73,15 @@ def add_executor_arguments(p) -> None:
     g.add_argument("--executor", default="local",
                    help=f"{', '.join(EXECUTORS.names())} (default local). Teachers are trained first, then cells; "
                         "records always go to OUT/runs.jsonl from this process")
-    g.add_argument("--jobs", type=int, default=1, help="local executor: worker processes (default 1: in-process)")
+    g.add_argument("--jobs", type=int, default=1,
+                   help="local executor: worker processes (default 1: in-process); on CUDA worker i uses GPU i mod "
+                        "the GPU count")
     g.add_argument("--ray-address", default=None,
                    help="ray executor: cluster address (e.g. ray://head:10001 or auto); default: start Ray locally")
     g.add_argument("--cpus-per-cell", type=float, default=1.0, help="ray executor: CPUs each task asks for")
     g.add_argument("--gpus-per-cell", type=float, default=None,
-                   help="ray executor: GPUs each task asks for (fractions share a GPU); default 1 with CUDA, else 0")
+                   help="ray executor: GPUs each task asks for; default 1 (a whole GPU) with CUDA, else 0; a "
+                        "fraction shares a GPU with no memory limit between cells (recorded as gpu_shared)")
     g.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads per cell (recorded; results depend slightly on it); default: all cores "
                         "in-process, cores/jobs with --jobs, the task's CPUs on Ray")
@@ -139,15 +145,18 @@ def main(args) -> int:
 
 
 def executor_and_runtime(args, spec, command: str):
-    """The executor and the per-job runtime (device, threads, tracking) the flags ask for."""
-    device = resolve_device(args.device)
-    gpus = args.gpus_per_cell if args.gpus_per_cell is not None else (1.0 if device.type == "cuda" else 0.0)
+    """The executor and the per-job runtime (device, threads, tracking, numerics) the flags ask for; flags
+    that contradict each other or the machine are a PlacementError here, before any work."""
+    EXECUTORS.get(args.executor)  # an unknown executor is named first
+    placement = resolve_placement(PlacementRequest(args.executor, args.device, args.gpus_per_cell,
+                                                   args.ray_address, torch.cuda.is_available()))
     options = ExecutorOptions(jobs=args.jobs, ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
-                              gpus_per_cell=gpus)
+                              gpus_per_cell=placement.gpus_per_cell)
     executor = make_executor(args.executor, options)
-    if args.executor == "ray" and gpus > 0:
-        device = torch.device("cuda")  # the workers' device, whatever the driver has
+    numerics = numerics_from_args(args)
+    apply_numerics(numerics)  # this process too: it prepares data, and runs the jobs with --jobs 1
     group = args.wandb_group or f"{spec.preset.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     tracking = resolve_tracking(args.wandb, args.wandb_project, args.wandb_entity, group, str(args.out))
     threads = args.threads or default_threads(args.executor, options)
-    return executor, Runtime(spec, device.type, command, threads, args.executor, tracking)
+    return executor, Runtime(spec, placement.device, command, threads, args.executor, tracking, numerics,
+                             placement.gpus_per_cell)
