@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import Iterator
 
 import torch
 
@@ -95,3 +97,14 @@ def tf32_in_effect() -> bool:
     """Whether fp32 work in this process may run in TF32: convolutions or matmuls allowed it. A matmul peak
     that stands for this work is measured in this mode, so the work cannot beat its own ceiling."""
     return bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
+
+
+@contextmanager
+def matmul_tf32(enabled: bool) -> Iterator[None]:
+    """cuBLAS fp32 matmuls in TF32 (or not) for the body only; the previous mode is restored."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from .environment import device_description, git_commit, package_versions
+from .numerics import numerics_state
 from .profiling import StepProfile, profile_markdown
 from .throughput import Measurement, Workbench
 
@@ -28,7 +29,7 @@ def build_report(bench: Workbench, measurements: list[Measurement], skipped: lis
         "packages": package_versions(), "git_commit": git_commit(), "command": command,
         "warmup": bench.warmup, "repeats": bench.repeats, "data_free_precision": bench.data_free_precision,
         "peak_memory": memory_label(bench.device), "teacher": bench.teacher_info,
-        "matmul_peak": [asdict(p) for p in bench.peaks],
+        "matmul_peak": [asdict(p) for p in bench.peaks], "numerics": numerics_state().as_dict(),
         "measurements": [asdict(m) for m in measurements], "skipped_methods": skipped,
         # On a shared machine other processes' load slows every step: the 1-minute load average
         # before and after says whether the timings were taken on a busy machine.
@@ -56,7 +57,8 @@ def markdown(report: dict) -> str:
     teacher_line = ("-" if not teacher else
                     f"{teacher['arch']} ({'trained now' if teacher['trained_now'] else 'from the teacher cache'}, "
                     f"val {teacher['val_accuracy']:.1f}%)")
-    peaks = "; ".join(f"{p['precision']} {p['flops_per_s'] / 1e9:,.1f} GFLOP/s (torch.mm n={p['n']}, "
+    peaks = "; ".join(f"{p['precision']}{' (TF32)' if p.get('tf32') else ''} {p['flops_per_s'] / 1e9:,.1f} GFLOP/s "
+                      f"(torch.mm n={p['n']}, "
                       f"best of {p['repeats']} after warm-up; median {p['median_ms']:.2f} ms)"
                       for p in report["matmul_peak"])
     lines = [

@@ -134,3 +134,22 @@ def test_a_gpu_that_cannot_be_queried_leaves_the_facts_empty_not_a_failed_cell(m
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_properties", broken)
     assert cuda_facts(torch.device("cuda:1")).gpu is None
+
+
+def test_the_matmul_peak_is_measured_in_the_works_tf32_mode(restore_numerics, monkeypatch):
+    """torch's defaults let convolutions use TF32 but not matmuls: a peak measured so would be an fp32 peak
+    for TF32 work, and the work's % of peak could pass 100%. The peak takes the work's mode and says so."""
+    from benchmark import throughput
+
+    modes = []
+    real_mm = torch.mm
+    monkeypatch.setattr(torch, "mm", lambda a, b: modes.append(torch.backends.cuda.matmul.allow_tf32) or real_mm(a, b))
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
+    peak = throughput.measure_matmul_peak(torch.device("cpu"), 16, "fp32", warmup=1, repeats=3)
+    assert peak.tf32 and modes and all(modes)
+    assert torch.backends.cuda.matmul.allow_tf32 is False  # the process's mode is left as it was
+    modes.clear()
+    apply_numerics(Numerics(tf32=False))
+    peak = throughput.measure_matmul_peak(torch.device("cpu"), 16, "fp32", warmup=1, repeats=3)
+    assert not peak.tf32 and modes and not any(modes)
+    assert not throughput.measure_matmul_peak(torch.device("cpu"), 16, "bf16", warmup=1, repeats=3).tf32

@@ -9,10 +9,11 @@ from methods import METHODS, TABLE_ORDER
 
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
 from ..environment import resolve_device
+from ..numerics import apply_numerics
 from ..records import write_atomic
 from ..throughput import Workbench, measure_all
 from ..throughput_report import build_report, markdown
-from .options import add_preset_arguments, command_line, preset_from_args
+from .options import add_numerics_arguments, add_preset_arguments, command_line, numerics_from_args, preset_from_args
 
 NAME = "throughput"
 
@@ -36,12 +37,14 @@ def add_parser(sub) -> None:
     p.add_argument("--profile", default="", help="comma list of phases to also profile (e.g. synthesis): top "
                                                  "operators and the share of time outside them")
     p.add_argument("--out", type=Path, default=Path("results/throughput"))
+    add_numerics_arguments(p)
 
 
 def main(args) -> int:
     methods = METHODS.parse_list(args.methods, TABLE_ORDER)
     preset = apply_bad_file_choice(preset_from_args(args), args.on_bad_file)
     device = resolve_device(args.device)
+    apply_numerics(numerics_from_args(args))  # the mode every step and the matmul peak are measured in
     bench = Workbench(preset, args.dataset, args.pair, device, args.warmup, args.repeats, args.matmul_size,
                       data_root=args.data_root, profile_phases=tuple(p for p in args.profile.split(",") if p))
     command = command_line(args)
