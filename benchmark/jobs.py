@@ -123,7 +123,9 @@ def run_cell_job(cell: Cell, runtime: Runtime) -> RunRecord:
     tags = {"dataset": cell.dataset, "pair": cell.pair, "method": cell.method, "preset": preset.name}
     tracker = open_cell_tracker(runtime.tracking, cell.label(), {**cell_config(cell, preset), **tags,
                                                                  "seed": cell.seed}, tags)
-    record = run_cell(cell, preset, data, _STATE.teacher_cache(), device, runtime.command, tracker)
+    # the teacher phase trained every teacher this cell needs, so a cell only loads: a teacher retrained here
+    # (on another GPU or node) would be another teacher than its sibling cells'
+    record = run_cell(cell, preset, data, _STATE.teacher_cache().loading_only(), device, runtime.command, tracker)
     share = _STATE.gpu_slot.share if _STATE.gpu_slot else runtime.gpu_share
     record = replace(record, torch_threads=torch.get_num_threads(), executor=runtime.executor, worker_pid=os.getpid(),
                      **record_gpu_fields(device, share))

@@ -8,7 +8,13 @@ a file that carries any other object (whose unpickling could run code: the cache
 shared storage that others can write) is refused, named in a warning, deleted and retrained,
 and nothing in it runs. A cached teacher that does not load is logged as corrupt, deleted and
 retrained; a trained teacher that cannot be saved (full or read-only disk) is kept for this
-process with a warning naming the path and the fix, never lost."""
+process with a warning naming the path and the fix, never lost.
+
+On shared storage (several processes or hosts, one cache): a per-key lock (KEY.lock, benchmark.key_lock)
+is held while a teacher is looked up, trained and saved, so a second process asking for the same key waits
+and loads the first's teacher instead of training another; temp files carry pid and host. A sweep's cells
+load teachers only (`loading_only`): the sweep's teacher phase trained them, and a cell that finds none
+fails naming the cache, never trains its own (on another GPU or node it would be another teacher)."""
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +29,8 @@ import torch
 
 from models import AudioClassifier, create_model
 
-from .data.feature_cache import cache_write_error, discard_corrupt, remove_quietly, temp_path
+from .data.feature_cache import CACHE_ENV, cache_write_error, discard_corrupt, remove_quietly, temp_path
+from .key_lock import key_lock
 from .prepared import PreparedData
 from .training import TrainConfig, train_supervised
 
@@ -39,10 +46,21 @@ def teacher_key(data: PreparedData, data_config: dict, arch: str, seed: int, tra
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
+class TeacherNotCached(RuntimeError):
+    """A cell asked for a teacher that its sweep's teacher phase should have put in the cache."""
+
+
 class TeacherCache:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, train_missing: bool = True):
         self.root = Path(root)
+        self.train_missing = train_missing  # False: a missing teacher is an error, never trained here
         self._memory: dict[str, tuple[AudioClassifier, dict]] = {}
+
+    def loading_only(self) -> TeacherCache:
+        """This cache (same memory), but one that never trains: what a sweep's cells use."""
+        view = TeacherCache(self.root, train_missing=False)
+        view._memory = self._memory
+        return view
 
     def get(self, key: str, data: PreparedData, arch: str, seed: int, train: TrainConfig, embedding_dim: int,
             device: torch.device) -> tuple[AudioClassifier, dict]:
@@ -50,16 +68,24 @@ class TeacherCache:
             model, info = self._memory[key]
             return model, {**info, "cached": True}
         path = self.root / f"{key}.pt"
-        loaded = self._load(path, arch, data.num_classes, embedding_dim) if path.exists() else None
-        if loaded is not None:
-            model, info = loaded
-        else:
-            torch.manual_seed(seed)
-            model = create_model(arch, data.num_classes, embedding_dim)
-            val_acc, stats = train_supervised(model, data.train, data.val, train, device, seed,
-                                              label=f"teacher {arch}")
-            info = {"val_accuracy": val_acc, "train": stats.as_dict(), "key": key, "cached": False}
-            self._save(path, model, info)
+        # one process per key looks up, trains and saves; the others wait here, then load its teacher
+        with key_lock(self.root / f"{key}.lock", f"teacher {key} ({data.name} {arch} seed={seed})", log):
+            loaded = self._load(path, arch, data.num_classes, embedding_dim) if path.exists() else None
+            if loaded is not None:
+                model, info = loaded
+            elif not self.train_missing:
+                raise TeacherNotCached(
+                    f"no cached teacher {key} ({data.name} {arch} seed={seed}) at {path}: a sweep's cells load the "
+                    f"teacher its teacher phase trained and never train their own (on another GPU or node it "
+                    f"would be another teacher). Point {CACHE_ENV} at a folder every worker shares and can write "
+                    f"(teachers now at {self.root}), then rerun the same command: its teacher phase trains it")
+            else:
+                torch.manual_seed(seed)
+                model = create_model(arch, data.num_classes, embedding_dim)
+                val_acc, stats = train_supervised(model, data.train, data.val, train, device, seed,
+                                                  label=f"teacher {arch}")
+                info = {"val_accuracy": val_acc, "train": stats.as_dict(), "key": key, "cached": False}
+                self._save(path, model, info)
         model.to(device).eval().requires_grad_(False)
         self._memory[key] = (model, info)
         return model, info

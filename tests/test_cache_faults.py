@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import pathlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from benchmark.cell import train_or_load_teacher
 from benchmark.cli import main
 from benchmark.data import synth
 from benchmark.data.base import Clip, ClipSet
-from benchmark.data.feature_cache import CacheUnusable, cache_paths, cached_split_features
+from benchmark.data.feature_cache import CacheUnusable, cache_paths, cached_split_features, host_tag, temp_path
 from benchmark.data.features import FrontEndConfig, extract_split
 from benchmark.grid import SweepSpec
 from benchmark.loading import DataProvider
@@ -210,14 +211,22 @@ def test_a_truncated_teacher_is_retrained(own_cache, caplog):
 # --- orphaned temp files ----------------------------------------------------------------------------
 
 def test_temp_files_of_dead_processes_are_removed_on_the_next_start(own_cache, monkeypatch):
-    dead = [own_cache / "features" / f".esc50-abc-def.frames.npy.{DEAD_PID}.tmp",
-            own_cache / "teachers" / f".0123456789abcdef.pt.{DEAD_PID}.tmp",
-            own_cache / f".synth-abc.npz.{DEAD_PID}.tmp.npz"]
-    live = [own_cache / "features" / f".esc50-abc-def.frames.npy.{os.getpid()}.tmp"]
+    """Only this host's temp files of dead pids go (a cache on shared storage holds other hosts' files, whose
+    pids mean nothing here); a file named before names carried the host goes once nobody wrote it for an hour."""
+    here = host_tag()
+    dead = [own_cache / "features" / f".esc50-abc-def.frames.npy.{DEAD_PID}@{here}.tmp",
+            own_cache / "teachers" / f".0123456789abcdef.pt.{DEAD_PID}@{here}.tmp",
+            own_cache / f".synth-abc.npz.{DEAD_PID}.tmp.npz"]  # hostless (older writer), idle for two hours
+    live = [own_cache / "features" / f".esc50-abc-def.frames.npy.{os.getpid()}@{here}.tmp",
+            own_cache / "teachers" / f".0123456789abcdef.pt.{DEAD_PID}@other-node.example.org.tmp",
+            own_cache / "teachers" / f".fedcba9876543210.pt.{DEAD_PID}.tmp"]  # hostless, written just now
     kept = [own_cache / "features" / "esc50-abc-def.frames.npy", own_cache / "features" / "notes.tmp"]
     for path in dead + live + kept:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x" * 1000)
+    two_hours_ago = time.time() - 7200
+    os.utime(dead[2], (two_hours_ago, two_hours_ago))
     monkeypatch.setattr(loading, "_CLEARED", set())
     DataProvider(SPEC)
     assert not any(p.exists() for p in dead) and all(p.exists() for p in live + kept)
+    assert temp_path(Path("x.pt")).name == f".x.pt.{os.getpid()}@{here}.tmp"

@@ -18,6 +18,11 @@ Faults: a write that fails (disk full, read-only or unwritable cache) raises Cac
 message naming the path and the fix; an entry that does not load (truncated, half written) is
 logged as corrupt, deleted and rebuilt; temp files of dead processes are removed by
 remove_orphaned_temp_files.
+
+Shared storage: a temp file's name carries its writer's pid and host (`.{name}.{pid}@{host}.tmp`), so
+processes on several machines never write the same temp file, and the orphan cleanup removes only files
+of this host whose process is gone (a pid means nothing on another host). This assumes host names are
+unique among the machines that share a cache.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ import logging
 import os
 import re
 import shutil
+import socket
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable
@@ -47,8 +54,12 @@ CONTENT_KEYS = ("spec", "generator")
 # --- cache files: temp names, write faults, orphans ---------------------------------------------
 
 CACHE_ENV = "DFKD_CACHE"
-# `.{name}.{pid}.tmp` (and the `.tmp.npz` older synth writers left)
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp(?:\.npz)?$")
+# `.{name}.{pid}@{host}.tmp`; before names carried the host `.{name}.{pid}.tmp` (and the `.tmp.npz` older
+# synth writers left)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9._-]+))?\.tmp(?:\.npz)?$")
+# A temp file named without its host may be another host's: removed only when no one has written it for this long
+# (a writer writes its file continuously, and a teacher or feature entry takes minutes, not hours).
+LEGACY_TEMP_AGE_S = 3600
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
@@ -57,9 +68,15 @@ class CacheUnusable(ValueError):
     """The on-disk cache cannot be written; the message names the path and the fix (the CLI prints it)."""
 
 
+def host_tag() -> str:
+    """This machine's name as temp-file names carry it (characters outside [A-Za-z0-9._-] become '-')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()) or "unknown-host"
+
+
 def temp_path(path: Path) -> Path:
-    """Where `path` is written before its atomic rename (named so remove_orphaned_temp_files finds it)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Where `path` is written before its atomic rename: unique per process and host (named so
+    remove_orphaned_temp_files finds it)."""
+    return path.with_name(f".{path.name}.{os.getpid()}@{host_tag()}.tmp")
 
 
 def remove_quietly(path: Path) -> None:
@@ -97,9 +114,10 @@ def _free_space(path: Path) -> str:
 
 
 def remove_orphaned_temp_files(root: Path, logger: logging.Logger | None = None) -> list[Path]:
-    """Delete the temp files under `root` whose writing process (the pid in the name) is gone: the leftovers
-    of a killed or crashed run, gigabytes on the real datasets. A live writer's file is left alone. (A pid
-    is checked on this host only: do not share one cache directory between machines while they write it.)"""
+    """Delete the temp files under `root` that this host wrote and whose writing process (the pid in the name)
+    is gone: the leftovers of a killed or crashed run, gigabytes on the real datasets. A live writer's file,
+    and any file another host wrote, is left alone; a file named before names carried the host is removed
+    once its pid is not alive here and nobody has written it for LEGACY_TEMP_AGE_S."""
     logger = logger or logging.getLogger(LOGGER_NAME)
     removed = []
     root = Path(root)
@@ -108,9 +126,9 @@ def remove_orphaned_temp_files(root: Path, logger: logging.Logger | None = None)
     for folder, _, names in os.walk(root):
         for name in names:
             match = _TEMP_NAME.match(name)
-            if match is None or _pid_alive(int(match.group("pid"))):
-                continue
             path = Path(folder) / name
+            if match is None or not _orphaned(match, path):
+                continue
             try:
                 size = path.stat().st_size
                 path.unlink()
@@ -123,6 +141,18 @@ def remove_orphaned_temp_files(root: Path, logger: logging.Logger | None = None)
                         match.group("pid"))
             removed.append(path)
     return removed
+
+
+def _orphaned(match: re.Match, path: Path) -> bool:
+    """Whether a temp file's writer is gone: this host's pid is dead (another host's file is never judged)."""
+    host, pid = match.group("host"), int(match.group("pid"))
+    if host is not None:
+        return host == host_tag() and not _pid_alive(pid)
+    try:
+        idle = time.time() - path.stat().st_mtime
+    except OSError:
+        return False
+    return not _pid_alive(pid) and idle > LEGACY_TEMP_AGE_S
 
 
 def _pid_alive(pid: int) -> bool:
