@@ -19,8 +19,8 @@ be missing (they take their defaults), and keys this code does not know (from a 
 `other` and written back unchanged; a missing identity key or status, a value of the wrong type, or an ok
 record without an accuracy raises `MalformedRecord`, naming the key.
 Values are checked for sense too (`_sense_problems`), since a report would otherwise average them: an accuracy
-(test, validation, per kind) is a finite number in [0, 100]; the per-clip lists (ids, targets, predictions) have
-one entry per test clip each, and an ok record's accuracy is the one its targets and predictions imply; the
+(test, validation, per kind) is a finite number in [0, 100]; the per-clip lists (ids, targets, predictions) that
+are there have one entry per test clip each, and an ok record's accuracy is the one its targets and predictions imply; the
 schema version is one this code knows (1 up to SCHEMA_VERSION: a record of a newer writer is not read as this
 one's). The store skips a record that fails with a warning naming its line and the reason.
 """
@@ -182,7 +182,7 @@ def _sense_problems(known: Mapping[str, Any]) -> list[str]:
             problems.append(f"{name} {value!r} is outside [0, 100] (a percentage)")
     lists = {name: known.get(name) or [] for name in ("test_ids", "test_targets", "test_predictions")}
     lengths = {name: len(values) for name, values in lists.items()}
-    if len(set(lengths.values())) > 1:
+    if len({n for n in lengths.values() if n}) > 1:  # a list left empty holds nothing to misalign
         problems.append("per-clip lists differ in length (" + ", ".join(f"{n} {k}" for n, k in lengths.items())
                         + "): a paired test would compare different clips")
     elif not all(isinstance(v, int) and not isinstance(v, bool) for n in ("test_targets", "test_predictions")

@@ -2,6 +2,8 @@
 
 `runs.jsonl` stays the record of truth; W&B is a window onto it. So every wandb call is guarded: a failure is
 logged once as a warning and the tracker turns into the no-op variant; it never loses a result or ends a sweep.
+A run that cannot even start (no network: wandb waits out its 90 s init timeout) turns tracking off for the rest
+of the sweep in that process, with one warning, so a 16-cell sweep does not wait 16 times (and the tables run).
 wandb is imported only when tracking is on, so a disabled sweep never pays for (or depends on) it.
 """
 from __future__ import annotations
@@ -178,15 +180,22 @@ def summary_metrics(record: RunRecord) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
+# Tracking settings (one per sweep: its group) whose W&B run failed to start in this process: tracking stays off.
+_INIT_FAILED: set[TrackingConfig] = set()
+
+
 def open_cell_tracker(cfg: TrackingConfig, name: str, config: dict, tags: dict[str, str]) -> CellTracker:
-    """One W&B run per sweep cell, in the sweep's group; job type is the cell's method (tags["method"])."""
-    if cfg.mode == "disabled":
+    """One W&B run per sweep cell, in the sweep's group; job type is the cell's method (tags["method"]). After one
+    run of the sweep failed to start, the others are not tried (each would wait out the same timeout)."""
+    if cfg.mode == "disabled" or cfg in _INIT_FAILED:
         return CellTracker()
     try:
         return CellTracker(_init_run(cfg, name, tags.get("method"), config,
                                      [t[:64] for t in map(str, tags.values()) if t]))  # W&B caps tags at 64 chars
     except Exception as exc:  # noqa: BLE001
-        _warn(f"init of run {name!r}", exc)
+        _INIT_FAILED.add(cfg)
+        log.warning("W&B init of run %r failed (%s: %s); W&B tracking is off for the rest of this sweep (group %s), "
+                    "results are unaffected", name, type(exc).__name__, exc, cfg.group)
         return CellTracker()
 
 
