@@ -12,22 +12,28 @@ file holds the same blocks as tables:
 
 The file is applied first, then each `--set` in order. Every key and value is checked against the
 typed configs before anything runs (unknown block, unknown field, wrong type: a ConfigKeyError that
-names the valid keys). The changes are kept on the preset (`Preset.overrides`), so every record
+names the valid keys; a value outside its field's valid range, or settings that break a rule between
+fields: a ConfigRangeError naming the field as written, the value and the range, benchmark/ranges.py). The changes are kept on the preset (`Preset.overrides`), so every record
 stores them in its config, and its config hash differs from the preset's own.
 """
 from __future__ import annotations
 
 import dataclasses
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Mapping
 
 from methods import METHODS, method_configs
-from methods.overrides import SCOPES, ConfigKeyError, replace_checked, unknown_key
+from methods.overrides import SCOPES, ConfigKeyError, check_value, field_names, replace_checked, scope_of, unknown_key
 
+from .data.base import DataConfig
+from .data.features import FrontEndConfig
 from .presets import Preset
+from .ranges import ConfigRangeError, check_constraints, check_field
 
 NESTED_CONFIGS = ("data", "frontend")  # preset fields that are typed configs themselves
+_NESTED_DEFAULTS = {"data": DataConfig, "frontend": FrontEndConfig}
 
 
 def blocks() -> list[str]:
@@ -66,8 +72,60 @@ def read_config_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigKeyError(f"--config {path}: not valid TOML: {exc}") from None
     for block, table in document.items():
         if not isinstance(table, dict):
-            raise ConfigKeyError(f"--config {path}: {block!r} must be a table ([{block}]) of field = value lines")
+            raise ConfigKeyError(f"--config {path}: {top_level_key_message(block, table)}")
     return document
+
+
+def top_level_key_message(key: str, value: Any) -> str:
+    """What to write instead of a top-level `key = value`: the tables whose configs have that field."""
+    holders = [block for block in blocks() if any(key in field_names(c) for c in reached_configs(block))]
+    if key in blocks():
+        return f"{key!r} must be a table ([{key}]) of field = value lines, got {key} = {value!r}"
+    if not holders:
+        return (f"top-level key {key!r} is no field of any block; keys go under a table ([block] then "
+                f"field = value), blocks: {', '.join(blocks())}")
+    return (f"top-level key {key!r} must go under the table of its block: [{holders[0]}] then {key} = {value!r}"
+            + (f" (tables that hold {key!r}: {', '.join(f'[{b}]' for b in holders)})" if len(holders) > 1 else ""))
+
+
+def reached_configs(block: str, preset: Preset | None = None) -> list[Any]:
+    """The configs a block changes: a scope's (every method config of its class), a method's, data's or
+    frontend's (the preset's, or the defaults)."""
+    if block in SCOPES:
+        return [entry.factory.config for entry in METHODS.entries() if scope_of(entry.factory.config) == block]
+    if block in NESTED_CONFIGS:
+        return [getattr(preset, block) if preset is not None else _NESTED_DEFAULTS[block]()]
+    if block in METHODS.names():
+        return [METHODS.get(block).config]
+    return []
+
+
+def check_change_ranges(block: str, fields: Mapping[str, Any], preset: Preset | None = None) -> None:
+    """Each --set/--config value within its field's valid range, named as written (`block.field`). Unknown
+    keys and wrong types are left to the resolution, which names the closest valid key."""
+    for key, value in fields.items():
+        config = next((c for c in reached_configs(block, preset) if key in field_names(c)), None)
+        if config is None:
+            continue
+        try:
+            value = check_value("", key, typing.get_type_hints(type(config))[key], value, getattr(config, key))
+        except ConfigKeyError:
+            continue
+        check_field(type(config), key, value, "--set/--config", f"{block}.{key}")
+
+
+def check_preset_rules(preset: Preset, where: str) -> None:
+    """Rules between blocks: the data's and front end's own rules, and a synth clip at least one analysis
+    window long (a shorter one is a bad file)."""
+    check_constraints(preset.data, f"{where} block 'data'")
+    check_constraints(preset.frontend, f"{where} block 'frontend'")
+    shortest = int(preset.data.synth_min_seconds * preset.frontend.sample_rate)
+    if shortest < preset.frontend.n_fft:
+        raise ConfigRangeError(
+            f"{where}: data.synth_min_seconds = {preset.data.synth_min_seconds!r} makes synth clips of "
+            f"{shortest} samples, shorter than one analysis window (frontend.n_fft = {preset.frontend.n_fft} samples "
+            f"at {preset.frontend.sample_rate} Hz): data.synth_min_seconds >= "
+            f"{preset.frontend.n_fft / preset.frontend.sample_rate:g}")
 
 
 def collect_changes(config_file: Path | None, assignments: list[str] | None) -> dict[str, dict[str, Any]]:
@@ -88,6 +146,8 @@ def customized(preset: Preset, changes: Mapping[str, Mapping[str, Any]]) -> Pres
     updates: dict[str, Any] = {"supervised": dict(preset.supervised), "data_free": dict(preset.data_free),
                                "per_method": {name: dict(block) for name, block in preset.per_method.items()}}
     for block, fields in changes.items():
+        check_change_ranges(block, fields, preset)
+    for block, fields in changes.items():
         if block in SCOPES:
             updates[block].update(fields)
         elif block in NESTED_CONFIGS:
@@ -102,4 +162,5 @@ def customized(preset: Preset, changes: Mapping[str, Mapping[str, Any]]) -> Pres
         merged.setdefault(block, {}).update(fields)
     result = dataclasses.replace(preset, **updates, overrides=merged)
     method_configs(result)  # every key and value checked now, before anything runs
+    check_preset_rules(result, "--set/--config")
     return result

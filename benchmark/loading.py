@@ -1,6 +1,6 @@
 """The datasets a sweep reads: each loaded and featurised once per process, through the
 on-disk feature cache. Starting a provider first clears the cache of temp files that killed
-runs left behind."""
+runs left behind. A dataset with an empty split is refused before anything is featurised."""
 from __future__ import annotations
 
 import dataclasses
@@ -34,12 +34,28 @@ class DataProvider:
         if name not in self._cache:
             start = time.perf_counter()
             clipset = DATASETS.get(name)(data_config(self.spec))
+            check_no_empty_split(clipset)  # before features, teachers or cells
             frontend = self.spec.preset.frontend
             key = features_key(clipset, frontend, features_dir())  # hashes the audio files that changed
             self._cache[name] = prepare(clipset, frontend,
                                         lambda cs, split: extract_features(cs, split, frontend, key), key)
             log.info("prepared %s in %.1fs: %s", name, time.perf_counter() - start, clipset.split_sizes())
         return self._cache[name]
+
+
+class EmptySplit(ValueError):
+    """A split the data leaves without a clip: nothing could be trained, selected or tested on it."""
+
+
+def check_no_empty_split(clipset) -> None:
+    """Refuse a dataset whose train, validation or test split is empty, naming the dataset, split and counts."""
+    sizes = clipset.split_sizes()
+    empty = [split for split, count in sizes.items() if count == 0]
+    if empty:
+        counts = ", ".join(f"{split} {count}" for split, count in sizes.items())
+        raise EmptySplit(f"dataset {clipset.name!r}: split {empty[0]!r} has 0 clips ({counts}); every split needs "
+                         "clips: use more clips (synth: data.synth_clips_per_class), another --protocol, or check "
+                         "the data (--on-bad-file skip may have left a split empty)")
 
 
 def features_dir() -> Path:

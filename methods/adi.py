@@ -21,9 +21,12 @@ lowest loss over the iterations is kept, as in the reference code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+
+from benchmark.ranges import NON_NEGATIVE, POSITIVE, between
 
 from .base import CellContext
 from .inversion.augment import roll_time
@@ -49,6 +52,10 @@ class ADIConfig(DataFreeConfig):
     competition_temperature: float = 3.0
     jitter_fraction: float = 2 / 32  # roll by up to 2 of 32 pixels -> 1/16 of the time axis
     balanced_targets: bool = True  # classes in turn, as the CIFAR script's targets
+    RANGES: ClassVar[dict[str, Any]] = {
+        "input_lr": POSITIVE, "bn_weight": NON_NEGATIVE, "first_bn_multiplier": NON_NEGATIVE,
+        "tv_weight": NON_NEGATIVE, "l2_weight": NON_NEGATIVE, "competition_weight": NON_NEGATIVE,
+        "competition_temperature": POSITIVE, "jitter_fraction": between(0, 1, high_open=True)}
 
 
 def competition_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -10,9 +10,12 @@ L_cr  = instance discrimination: per-channel means of the teacher's BN inputs fo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+
+from benchmark.ranges import NON_NEGATIVE, POSITIVE, at_least
 
 from .base import CellContext
 from .inversion.augment import SpectrogramViews
@@ -37,6 +40,10 @@ class CMIConfig(DataFreeConfig):
     bank_size: int = 40960
     n_negatives: int = 4096
     head_dim: int = 256  # CMI datafree_kd.py: CMISynthesizer(..., head_dim=256)
+    RANGES: ClassVar[dict[str, Any]] = {
+        "lr_g": POSITIVE, "nz": at_least(1), "generator_width": at_least(1), "bn_weight": NON_NEGATIVE,
+        "oh_weight": NON_NEGATIVE, "adv_weight": NON_NEGATIVE, "cr_weight": NON_NEGATIVE, "cr_temperature": POSITIVE,
+        "bank_size": at_least(1), "n_negatives": at_least(0), "head_dim": at_least(1)}
 
 
 def adversarial_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,11 @@ The ablations of Table 3 are the same code with a switch off.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 import torch
+
+from benchmark.ranges import at_least
 
 from .base import CellContext
 from .cmi import CMIConfig, ContrastiveModelInversion, ContrastiveSynthesizer
@@ -29,6 +32,7 @@ class FRAMIConfig(CMIConfig):
     reused_backend: bool = True
     reused: ReusedBackendWeights = field(default_factory=ReusedBackendWeights)
     length_factor: float = 2.0  # synthesize clips longer than a training clip
+    RANGES: ClassVar[dict[str, Any]] = {"num_chunks": at_least(2)}  # T_finv: mean over pairs of chunks
 
 
 class FeatureInvarianceSynthesizer(ContrastiveSynthesizer):

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from benchmark.ranges import NON_NEGATIVE, POSITIVE
 from benchmark.training import TrainConfig, train_supervised
 
 from .base import CellContext, Method, MethodResult
@@ -17,6 +19,7 @@ from .registry import register_method
 class KDConfig(TrainConfig):
     temperature: float = 4.0
     ce_weight: float = 0.0  # weight of the hard-label CE term (0: pure distillation)
+    RANGES: ClassVar[dict[str, Any]] = {"temperature": POSITIVE, "ce_weight": NON_NEGATIVE}
 
 
 def kd_batch_loss(teacher, cfg: KDConfig):

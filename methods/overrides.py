@@ -11,7 +11,9 @@ Now a preset has three blocks, each with a fixed reach:
 Scope membership is read from the config's class, so a new method needs no edit here. A scoped
 key reaches the configs of its scope that have the field (`bank_size` reaches cmi and frami, not
 adi); a key that no config of its scope has, a per-method key its method lacks, an unknown method
-name and a value of the wrong type are errors (`ConfigKeyError`) naming the closest valid key.
+name and a value of the wrong type are errors (`ConfigKeyError`) naming the closest valid key, and a
+value outside its field's valid range (the RANGES table beside the fields, benchmark/ranges.py) is a
+`ConfigRangeError` naming the field, the value and the range.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import types
 import typing
 from typing import Any, Mapping, Protocol
 
+from benchmark.ranges import check_constraints, check_field
 from benchmark.training import TrainConfig
 
 from .inversion.loop import DataFreeConfig
@@ -117,7 +120,8 @@ def check_value(where: str, key: str, expected: Any, value: Any, current: Any) -
 
 
 def replace_checked(config: Any, changes: Mapping[str, Any], where: str) -> Any:
-    """`config` with `changes` applied; every key must be a field, every value of its type."""
+    """`config` with `changes` applied; every key must be a field, every value of its type and within the field's
+    valid range (benchmark/ranges.py), and the result must keep the config's rules between fields."""
     hints = typing.get_type_hints(type(config))
     where = f"{where} ({type(config).__name__})"
     checked = {}
@@ -125,7 +129,11 @@ def replace_checked(config: Any, changes: Mapping[str, Any], where: str) -> Any:
         if key not in field_names(config):
             raise unknown_key(where, key, list(field_names(config)))
         checked[key] = check_value(where, key, hints[key], value, getattr(config, key))
-    return dataclasses.replace(config, **checked)
+        check_field(type(config), key, checked[key], where)
+    result = dataclasses.replace(config, **checked)
+    if checked:
+        check_constraints(result, where)
+    return result
 
 
 def check_keys(overrides: ScopedOverrides, defaults: Mapping[str, Any]) -> None:

@@ -59,8 +59,8 @@ def test_the_file_comes_first_then_each_set_in_order(tmp_path):
     path.write_text("[data_free]\niterations = 7\nkd_steps = 3\n[adi]\ninput_lr = 0.1\n")
     changes = collect_changes(path, ["data_free.iterations=9", "adi.input_lr=0.4", "adi.input_lr=0.5"])
     assert changes == {"data_free": {"iterations": 9, "kd_steps": 3}, "adi": {"input_lr": 0.5}}
-    path.write_text("iterations = 7\n")
-    with pytest.raises(ConfigKeyError, match=r"must be a table \(\[iterations\]\)"):
+    path.write_text("adi = 7\n")
+    with pytest.raises(ConfigKeyError, match=r"'adi' must be a table \(\[adi\]\)"):
         collect_changes(path, [])
     path.write_text("[data_free\n")
     with pytest.raises(ConfigKeyError, match="not valid TOML"):

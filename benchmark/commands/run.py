@@ -12,11 +12,13 @@ import torch
 
 from methods import METHODS, TABLE_ORDER
 
+from ..cost_estimate import refuse_if_expensive
 from ..data import DATASETS, PAPER_DATASETS
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
 from ..executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
 from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
+from ..presets import PRESETS
 from ..numerics import apply_numerics
 from ..placement import PlacementRequest, resolve_placement
 from ..records import RunStore, ensure_writable_dir
@@ -63,6 +65,9 @@ def add_sweep_arguments(p, methods: str, out: str) -> None:
     add_bad_file_argument(p)
     p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
     p.add_argument("--no-wait", action="store_true", help="exit at once if another sweep holds OUT (default: wait)")
+    p.add_argument("--allow-expensive", action="store_true",
+                   help="run even if the changed settings make the sweep more than 100x the preset's estimated work "
+                        "on the same cells (refused by default, before anything runs)")
     add_executor_arguments(p)
     add_numerics_arguments(p)
     add_tracking_arguments(p)
@@ -117,6 +122,7 @@ def sweep_spec(args):
 
 def main(args) -> int:
     spec = sweep_spec(args)
+    refuse_if_expensive(spec, PRESETS.get(args.preset), args.allow_expensive)  # before anything runs
     ensure_writable_dir(args.out)  # a file or read-only --out: a message now, not a traceback later
     store = RunStore(args.out)
     setting = setting_name(spec.preset.name, spec.preset.overrides)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
+
+from ..ranges import POSITIVE, Constraint, Matches, OneOf, Range, at_least, between
 
 SPLITS = ("train", "val", "test")
 TIME_DEPENDENT, TIME_INDEPENDENT = "TD", "TID"
@@ -101,3 +103,15 @@ class DataConfig:
     synth_min_seconds: float = 0.5
     synth_max_seconds: float = 4.0
     synth_snr_db: tuple[float, float] = (-9.0, 6.0)  # background noise; the smoke preset uses an easy range
+    # Valid ranges (benchmark/ranges.py), checked before anything runs. The synth set splits each class 70/15/15
+    # (synth.split_of): 6 clips a class is the fewest that leave validation and test a clip each.
+    RANGES: ClassVar[dict[str, Any]] = {
+        "sample_rate": at_least(1), "protocol": Matches(r"paper|fold[1-9][0-9]*", "'paper' or 'fold<k>', k >= 1"),
+        "val_fraction": between(0, 1, low_open=True, high_open=True), "seed": at_least(0),
+        "on_bad_file": OneOf(("fail", "skip")), "synth_clips_per_class": at_least(6),
+        "synth_min_seconds": POSITIVE, "synth_max_seconds": POSITIVE, "synth_snr_db": Range()}
+    CONSTRAINTS: ClassVar[tuple[Constraint, ...]] = (
+        Constraint(("synth_min_seconds", "synth_max_seconds"), lambda c: c.synth_min_seconds <= c.synth_max_seconds,
+                   "synth_min_seconds <= synth_max_seconds"),
+        Constraint(("synth_snr_db",), lambda c: len(c.synth_snr_db) == 2 and c.synth_snr_db[0] <= c.synth_snr_db[1],
+                   "synth_snr_db = (low, high) with low <= high"))

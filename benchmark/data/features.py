@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ import torchaudio
 
 from .audio_io import (FIX_HINT, SCREEN_WINDOW_RATE, SCREEN_WINDOW_SAMPLES, BadAudioFile, ClipTooShort,
                        too_short_reason)
+from ..ranges import NON_NEGATIVE, POSITIVE, Constraint, at_least
 from .base import ClipSet
 
 
@@ -31,6 +33,17 @@ class FrontEndConfig:
     f_max: float | None = None
     log_offset: float = 1e-6  # log(power + offset)
     max_seconds: float | None = None  # crop longer clips (None: keep full length)
+    # Valid ranges (benchmark/ranges.py), checked before anything runs.
+    RANGES: ClassVar[dict[str, Any]] = {
+        "sample_rate": at_least(1), "n_fft": at_least(2), "win_length": at_least(1), "hop_length": at_least(1),
+        "n_mels": at_least(1), "f_min": NON_NEGATIVE, "f_max": POSITIVE, "log_offset": POSITIVE,
+        "max_seconds": POSITIVE}
+    CONSTRAINTS: ClassVar[tuple[Constraint, ...]] = (
+        Constraint(("win_length", "n_fft"), lambda c: c.win_length <= c.n_fft, "win_length <= n_fft"),
+        Constraint(("n_mels", "n_fft"), lambda c: c.n_mels <= c.n_fft // 2 + 1, "n_mels <= n_fft // 2 + 1 (FFT bins)"),
+        Constraint(("f_min", "f_max", "sample_rate"),
+                   lambda c: c.f_min < (c.f_max if c.f_max is not None else c.sample_rate / 2) <= c.sample_rate / 2,
+                   "f_min < f_max <= sample_rate / 2 (f_max None: sample_rate / 2)"))
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]

@@ -9,8 +9,11 @@ offset (adding a constant to a log spectrogram is a change of loudness).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
+
+from benchmark.ranges import FRACTION, NON_NEGATIVE, between
 
 
 def roll_time(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -61,6 +64,10 @@ class ViewConfig:
     freq_mask_fraction: float = 0.1
     gain_db: float = 0.0  # +-; in normalised log-mel units it is applied as a constant offset
     local_min_fraction: float = 0.25  # the local view keeps 25-100% of the time axis (CMI: scale 0.25-1)
+    RANGES: ClassVar[dict[str, Any]] = {
+        "max_roll_fraction": FRACTION, "time_mask_fraction": between(0, 1, high_open=True),
+        "freq_mask_fraction": between(0, 1, high_open=True), "gain_db": NON_NEGATIVE,
+        "local_min_fraction": between(0, 1, low_open=True)}
 
 
 def kd_view(x: torch.Tensor, cfg: ViewConfig, generator: torch.Generator | None = None) -> torch.Tensor:

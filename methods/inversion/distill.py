@@ -6,11 +6,13 @@ distiller's `parameters()` are only its own trainable parts (FRAMI's projections
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.ranges import NON_NEGATIVE
 from models import AudioClassifier
 from models.pooling import masked_mean_var
 
@@ -40,6 +42,8 @@ class ReusedBackendWeights:
     frame: float = 1.0  # mean and variance over time of frame-level states H
     utterance: float = 1.0  # mean and variance (over the batch) of utterance-level states U
     backend_logits: float = 1.0  # student's H through the teacher's frozen pooling + classifier
+    RANGES: ClassVar[dict[str, Any]] = {"frame": NON_NEGATIVE, "utterance": NON_NEGATIVE,
+                                        "backend_logits": NON_NEGATIVE}
 
 
 def moment_matching(student_mean, student_var, teacher_mean, teacher_var) -> torch.Tensor:

@@ -14,11 +14,13 @@ import copy
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from benchmark.progress import Progress
+from benchmark.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least
 from benchmark.training import PhaseStats, accuracy, check_finite
 
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
@@ -48,6 +50,13 @@ class DataFreeConfig:
     eval_every: int = 10  # rounds between validation checks
     length_factor: float = 1.0  # synthesized frames = length_factor * median training frames
     views: ViewConfig = field(default_factory=ViewConfig)
+    # Valid ranges (benchmark/ranges.py), checked before anything runs. A KD batch (at most the pool, at first
+    # one synthesized batch) goes through the student's BatchNorm in training mode: two samples at least.
+    RANGES: ClassVar[dict[str, Any]] = {
+        "rounds": at_least(1), "synth_batch": at_least(2), "iterations": at_least(1), "kd_steps": at_least(1),
+        "kd_batch": at_least(2), "kd_optimizer": OneOf(("sgd", "adamw")), "kd_lr": POSITIVE,
+        "kd_weight_decay": NON_NEGATIVE, "temperature": POSITIVE, "pool_size": at_least(2),
+        "eval_every": at_least(1), "length_factor": POSITIVE, "checkpointing": OneOf(("off", "blocks", "passes"))}
 
 
 def autocast(ctx: CellContext):
@@ -138,6 +147,7 @@ class DataFreeMethod(Method):
                 synth_stats.seconds += time.perf_counter() - start
                 synth_stats.samples += len(batch)
                 synth_stats.steps += cfg.iterations
+                check_synthesis_finite(synthesizer, f"{self.name} synthesis round {round_index}")  # once a round
                 pool.add(batch)
                 targets = getattr(synthesizer, "last_targets", None)
                 if targets is not None:
@@ -187,6 +197,14 @@ class DataFreeMethod(Method):
         inputs = pool.sample(count, sampler).float()
         probs = teacher(inputs.to(ctx.device)).float().softmax(1).cpu()
         return SynthesizedSamples(inputs.cpu(), probs)
+
+
+def check_synthesis_finite(synthesizer: Synthesizer, where: str) -> None:
+    """A batch whose best loss is not finite (no step of it had a finite loss) ends the cell as diverged, as a
+    non-finite KD loss does, instead of entering the pool. One host read per round."""
+    total = synthesizer.last_losses.get("total")
+    if total is not None:
+        check_finite(torch.as_tensor(total), where)
 
 
 def draw_kd_batch(pool, cfg: DataFreeConfig, sampler: torch.Generator, device: torch.device) -> torch.Tensor:
