@@ -64,7 +64,8 @@ _SHORT_BUDGET_ADI = {"adi": {"input_lr": 0.2, "bn_weight": 1.0}}
 _SUPERVISED_SMOKE = {"epochs": 10, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 10, "patience": 10}
 _DATA_FREE_SMOKE = {"rounds": 2, "synth_batch": 16, "iterations": 4, "kd_steps": 12, "kd_batch": 32,
                     "pool_size": 64, "eval_every": 1, "bank_size": 64, "n_negatives": 32, "nz": 16,
-                    "generator_width": 8, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4}
+                    "generator_width": 8, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4,
+                    "checkpointing": "off"}
 PRESETS.add("smoke", Preset(
     name="smoke",
     summary="seconds: tiny synth set and models, a few steps of everything (tests, regression bounds)",
@@ -95,14 +96,16 @@ PRESETS.add("micro", Preset(
     supervised={"epochs": 1, "batch_size": 16, "lr": 3e-3, "min_epochs_before_stop": 1, "patience": 1},
     data_free={"rounds": 1, "synth_batch": 4, "iterations": 2, "kd_steps": 2, "kd_batch": 4, "pool_size": 8,
                "eval_every": 1, "bank_size": 8, "n_negatives": 4, "nz": 8, "generator_width": 4,
-               "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4},
+               "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4, "checkpointing": "off"},
     per_method=_SHORT_BUDGET_ADI,
 ))
 
 _SUPERVISED_CPU = {"epochs": 20, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 10, "patience": 8}
 _DATA_FREE_CPU = {"rounds": 6, "synth_batch": 32, "iterations": 24, "kd_steps": 50, "kd_batch": 64,
                   "pool_size": 6 * 32, "eval_every": 1, "bank_size": 1024, "n_negatives": 256, "nz": 64,
-                  "generator_width": 16, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4}
+                  "generator_width": 16, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4,
+                  # small models, small batches: memory is no concern, and checkpointing costs a forward per block
+                  "checkpointing": "off"}
 PRESETS.add("cpu", Preset(
     name="cpu",
     summary="minutes on 2 CPU cores: synth set, narrow ResNet/WRN pairs, CMI-style loop scaled down",

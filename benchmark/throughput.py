@@ -269,7 +269,7 @@ def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None 
     synthesizer = method.make_synthesizer(bench.ctx, teacher, student.eval(), frames)
     bank = getattr(synthesizer, "bank", None)
     if bank is not None:  # steady state: CMI's memory bank full of past embeddings, as after the first rounds
-        bank.add(torch.randn(bank.size, bank.data.shape[1]))
+        bank.add(torch.randn(bank.size, bank.data.shape[1], device=bank.data.device))
 
     def step():
         with autocast(bench.ctx):

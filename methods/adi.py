@@ -32,7 +32,8 @@ from .base import CellContext
 from .inversion.augment import roll_time
 from .inversion.distill import LogitDistiller
 from .inversion.hooks import BatchNormStatistics, frozen
-from .inversion.loop import DataFreeConfig, DataFreeMethod, Synthesizer
+from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
+from .inversion.memory import StepMemory
 from .inversion.priors import l2_norm, total_variation_l2
 from .registry import register_method
 
@@ -62,8 +63,8 @@ def competition_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     """1 - JS as in the ADI reference: probabilities at temperature T clamped to [0.01, 0.99],
     divergence 0.5 KL(M||P_s) + 0.5 KL(M||P_t) with M the mixture, clamped to [0, 1].
     Minimising it makes the synthesized samples ones the student and teacher disagree on."""
-    p_s = F.softmax(student_logits / temperature, dim=1)
-    p_t = F.softmax(teacher_logits / temperature, dim=1)
+    p_s = F.softmax(student_logits.float() / temperature, dim=1)  # logits in fp32 before /T under autocast
+    p_t = F.softmax(teacher_logits.float() / temperature, dim=1)
     m = (0.5 * (p_s + p_t)).clamp(0.01, 0.99)
     p_s, p_t = p_s.clamp(0.01, 0.99), p_t.clamp(0.01, 0.99)
     kl_m_s = (m * (m.log() - p_s.log())).sum(1).mean()
@@ -79,6 +80,7 @@ class DeepInversionSynthesizer(Synthesizer):
         self.num_classes, self.shape, self.device = num_classes, shape, device
         self.bn = BatchNormStatistics(teacher, cfg.first_bn_multiplier, instance_means=False)
         self.generator = torch.Generator().manual_seed(seed)
+        self.memory = StepMemory(cfg.checkpointing, (teacher, student))
 
     def synthesize(self) -> torch.Tensor:
         cfg = self.cfg
@@ -86,7 +88,7 @@ class DeepInversionSynthesizer(Synthesizer):
         y = self.targets().to(self.device)
         self.last_targets = y
         opt = self.input_optimizer(x)
-        with self.bn.active(), frozen(self.student):
+        with self.bn.active(), frozen(self.student), self.memory.during_synthesis():
             return self._optimise(x, y, opt)
 
     def input_optimizer(self, x: torch.Tensor) -> torch.optim.Optimizer:
@@ -100,27 +102,31 @@ class DeepInversionSynthesizer(Synthesizer):
             return torch.arange(n) % self.num_classes
         return torch.randint(0, self.num_classes, (n,), generator=self.generator)
 
+    def _teacher_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher logits and the BN-statistics prior (outputs, so StepMemory can split backward here)."""
+        return self.teacher(x), self.bn.loss()
+
     def _optimise(self, x, y, opt) -> torch.Tensor:
         cfg = self.cfg
-        best_loss, best = float("inf"), None
+        best = BestSoFar()
         max_shift = int(cfg.jitter_fraction * self.shape[-1])
         for _ in range(cfg.iterations):
             x_j = roll_time(x, max_shift, self.generator)
-            t_logits = self.teacher(x_j)
-            terms = {"ce": F.cross_entropy(t_logits, y), "bn": self.bn.loss(),
+            t_logits, bn_loss = self.memory.run(self._teacher_pass, x_j)
+            terms = {"ce": F.cross_entropy(t_logits.float(), y), "bn": bn_loss,
                      "tv": total_variation_l2(x_j), "l2": l2_norm(x_j)}
             loss = terms["ce"] + cfg.bn_weight * terms["bn"] + cfg.tv_weight * terms["tv"] + cfg.l2_weight * terms["l2"]
             if cfg.competition_weight > 0:
-                terms["competition"] = competition_loss(self.student(x_j), t_logits, cfg.competition_temperature)
+                terms["competition"] = competition_loss(self.memory.run(self.student, x_j), t_logits,
+                                                       cfg.competition_temperature)
                 loss = loss + cfg.competition_weight * terms["competition"]
-            if loss.item() < best_loss:  # x as it was when this loss was measured
-                best_loss, best = loss.item(), x.detach().clone()
+            best.offer(loss, x)  # x as it was when this loss was measured
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            self.memory.backward(loss)
             opt.step()
             self.sample_iterations += cfg.synth_batch
-        self.last_losses = {k: v.item() for k, v in terms.items()} | {"total": best_loss}
-        return best
+        self.last_losses = {k: v.detach() for k, v in terms.items()} | {"total": best.loss}
+        return best.values[0]
 
 
 class AdaptiveDeepInversion(DataFreeMethod):

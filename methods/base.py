@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
 import torch
@@ -35,6 +35,16 @@ class CellContext:
 
     def teacher(self) -> tuple[AudioClassifier, dict]:
         return self.load_teacher()
+
+
+def result_fields(config) -> dict:
+    """A method config as a dict without the fields that cannot change a result (field metadata
+    `hashed: False`, e.g. how a step's memory is bounded): what a cell's identity hashes."""
+    out = asdict(config)
+    for f in fields(config):
+        if f.metadata.get("hashed", True) is False:
+            out.pop(f.name, None)
+    return out
 
 
 @dataclass

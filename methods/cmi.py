@@ -19,11 +19,12 @@ from benchmark.ranges import NON_NEGATIVE, POSITIVE, at_least
 
 from .base import CellContext
 from .inversion.augment import SpectrogramViews
-from .inversion.contrastive import MLPHead, MemoryBank, instance_contrastive_loss
+from .inversion.contrastive import MLPHead, MemoryBank, instance_contrastive_loss, project_rows
 from .inversion.distill import LogitDistiller
 from .inversion.generator import SpectrogramGenerator
 from .inversion.hooks import BatchNormStatistics, frozen
-from .inversion.loop import DataFreeConfig, DataFreeMethod, Synthesizer
+from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
+from .inversion.memory import StepMemory
 from .registry import register_method
 
 
@@ -48,6 +49,7 @@ class CMIConfig(DataFreeConfig):
 
 def adversarial_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     """-(KL(p_t || p_s) summed over classes, masked to samples where the argmaxes agree), batch mean."""
+    student_logits, teacher_logits = student_logits.float(), teacher_logits.float()  # fp32 under autocast
     agree = (student_logits.argmax(1) == teacher_logits.argmax(1)).float()
     kl = F.kl_div(F.log_softmax(student_logits, 1), F.log_softmax(teacher_logits, 1), reduction="none",
                   log_target=True).sum(1)
@@ -72,7 +74,8 @@ class ContrastiveSynthesizer(Synthesizer):
             dim = self.bn.instance_embedding().shape[1]
         self.head = MLPHead(dim, cfg.head_dim).to(device)
         self.head_opt = torch.optim.Adam(self.head.parameters(), lr=cfg.lr_g)
-        self.bank = MemoryBank(cfg.bank_size, 2 * dim)
+        self.bank = MemoryBank(cfg.bank_size, 2 * dim, device)
+        self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator)
 
     def contrastive_terms(self, local: torch.Tensor, global_: torch.Tensor, n_current: int,
                           x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -86,7 +89,7 @@ class ContrastiveSynthesizer(Synthesizer):
         y = torch.randint(0, self.num_classes, (n,), generator=self.rng).to(self.device)
         self.last_targets = y
         opt = torch.optim.Adam([{"params": self.generator.parameters()}, {"params": [z]}], cfg.lr_g, betas=(0.5, 0.999))
-        with self.bn.active(), frozen(self.student):
+        with self.bn.active(), frozen(self.student), self.memory.during_synthesis():
             return self._optimise(z, y, opt)
 
     def step_terms(self, z: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -94,18 +97,25 @@ class ContrastiveSynthesizer(Synthesizer):
         cfg, n = self.cfg, len(z)
         x = self.generator(z)
         global_view, local_view = self.views.global_view(x), self.views.local_view(x)
-        t_logits = self.teacher(global_view)
-        terms = {"bn": self.bn.loss(), "oh": F.cross_entropy(t_logits, y)}
-        global_feat = self.bn.instance_embedding()
-        terms["adv"] = adversarial_loss(self.student(global_view), t_logits) if cfg.adv_weight > 0 else z.new_zeros(())
-        self.teacher(local_view)
-        local_feat = self.bn.instance_embedding()
-        cached = self.bank.sample(cfg.n_negatives, self.rng).to(self.device)
+        run = self.memory.run
+        t_logits, bn_loss, global_feat = run(self._teacher_pass, global_view)
+        terms = {"bn": bn_loss, "oh": F.cross_entropy(t_logits.float(), y)}
+        terms["adv"] = (adversarial_loss(run(self.student, global_view), t_logits) if cfg.adv_weight > 0
+                        else z.new_zeros((), dtype=torch.float32))
+        _, _, local_feat = run(self._teacher_pass, local_view)
+        cached = self.bank.sample(cfg.n_negatives, self.rng)
         cached_local, cached_global = cached.chunk(2, dim=1)
-        projected = self.head(torch.cat([local_feat, cached_local, global_feat, cached_global]))
+        projected = project_rows(self.head, torch.cat([local_feat, cached_local, global_feat, cached_global]),
+                                 self.memory.level != "off")
         proj_local, proj_global = projected.chunk(2, dim=0)
         terms.update(self.contrastive_terms(proj_local, proj_global, n, x))
         return terms, x, torch.cat([local_feat, global_feat], dim=1)
+
+    def _teacher_pass(self, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Teacher logits, the BN-statistics prior and the instance embedding of one view (as outputs, so
+        StepMemory can split the step's backward at this pass)."""
+        logits = self.teacher(view)
+        return logits, self.bn.loss(), self.bn.instance_embedding()
 
     def weighted_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         cfg = self.cfg
@@ -114,22 +124,21 @@ class ContrastiveSynthesizer(Synthesizer):
 
     def _optimise(self, z: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> torch.Tensor:
         cfg, n = self.cfg, self.cfg.synth_batch
-        best_loss, best, best_features = float("inf"), None, None
+        best = BestSoFar()
         for _ in range(cfg.iterations):
             terms, x, features = self.step_terms(z, y)
             loss = self.weighted_loss(terms)
-            if loss.item() < best_loss:
-                best_loss, best = loss.item(), x.detach().clone()
-                best_features = features.detach()
+            best.offer(loss, x, features)
             opt.zero_grad(set_to_none=True)
             self.head_opt.zero_grad(set_to_none=True)
-            loss.backward()
+            self.memory.backward(loss)
             opt.step()
             self.head_opt.step()
             self.sample_iterations += n
+        best_x, best_features = best.values
         self.bank.add(best_features)
-        self.last_losses = {k: v.item() for k, v in terms.items()} | {"total": best_loss}
-        return best
+        self.last_losses = {k: v.detach() for k, v in terms.items()} | {"total": best.loss}
+        return best_x
 
 
 class ContrastiveModelInversion(DataFreeMethod):

@@ -61,6 +61,8 @@ class RealSubsetSynthesizer(Synthesizer):
 
 
 class KDOnNoise(DataFreeMethod):
+    optimises_samples = False  # its batches cost no teacher passes (the planner counts its KD phase only)
+
     def make_synthesizer(self, ctx: CellContext, teacher, student, frames: int) -> Synthesizer:
         return NoiseSynthesizer(self.config.synth_batch, (1, ctx.data.n_mels, frames), ctx.device, ctx.seed)
 

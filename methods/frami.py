@@ -40,9 +40,12 @@ class FeatureInvarianceSynthesizer(ContrastiveSynthesizer):
         """T_finv (Eq. 1) of every synthesized clip: mean pairwise cosine of its K chunk embeddings."""
         k = self.cfg.num_chunks
         chunks = split_chunks(x, k)
-        with self.bn.active(False):  # chunk passes must not overwrite the views' BN statistics
-            embeddings = self.teacher.forward_hidden(chunks).utterance
+        with self.bn.preserved():  # chunk passes must not overwrite the views' BN statistics
+            embeddings = self.memory.run(self._utterance, chunks)
         return feature_invariance(embeddings.view(len(x), k, -1))
+
+    def _utterance(self, x: torch.Tensor) -> torch.Tensor:
+        return self.teacher.forward_hidden(x).utterance
 
     def contrastive_terms(self, local, global_, n_current, x) -> dict[str, torch.Tensor]:
         """Eq. 2 in every FRAMI variant; without T_finv the same form with T_finv = 0, so that the

@@ -18,7 +18,9 @@ def frame_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
 
 
 def masked_mean_var(h: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (biased) variance over time of H (B, C, T), over valid frames only."""
+    """Mean and (biased) variance over time of H (B, C, T), over valid frames only; in fp32 whatever H's
+    dtype (under bf16 autocast a variance from bf16 sums loses most of its digits)."""
+    h = h.float()
     if lengths is None:
         return h.mean(dim=2), h.var(dim=2, unbiased=False)
     mask = frame_mask(lengths, h.shape[2]).unsqueeze(1).to(h.dtype)  # (B, 1, T)

@@ -6,6 +6,8 @@ import torch
 from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
 
+from .checkpointing import run_blocks
+
 RESNET_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
@@ -17,9 +19,15 @@ class TimmTrunk(nn.Module):
         self.net = net
         self.out_channels = net.num_features
         self.time_stride = 32
+        self.checkpoint_blocks = False  # models.checkpointing.checkpointed_blocks turns it on
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.forward_features(x)
+        if not self.checkpoint_blocks:
+            return self.net.forward_features(x)
+        net = self.net  # timm's forward_features, with each residual block checkpointed on its own
+        x = net.maxpool(net.act1(net.bn1(net.conv1(x))))
+        blocks = [block for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for block in layer]
+        return run_blocks(blocks, x, True)
 
 
 def resnet_trunk(depth: int, width: int | None = None) -> TimmTrunk:

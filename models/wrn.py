@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .checkpointing import run_blocks
+
 
 class PreActBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int):
@@ -47,9 +49,10 @@ class WideResNetTrunk(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         self.out_channels = in_ch
         self.time_stride = 4
+        self.checkpoint_blocks = False  # models.checkpointing.checkpointed_blocks turns it on
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.blocks(self.stem(x))))
+        return self.relu(self.bn(run_blocks(self.blocks, self.stem(x), self.checkpoint_blocks)))

@@ -12,7 +12,10 @@ from methods.inversion.loop import DataFreeConfig, channels_last_copy, draw_kd_b
 from methods.inversion.pool import TensorPool
 from models import create_model
 
-SMALL = dict(synth_batch=8, iterations=1, nz=16, generator_width=8, bank_size=32, n_negatives=16)
+# "off": these tests differentiate step_terms directly; under "passes" the passes are leaves and the
+# gradient reaches the generator through StepMemory.backward (equality: tests/test_memory_bound.py)
+SMALL = dict(synth_batch=8, iterations=1, nz=16, generator_width=8, bank_size=32, n_negatives=16,
+             checkpointing="off")
 
 
 def _pair():

@@ -6,6 +6,9 @@ import itertools
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+HEAD_CHUNK_ROWS = 1024  # rows of the contrastive head per checkpointed chunk (memory bank included)
 
 
 class MLPHead(nn.Module):
@@ -16,29 +19,62 @@ class MLPHead(nn.Module):
         self.net = nn.Sequential(nn.Linear(dim_in, dim_in), nn.ReLU(inplace=True), nn.Linear(dim_in, dim_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.net(x), dim=1, p=2)
+        return F.normalize(self.net(x).float(), dim=1, p=2)  # unit vectors in fp32: cosines follow
+
+
+def project_rows(head: nn.Module, rows: torch.Tensor, chunked: bool, chunk_rows: int = HEAD_CHUNK_ROWS) -> torch.Tensor:
+    """head(rows); when `chunked`, in checkpointed chunks of rows (the head is row-wise, so the result and its
+    gradients are the same), keeping only each chunk's input for backward instead of the hidden layer of
+    every row of the batch and the memory bank."""
+    if not chunked or not torch.is_grad_enabled() or len(rows) <= chunk_rows:
+        return head(rows)
+    return torch.cat([checkpoint(head, part, use_reentrant=False) for part in rows.split(chunk_rows)])
 
 
 class MemoryBank:
-    """Ring buffer of past samples' (local, global) embeddings, the extra negatives of CMI."""
+    """Ring buffer of past samples' (local, global) embeddings, the extra negatives of CMI. It lives on
+    the synthesis device (a GPU step never copies the bank over from the host) and is written in place."""
 
-    def __init__(self, size: int, dim: int):
-        self.data = torch.zeros(size, dim)
+    def __init__(self, size: int, dim: int, device: torch.device | str | None = None):
+        self.data = torch.zeros(size, dim, device=device)
         self.size, self.ptr, self.count = size, 0, 0
 
     def add(self, features: torch.Tensor) -> None:
-        for row in features.detach().cpu().split(self.size):
-            n = len(row)
-            idx = (torch.arange(n) + self.ptr) % self.size
-            self.data[idx] = row.float()
-            self.ptr = (self.ptr + n) % self.size
-            self.count = min(self.size, self.count + n)
+        rows = features.detach()
+        if len(rows) > self.size:  # only the last `size` rows would survive the ring
+            self.ptr = (self.ptr + len(rows) - self.size) % self.size
+            rows = rows[-self.size:]
+        n = len(rows)
+        first = min(n, self.size - self.ptr)
+        self.data[self.ptr:self.ptr + first] = rows[:first]
+        self.data[:n - first] = rows[first:]
+        self.ptr = (self.ptr + n) % self.size
+        self.count = min(self.size, self.count + n)
 
     def sample(self, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.count == 0:
             return self.data[:0]
-        index = torch.randperm(self.count, generator=generator)[: min(k, self.count)]
+        index = torch.randperm(self.count, generator=on_device(generator, self.data.device),
+                               device=self.data.device)[: min(k, self.count)]
         return self.data[index]
+
+
+def on_device(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:
+    """`generator` where it can draw on `device`; None on the meta device (the planner's shape-only runs)."""
+    if generator is None or device.type == "meta":
+        return None
+    if generator.device.type != device.type:
+        raise ValueError(f"a {generator.device.type} generator cannot draw on {device}")
+    return generator
+
+
+def cosine_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b.T of unit rows in fp32, autocast or not: /tau (0.1) magnifies bf16's rounding near cosine 1
+    (about 0.004) to 0.04, the size of T_finv's margin."""
+    if a.device.type not in ("cpu", "cuda"):  # the planner's meta device has no autocast
+        return a.float() @ b.float().T
+    with torch.autocast(a.device.type, enabled=False):
+        return a.float() @ b.float().T
 
 
 def _per_row_mean(per_row: torch.Tensor, n_current: int) -> torch.Tensor:
@@ -56,7 +92,7 @@ def instance_contrastive_loss(local: torch.Tensor, global_: torch.Tensor, temper
     global views (current batch and memory bank). Rows [0, n_current) are the current batch.
     As in CMI's reference code the positive also sits in the denominator (a softmax
     cross-entropy over all global views)."""
-    cos = local @ global_.detach().T  # (N, N): both L2-normalised
+    cos = cosine_matrix(local, global_.detach())  # (N, N): both L2-normalised
     per_row = F.cross_entropy(cos / temperature, torch.arange(len(cos), device=cos.device), reduction="none")
     return _per_row_mean(per_row, n_current)
 
@@ -78,7 +114,7 @@ def feature_invariance_contrastive_loss(local: torch.Tensor, global_: torch.Tens
     n = len(local)
     if n < 2:
         raise ValueError("Eq. 2 needs at least one negative: a batch of 2 or a non-empty memory bank")
-    cos = local @ global_.detach().T
+    cos = cosine_matrix(local, global_.detach())
     positive = cos.diagonal()
     if t_finv is not None:
         positive = positive + F.pad(t_finv, (0, n - n_current))
@@ -96,7 +132,7 @@ def feature_invariance(chunk_embeddings: torch.Tensor) -> torch.Tensor:
     k = chunk_embeddings.shape[1]
     if k < 2:
         raise ValueError(f"T_finv needs at least 2 chunks, got {k}")
-    unit = F.normalize(chunk_embeddings, dim=2)
+    unit = F.normalize(chunk_embeddings.float(), dim=2)
     pairs = list(itertools.combinations(range(k), 2))
     left = unit[:, [p[0] for p in pairs]]
     right = unit[:, [p[1] for p in pairs]]

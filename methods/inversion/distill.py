@@ -47,7 +47,9 @@ class ReusedBackendWeights:
 
 
 def moment_matching(student_mean, student_var, teacher_mean, teacher_var) -> torch.Tensor:
-    return F.mse_loss(student_mean, teacher_mean) + F.mse_loss(student_var, teacher_var)
+    """MSE of means plus MSE of variances, in fp32 (the moments come from fp32 reductions)."""
+    return (F.mse_loss(student_mean.float(), teacher_mean.float())
+            + F.mse_loss(student_var.float(), teacher_var.float()))
 
 
 class ReusedBackendDistiller(Distiller):
@@ -77,9 +79,9 @@ class ReusedBackendDistiller(Distiller):
         if self.weights.frame:
             out["frame"] = moment_matching(*masked_mean_var(h_s, None), *masked_mean_var(t.frames, None))
         if self.weights.utterance:
-            u_s = self.utterance_proj(s.utterance)
+            u_s, u_t = self.utterance_proj(s.utterance).float(), t.utterance.float()
             out["utterance"] = moment_matching(u_s.mean(0), u_s.var(0, unbiased=False),
-                                               t.utterance.mean(0), t.utterance.var(0, unbiased=False))
+                                               u_t.mean(0), u_t.var(0, unbiased=False))
         if self.weights.backend_logits:
             reused_logits, _ = teacher.backend(h_s)  # frozen teacher pooling + embedding + classifier
             out["backend_logits"] = kd_kl(reused_logits, t.logits, self.temperature)

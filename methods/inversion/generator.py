@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class SpectrogramGenerator(nn.Module):
@@ -18,6 +19,10 @@ class SpectrogramGenerator(nn.Module):
         self.init_f, self.init_t = -(-n_mels // 4), -(-frames // 4)
         self.project = nn.Linear(nz, 2 * width * self.init_f * self.init_t)
         self.width = width
+        # methods/inversion/memory.py: keep only the body's input for backward and recompute the rest. The
+        # body's BatchNorms run in training mode, so a recomputation updates their running statistics once
+        # more; nothing reads those (the generator never runs in eval mode and is re-initialised per batch).
+        self.checkpoint_body = False
         self.body = nn.Sequential(
             nn.BatchNorm2d(2 * width),
             nn.Upsample(scale_factor=2),
@@ -33,7 +38,11 @@ class SpectrogramGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z).view(len(z), 2 * self.width, self.init_f, self.init_t)
-        out = self.body(h)[..., : self.n_mels, : self.frames]
+        if self.checkpoint_body and torch.is_grad_enabled():
+            out = checkpoint(self.body, h, use_reentrant=False)
+        else:
+            out = self.body(h)
+        out = out[..., : self.n_mels, : self.frames]
         return self.scale * torch.tanh(out)
 
     def reset(self) -> None:

@@ -57,6 +57,10 @@ class DataFreeConfig:
         "kd_batch": at_least(2), "kd_optimizer": OneOf(("sgd", "adamw")), "kd_lr": POSITIVE,
         "kd_weight_decay": NON_NEGATIVE, "temperature": POSITIVE, "pool_size": at_least(2),
         "eval_every": at_least(1), "length_factor": POSITIVE, "checkpointing": OneOf(("off", "blocks", "passes"))}
+    # Activation checkpointing of synthesis steps (methods/inversion/memory.py): "off", "blocks" or "passes".
+    # The same math (gradients equal, tests/test_memory_bound.py), so it is left out of the config hash
+    # (`hashed: False`): a cell's identity does not depend on how its memory was bounded.
+    checkpointing: str = field(default="passes", metadata={"hashed": False})
 
 
 def autocast(ctx: CellContext):
@@ -71,16 +75,42 @@ class Synthesizer(ABC):
 
     def __init__(self):
         self.sample_iterations = 0  # teacher forward+backward per synthesized sample per step
-        self.last_losses: dict[str, float] = {}
+        # The last batch's loss terms as 0-d device tensors: read on the host once a round (loss_values),
+        # never inside the step loop, so a step on a GPU does not wait for the host.
+        self.last_losses: dict[str, torch.Tensor] = {}
         self.bn = None  # BatchNormStatistics hooks on the teacher, if the synthesizer uses them
 
     @abstractmethod
     def synthesize(self) -> torch.Tensor: ...
 
+    def loss_values(self) -> dict[str, float]:
+        """The last batch's loss terms as numbers (one host read per round)."""
+        return {k: float(v) for k, v in self.last_losses.items()}
+
     def close(self) -> None:
         """Remove hooks from the (shared, cached) teacher."""
         if self.bn is not None:
             self.bn.remove()
+
+
+class BestSoFar:
+    """The values of the step with the lowest loss so far (the reference codes keep the best batch),
+    chosen on the device: `torch.where` instead of `loss.item() < best`, so no step waits for the host.
+    A non-finite loss is never better; if no step has a finite loss, `loss` stays inf and `values` are
+    the first step's (the caller's finite check, once a round, turns that into a diverged cell)."""
+
+    def __init__(self):
+        self.loss: torch.Tensor | None = None
+        self.values: list[torch.Tensor] = []
+
+    def offer(self, loss: torch.Tensor, *values: torch.Tensor) -> None:
+        loss = loss.detach().float()
+        if self.loss is None:
+            self.loss = torch.full_like(loss, float("inf"))
+            self.values = [v.detach().clone() for v in values]
+        better = loss < self.loss
+        self.values = [torch.where(better, new.detach(), old) for new, old in zip(values, self.values)]
+        self.loss = torch.where(better, loss, self.loss)
 
 
 class Distiller(nn.Module, ABC):
@@ -91,6 +121,8 @@ class Distiller(nn.Module, ABC):
 
 
 class DataFreeMethod(Method):
+    optimises_samples = True  # synthesis runs teacher forward+backward passes (the controls' does not)
+
     @abstractmethod
     def make_synthesizer(self, ctx: CellContext, teacher: nn.Module, student: nn.Module, frames: int) -> Synthesizer:
         ...
@@ -170,7 +202,7 @@ class DataFreeMethod(Method):
                 synchronize(ctx.device)
                 kd_stats.seconds += time.perf_counter() - start
                 ctx.log({"round": round_index, "kd_loss": loss.item(),
-                         **{f"synth/{k}": v for k, v in synthesizer.last_losses.items()},
+                         **{f"synth/{k}": v for k, v in synthesizer.loss_values().items()},
                          **{f"diagnostics/{k}": v for k, v in teacher_on_batch.items()}})
                 if (round_index + 1) % cfg.eval_every == 0 or round_index + 1 == cfg.rounds:
                     val_acc = accuracy(student, ctx.data.val, ctx.device)
@@ -186,7 +218,7 @@ class DataFreeMethod(Method):
             "sample_iterations_per_s": synthesizer.sample_iterations / max(synth_stats.seconds, 1e-9),
             "synthesized_frames": frames,
         }
-        extras = {"pool_samples": len(pool), "pool_bytes": pool.nbytes, "final_synth_losses": synthesizer.last_losses}
+        extras = {"pool_samples": len(pool), "pool_bytes": pool.nbytes, "final_synth_losses": synthesizer.loss_values()}
         return MethodResult(student, best_acc, {"synthesis": synth_stats, "distill": kd_stats}, extras)
 
 

@@ -1,0 +1,109 @@
+"""Counting memory without a GPU.
+
+`LiveMemory` watches every tensor storage that an operator creates while it is active (forward,
+backward and optimizer ops alike, on any device, the meta device included) and keeps the running
+total and its peak: the bytes a caching allocator would have to hand out for that code, less its
+rounding. `SavedTensors` counts the bytes autograd keeps for backward (saved-tensor hooks), which is
+the part of that peak that grows with the batch. `ResidentPeak` reads the process's measured peak
+resident memory on Linux (VmHWM, reset through /proc/self/clear_refs), the CPU's counterpart of
+`torch.cuda.max_memory_allocated`, against which the counts are checked.
+"""
+from __future__ import annotations
+
+import os
+import weakref
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+
+def _storages(values) -> list[torch.UntypedStorage]:
+    flat, _ = tree_flatten(values)
+    return [v.untyped_storage() for v in flat if isinstance(v, torch.Tensor)]
+
+
+class LiveMemory(TorchDispatchMode):
+    """Peak bytes of the storages created inside the block (those that existed before are not counted:
+    add parameters, optimizer state and buffers that outlive a step separately)."""
+
+    def __init__(self):
+        super().__init__()
+        self.current = 0
+        self.peak = 0
+        self._tracked: dict[int, int] = {}  # id(storage) -> bytes, while the storage lives
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {id(s) for s in _storages((args, kwargs))}
+        for storage in _storages(out):
+            key = id(storage)
+            if key in inputs or key in self._tracked:
+                continue  # a view, an in-place or out= result: no new memory
+            self._track(storage, key)
+        return out
+
+    def _track(self, storage: torch.UntypedStorage, key: int) -> None:
+        size = storage.nbytes()
+        self._tracked[key] = size
+        self.current += size
+        self.peak = max(self.peak, self.current)
+        weakref.finalize(storage, self._free, key)
+
+    def _free(self, key: int) -> None:
+        self.current -= self._tracked.pop(key, 0)
+
+
+class SavedTensors:
+    """Bytes of the distinct storages autograd saves for backward inside the block (saved-tensor hooks)."""
+
+    def __init__(self):
+        self.bytes = 0
+        self._seen: set[int] = set()
+        self._keep: list[torch.UntypedStorage] = []  # ids stay unique while the storages live
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda tensor: tensor)
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if id(storage) not in self._seen:
+            self._seen.add(id(storage))
+            self._keep.append(storage)
+            self.bytes += storage.nbytes()
+        return tensor
+
+    def __enter__(self):
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+        self._keep.clear()
+
+
+class ResidentPeak:
+    """The process's peak resident set size since `reset()` (Linux: /proc/self/status VmHWM)."""
+
+    STATUS = Path("/proc/self/status")
+    CLEAR_REFS = Path("/proc/self/clear_refs")
+
+    @classmethod
+    def available(cls) -> bool:
+        return cls.STATUS.exists() and os.access(cls.CLEAR_REFS, os.W_OK)
+
+    @classmethod
+    def _field(cls, name: str) -> int:
+        for line in cls.STATUS.read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"{cls.STATUS} has no {name} line")
+
+    @classmethod
+    def reset(cls) -> int:
+        """Start a new peak at the current resident size (returned, bytes)."""
+        cls.CLEAR_REFS.write_text("5")
+        return cls._field("VmRSS")
+
+    @classmethod
+    def peak(cls) -> int:
+        return cls._field("VmHWM")

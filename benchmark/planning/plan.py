@@ -1,0 +1,128 @@
+"""The cost of a grid before it runs: per cell, predicted peak device memory, FLOPs, time on a given device,
+whether it fits and, if not, the largest batch that does. Steps are counted on the meta device at the cell's
+own batch and shapes (benchmark/planning/steps.py), so no data and no compute are needed."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+
+from methods import method_config
+from methods.inversion.loop import DataFreeConfig
+
+from ..presets import Preset
+from .shapes import dataset_shape
+from .steps import is_data_free, kd_step, model_bytes, synthesis_step, train_step, _models
+
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class Device:
+    """What a plan is priced on. Defaults: one H100/H200 at bf16 dense peak (989 TFLOP/s) and 40% of it."""
+
+    memory_gb: float = 80.0
+    peak_tflops: float = 989.0
+    efficiency: float = 0.4
+
+    def __post_init__(self):
+        for name in ("memory_gb", "peak_tflops"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--device-{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if not 0 < self.efficiency <= 1:
+            raise ValueError(f"--efficiency is a fraction of the peak in (0, 1], got {self.efficiency}")
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    dataset: str
+    pair: str
+    method: str
+    seeds: int
+    frames: int  # synthesized (data-free) or typical (supervised) frames
+    batch: int  # synthesis batch (data-free) or training batch (supervised)
+    checkpointing: str
+    model_gb: float  # teacher + student parameters and buffers
+    synthesis_gb: float  # peak of a synthesis step above the models (generator, head, bank, activations)
+    kd_gb: float  # peak of a KD / training step above the models
+    pool_gb: float  # the transfer set (host memory today)
+    peak_memory_gb: float  # device: models + the larger step
+    flops_per_synthesis_step: float
+    flops_per_kd_step: float
+    flops_per_cell: float
+    hours_per_cell: float
+    fits: bool
+    largest_batch_that_fits: int | None  # None when the cell fits
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.hours_per_cell * self.seeds
+
+
+def plan_grid(preset: Preset, datasets, pairs, methods, seeds: int, device: Device) -> list[CellPlan]:
+    return [plan_cell(preset, d, t, s, m, seeds, device) for d in datasets for (t, s) in pairs for m in methods]
+
+
+def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: str, seeds: int,
+              device: Device) -> CellPlan:
+    shape = dataset_shape(dataset, preset.data)
+    frontend, classes, dim = preset.frontend, shape.num_classes, preset.embedding_dim
+    config = method_config(method, preset)
+    teacher_model, student_model = _models(teacher, student, classes, dim)
+    models = model_bytes(teacher_model) + model_bytes(student_model)
+    typical = shape.frames(frontend)
+    if is_data_free(method):
+        frames = max(8, round(config.length_factor * typical))
+        batch = config.synth_batch
+        synth, kd = _data_free_steps(method, config, teacher, student, classes, frontend.n_mels, frames, dim)
+        steps = config.rounds * config.iterations * synth.flops + config.rounds * config.kd_steps * kd.flops
+        pool = min(config.pool_size, config.rounds * config.synth_batch) * frontend.n_mels * frames * 4
+        checkpointing = config.checkpointing
+    else:
+        frames, batch, checkpointing = typical, config.batch_size, "off"
+        arch = teacher if method == "teacher" else student
+        kd = _train_step(config, arch, teacher if method == "kd" else None, classes, frontend.n_mels, frames, dim)
+        synth = type(kd)(0, 0)
+        steps = config.epochs * -(-shape.train_clips // config.batch_size) * kd.flops
+        pool = 0
+    peak = models + max(synth.peak_bytes, kd.peak_bytes)
+    fits = peak <= device.memory_gb * GB
+    largest = None if fits else _largest_batch(method, config, teacher, student, classes, frontend.n_mels, frames,
+                                               dim, models, device)
+    return CellPlan(dataset, f"{teacher}:{student}", method, seeds, frames, batch, checkpointing, models / GB,
+                    synth.peak_bytes / GB, kd.peak_bytes / GB, pool / GB, peak / GB, float(synth.flops),
+                    float(kd.flops), float(steps), steps / (device.peak_tflops * 1e12 * device.efficiency) / 3600,
+                    fits, largest)
+
+
+@lru_cache(maxsize=256)
+def _data_free_steps(method, config, teacher, student, classes, n_mels, frames, dim):
+    return (synthesis_step(method, config, teacher, student, classes, n_mels, frames, dim),
+            kd_step(method, config, teacher, student, classes, n_mels, frames, dim))
+
+
+@lru_cache(maxsize=256)
+def _train_step(config, arch, teacher, classes, n_mels, frames, dim):
+    return train_step(config, arch, teacher, classes, n_mels, frames, dim)
+
+
+def _largest_batch(method, config, teacher, student, classes, n_mels, frames, dim, models, device) -> int:
+    """The largest synthesis batch (data-free) or training batch (supervised) whose step fits, by bisection
+    on the counted peak (0: not even one sample fits)."""
+    field = "synth_batch" if isinstance(config, DataFreeConfig) else "batch_size"
+
+    def fits(batch: int) -> bool:
+        changed = dataclasses.replace(config, **{field: batch})
+        if isinstance(config, DataFreeConfig):
+            changed = dataclasses.replace(changed, kd_batch=min(config.kd_batch, batch))
+            counts = _data_free_steps(method, changed, teacher, student, classes, n_mels, frames, dim)
+        else:
+            counts = (_train_step(changed, teacher if method == "teacher" else student,
+                                  teacher if method == "kd" else None, classes, n_mels, frames, dim),)
+        return models + max(c.peak_bytes for c in counts) <= device.memory_gb * GB
+
+    low, high = 1, getattr(config, field)  # a batch of 1 cannot train (BatchNorm): the smallest probe is 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low if low >= 2 else 0
