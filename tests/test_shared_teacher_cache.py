@@ -22,6 +22,7 @@ from benchmark.grid import SweepSpec
 from benchmark.jobs import Runtime
 from benchmark.key_lock import key_lock
 from benchmark.loading import DataProvider
+from benchmark.numerics import Numerics
 from benchmark.presets import PRESETS
 from benchmark.teachers import TeacherCache, TeacherNotCached
 
@@ -93,9 +94,10 @@ def test_two_ray_workers_sharing_a_cache_train_one_teacher(shared_cache, tmp_pat
 
 def test_a_ray_cell_without_its_cached_teacher_fails_instead_of_training(shared_cache, tmp_path):
     """No teacher phase ran for seed 7: the cell's record says which teacher is missing and where, and no
-    teacher was trained inside the cell."""
+    teacher was trained inside the cell. (Under --deterministic, so Ray also starts the task's process with
+    the fixed cuBLAS workspace in its environment.)"""
     records = []
-    runtime = Runtime(SPEC, "cpu", "test", threads=1)
+    runtime = Runtime(SPEC, "cpu", "test", threads=1, numerics=Numerics(deterministic=True))
     before = set((shared_cache / "teachers").glob("*.pt"))
     RayExecutor(ExecutorOptions(cpus_per_cell=1)).run(
         [], [Cell("synth", "wrn16_2_tiny", "wrn10_2_tiny", "kd", 7)], runtime, lambda cell, r: records.append(r))
@@ -103,6 +105,7 @@ def test_a_ray_cell_without_its_cached_teacher_fails_instead_of_training(shared_
     assert record.status == "failed" and record.error.startswith("TeacherNotCached: no cached teacher")
     assert "wrn16_2_tiny seed=7" in record.error and "DFKD_CACHE" in record.error
     assert set((shared_cache / "teachers").glob("*.pt")) == before
+    assert record.numerics["deterministic_algorithms"] and record.numerics["cublas_workspace_config"] == ":4096:8"
 
 
 def test_a_loading_only_cache_never_trains(tmp_path, monkeypatch):
