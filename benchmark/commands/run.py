@@ -20,7 +20,7 @@ from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
 from ..presets import PRESETS
 from ..numerics import apply_numerics
-from ..placement import PlacementRequest, resolve_placement
+from ..placement import Placement, PlacementRequest, resolve_placement
 from ..records import RunStore, ensure_writable_dir
 from ..reports import write_all
 from ..settings import check_not_mixed, setting_name, setting_of
@@ -122,6 +122,7 @@ def sweep_spec(args):
 
 def main(args) -> int:
     spec = sweep_spec(args)
+    placement_of(args)  # contradictory device/executor/GPU flags: one line naming them, before anything else
     refuse_if_expensive(spec, PRESETS.get(args.preset), args.allow_expensive)  # before anything runs
     ensure_writable_dir(args.out)  # a file or read-only --out: a message now, not a traceback later
     store = RunStore(args.out)
@@ -150,12 +151,17 @@ def main(args) -> int:
     return 0
 
 
+def placement_of(args) -> Placement:
+    """The workers' device and GPU share the flags ask for, or a PlacementError naming the contradiction."""
+    EXECUTORS.get(args.executor)  # an unknown executor is named first
+    return resolve_placement(PlacementRequest(args.executor, args.device, args.gpus_per_cell, args.ray_address,
+                                              torch.cuda.is_available()))
+
+
 def executor_and_runtime(args, spec, command: str):
     """The executor and the per-job runtime (device, threads, tracking, numerics) the flags ask for; flags
     that contradict each other or the machine are a PlacementError here, before any work."""
-    EXECUTORS.get(args.executor)  # an unknown executor is named first
-    placement = resolve_placement(PlacementRequest(args.executor, args.device, args.gpus_per_cell,
-                                                   args.ray_address, torch.cuda.is_available()))
+    placement = placement_of(args)
     options = ExecutorOptions(jobs=args.jobs, ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
                               gpus_per_cell=placement.gpus_per_cell)
     executor = make_executor(args.executor, options)
