@@ -11,6 +11,7 @@ cell, and the margin over `kd-noise` at the same budget.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pandas as pd
 
 from methods.overrides import ConfigKeyError
 
+from .cell import Cell, cell_config
 from .customize import NESTED_CONFIGS, customized, parse_value
 from .leaderboard import mean_ci
 from .plots import FLOOR_METHOD, panels, save
@@ -59,6 +61,28 @@ class Axis:
         config = record.config or {}
         section = config.get(self.block) if self.block in NESTED_CONFIGS else config.get("method")
         return (section or {}).get(self.field)
+
+
+def methods_per_value(methods: tuple[str, ...], presets: list[Preset]) -> list[tuple[str, ...]]:
+    """For each value's preset, the methods to run there: all at the first value, later only those whose
+    cell config (method, teacher training, data, front end) the axis changed; a method without the field
+    (kd under data_free.iterations) runs once, not once per value."""
+    def what_runs(method: str, preset: Preset) -> str:
+        config = cell_config(Cell("d", "t", "s", method, 0), preset)
+        config.pop("overrides", None)
+        return json.dumps(config, sort_keys=True, default=str)
+
+    seen = {method: set() for method in methods}
+    out = []
+    for preset in presets:
+        here = []
+        for method in methods:
+            key = what_runs(method, preset)
+            if key not in seen[method]:
+                seen[method].add(key)
+                here.append(method)
+        out.append(tuple(here))
+    return out
 
 
 def curve_frame(records: list[RunRecord], axis: Axis, methods: tuple[str, ...] | None = None) -> pd.DataFrame:

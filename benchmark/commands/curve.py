@@ -3,10 +3,13 @@ the cost–accuracy frontier. One sweep per value of the varied field into OUT/r
 then OUT/curve.{md,csv} and plots of accuracy against sample-iterations and against wall seconds."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 
-from ..curve import Axis, write_curve
+from ..cost_estimate import refuse_if_expensive
+from ..curve import Axis, methods_per_value, write_curve
+from ..presets import PRESETS
 from ..records import RunStore, ensure_writable_dir
 from ..reports import provenance_header
 from ..sweep import run_sweep
@@ -22,20 +25,35 @@ def add_parser(sub) -> None:
                        description="Runs the sweep once per value of --vary (a --set key with several values), "
                                    "then writes OUT/curve.md, curve.csv and plots of accuracy (mean, 95% CI over "
                                    "seeds) against synthesis sample-iterations and wall seconds per cell.")
-    p.add_argument("--vary", type=Axis.parse, default=Axis.parse(DEFAULT_AXIS), metavar="BLOCK.FIELD=V1,V2,...",
+    p.add_argument("--vary", type=parse_axis, default=Axis.parse(DEFAULT_AXIS), metavar="BLOCK.FIELD=V1,V2,...",
                    help=f"the field and its values (default {DEFAULT_AXIS}: synthesis steps per batch)")
     add_sweep_arguments(p, methods="adi,cmi,frami,kd-noise", out="runs/curve")
+
+
+def parse_axis(text: str) -> Axis:
+    """--vary's type: the harness's own message (what is expected, what was given) instead of argparse's
+    'invalid parse value'."""
+    try:
+        return Axis.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(args) -> int:
     base = sweep_spec(args)
     presets = args.vary.presets(base.preset)  # every value checked before the first cell runs
+    for preset in presets:
+        refuse_if_expensive(dataclasses.replace(base, preset=preset), PRESETS.get(args.preset), args.allow_expensive)
+    methods_at = methods_per_value(base.methods, presets)  # a method the axis does not change runs at one value
     store = RunStore(ensure_writable_dir(args.out))
     command = command_line(args)
     executor, runtime = executor_and_runtime(args, base, command)
     start = time.perf_counter()
-    for value, preset in zip(args.vary.values, presets):
-        spec = dataclasses.replace(base, preset=preset)
+    for value, preset, methods in zip(args.vary.values, presets, methods_at):
+        if not methods:
+            print(f"{args.vary.name}={value}: nothing to run (no method of this curve has {args.vary.name})")
+            continue
+        spec = dataclasses.replace(base, preset=preset, methods=methods)
         written = run_sweep(spec, store, dataclasses.replace(runtime, spec=spec), executor, wait=not args.no_wait)
         print(f"{args.vary.name}={value}: {len(written)} cells run ({sum(not r.ok for r in written)} not ok)")
     records = list(store.latest_by_cell().values())
