@@ -1,22 +1,28 @@
-"""Accuracy-bound regression checks (the `check` command and the end of every `run`), and
-bounds derived from measured records.
+"""Accuracy-bound regression checks (the `check` command and the end of every `run`).
 
-A bounds file is a CSV with columns dataset, pair, method, lower, upper (percent) and an
-optional preset. Every ok record of a listed (dataset, pair, method) must lie inside its
-bounds; a listed cell with no ok record is a violation too (a silent skip is not a pass).
-A bound that is not a number, NaN, infinite, or has lower > upper is an error naming its file and line
-(it could never be met, or always would be).
+A bounds file is a CSV with columns dataset, pair, method, lower, upper (percent), an optional
+preset, and optionally center, spread, seeds, quantile: a *prediction bound* derived from measured
+seeds (benchmark/bounds_derive.py). A prediction bound checks the mean of the k seeds a run has of
+its cell against center +- quantile x spread x sqrt(1/k + 1/seeds) (clipped to [0, 100]); its lower
+and upper are that interval for one seed. A bound without them (a fixed range, e.g. the paper's
+numbers +- 5 pp) checks every seed against [lower, upper].
+A bound whose cell has no ok record is reported as *not run*, apart from the bounds a run is
+*outside*. A bound that is not a number, NaN, infinite, or has lower > upper is an error naming its
+file and line (it could never be met, or always would be). `# machine: ...` names the machine the
+measured seeds came from (the run's reference line repeats it).
 """
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .record_schema import RunRecord, as_record
 
 COLUMNS = ("dataset", "pair", "method", "lower", "upper")
+PREDICTION_COLUMNS = ("center", "spread", "seeds", "quantile")  # optional, all four or none
+MACHINE_PREFIX = "# machine:"
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,42 @@ class Bound:
     lower: float
     upper: float
     preset: str | None = None
+    center: float | None = None  # prediction bound: mean of the measured seeds
+    spread: float | None = None  # their standard deviation, floored (bounds_derive.py)
+    seeds: int | None = None  # how many seeds were measured
+    quantile: float | None = None  # multiplier of the spread, set for the file's false-alarm rate
 
     def matches(self, record: RunRecord) -> bool:
         return (record.dataset, record.pair, record.method) == (self.dataset, self.pair, self.method) and (
             self.preset is None or record.preset == self.preset)
+
+    @property
+    def predictive(self) -> bool:
+        return self.center is not None
+
+    def interval(self, k: int = 1) -> tuple[float, float]:
+        """Where the mean of k new seeds should lie (a fixed bound: [lower, upper] for every seed)."""
+        if not self.predictive:
+            return self.lower, self.upper
+        half = self.quantile * self.spread * math.sqrt(1 / k + 1 / self.seeds)
+        return max(0.0, self.center - half), min(100.0, self.center + half)
+
+    @property
+    def where(self) -> str:
+        return f"{self.dataset} {self.pair} {self.method}"
+
+
+@dataclass
+class BoundsCheck:
+    """The bounds a run's records are outside of, those whose cells were not run, and those met."""
+
+    outside: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
+    within: list[str] = field(default_factory=list)
+
+    @property
+    def checked(self) -> int:
+        return len(self.outside) + len(self.within)
 
 
 def read_bounds(path: Path) -> list[Bound]:
@@ -49,8 +87,33 @@ def read_bounds(path: Path) -> list[Bound]:
             if lower > upper:
                 raise ValueError(f"{path}:{number}: lower {lower:g} is above upper {upper:g}; no accuracy can meet it")
             bounds.append(Bound(row["dataset"].strip(), row["pair"].strip(), row["method"].strip(), lower, upper,
-                                (row.get("preset") or "").strip() or None))
+                                (row.get("preset") or "").strip() or None, **_prediction(path, number, row)))
     return bounds
+
+
+def _prediction(path: Path, number: int, row: dict) -> dict:
+    """center, spread, seeds, quantile of a prediction bound (all four or none), each checked."""
+    given = [c for c in PREDICTION_COLUMNS if (row.get(c) or "").strip()]
+    if not given:
+        return {}
+    if len(given) < len(PREDICTION_COLUMNS):
+        missing = [c for c in PREDICTION_COLUMNS if c not in given]
+        raise ValueError(f"{path}:{number}: a prediction bound needs {', '.join(PREDICTION_COLUMNS)}; "
+                         f"missing {', '.join(missing)}")
+    center, spread, quantile = (_percent(path, number, row, c) for c in ("center", "spread", "quantile"))
+    seeds = _percent(path, number, row, "seeds")
+    if spread < 0 or quantile <= 0 or seeds < 2 or seeds != int(seeds):
+        raise ValueError(f"{path}:{number}: spread must be >= 0, quantile > 0 and seeds a whole number >= 2; got "
+                         f"spread {spread:g}, quantile {quantile:g}, seeds {seeds:g}")
+    return {"center": center, "spread": spread, "seeds": int(seeds), "quantile": quantile}
+
+
+def reference_machine(path: Path) -> str | None:
+    """The `# machine: ...` line of a bounds file: where its measured seeds were made."""
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(MACHINE_PREFIX):
+            return line[len(MACHINE_PREFIX):].strip()
+    return None
 
 
 def _rows_with_line_numbers(fh):
@@ -79,41 +142,34 @@ def _percent(path: Path, number: int, row: dict, column: str) -> float:
     return value
 
 
-def violations(records: list[RunRecord], bounds: list[Bound]) -> list[str]:
+def check_bounds(records: list[RunRecord], bounds: list[Bound]) -> BoundsCheck:
+    """Each bound against the ok records of its cell: a prediction bound checks the mean of the run's k seeds (one
+    seed: that seed), a fixed bound every seed; a bound without an ok record is not run."""
     records = [as_record(r) for r in records]  # stored dicts from RunStore.read() are accepted too
-    problems = []
+    result = BoundsCheck()
     for bound in bounds:
-        matching = [r for r in records if bound.matches(r) and r.ok]
-        where = f"{bound.dataset} {bound.pair} {bound.method}"
+        matching = sorted((r for r in records if bound.matches(r) and r.ok), key=lambda r: r.seed)
         if not matching:
-            problems.append(f"{where}: no ok record (bounds {bound.lower:.2f}..{bound.upper:.2f})")
+            result.not_run.append(f"{bound.where}: no ok record (bounds {bound.lower:.2f}..{bound.upper:.2f})")
+            continue
+        if bound.predictive and len(matching) > 1:
+            lower, upper = bound.interval(len(matching))
+            mean = sum(r.accuracy for r in matching) / len(matching)
+            seeds = ", ".join(f"seed {r.seed}: {r.accuracy:.2f}" for r in matching)
+            line = (f"{bound.where}: mean of {len(matching)} seeds {mean:.2f} "
+                    f"{'within' if lower <= mean <= upper else 'outside'} [{lower:.2f}, {upper:.2f}] ({seeds})")
+            (result.within if lower <= mean <= upper else result.outside).append(line)
+            continue
+        lower, upper = bound.interval(1)
         for r in matching:
-            if not bound.lower <= r.accuracy <= bound.upper:
-                problems.append(f"{where} seed={r.seed}: accuracy {r.accuracy:.2f} outside "
-                                f"[{bound.lower:.2f}, {bound.upper:.2f}]")
-    return problems
+            inside = lower <= r.accuracy <= upper
+            (result.within if inside else result.outside).append(
+                f"{bound.where} seed={r.seed}: accuracy {r.accuracy:.2f} {'within' if inside else 'outside'} "
+                f"[{lower:.2f}, {upper:.2f}]")
+    return result
 
 
-def derive_bounds(records: list[RunRecord], margin: float) -> list[tuple[Bound, list[float]]]:
-    """[min - margin, max + margin] over each (dataset, pair, method)'s ok records, clipped to
-    [0, 100], with the measured accuracies, in first-seen order."""
-    measured: dict[tuple[str, str, str, str], list[float]] = {}
-    for r in records:
-        if r.ok:
-            measured.setdefault((r.dataset, r.pair, r.method, r.preset), []).append(r.accuracy)
-    return [(Bound(d, p, m, max(0.0, min(accs) - margin), min(100.0, max(accs) + margin), preset), accs)
-            for (d, p, m, preset), accs in measured.items()]
-
-
-def write_derived_bounds(path: Path, derived: list[tuple[Bound, list[float]]], margin: float, source: str,
-                         run_commands: list[str] = ()) -> None:
-    lines = ["# Regression bounds derived from measured runs (not from the paper) by",
-             f"#   python -m benchmark check --out {source} --derive {path} --margin {margin:g}",
-             *(f"#   with {source} from: {command}" for command in run_commands),
-             f"# Bounds: [min over seeds - {margin:g}, max + {margin:g}] percentage points, clipped to [0, 100].",
-             "# Measured values per seed are in the comment under each row.",
-             ",".join(COLUMNS + ("preset",))]
-    for bound, accs in derived:
-        lines.append(f"{bound.dataset},{bound.pair},{bound.method},{bound.lower:.2f},{bound.upper:.2f},{bound.preset}")
-        lines.append("# measured: " + ", ".join(f"{a:.2f}" for a in accs))
-    Path(path).write_text("\n".join(lines) + "\n")
+def violations(records: list[RunRecord], bounds: list[Bound]) -> list[str]:
+    """Every bound the records are outside of, then every bound not run (a silent skip is not a pass)."""
+    result = check_bounds(records, bounds)
+    return result.outside + result.not_run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .bounds import read_bounds, violations
+from .bounds import check_bounds, read_bounds, reference_machine
 from .report_tables import comparisons, floor_comparisons, floor_frame, table2, table3, verdict_sentences
 from .record_schema import RunRecord
 from .records import RUNS_FILE
@@ -25,9 +25,12 @@ def reference_line(records: list[RunRecord], preset: str, bounds_dir: Path = REF
     relevant = [b for b in bounds if any(b.matches(r) for r in records)]
     if not relevant:
         return f"reference: none of this run's cells has a bound in {path}"
-    problems = violations(records, relevant)
+    problems = check_bounds(records, relevant).outside
     verdict = "all within" if not problems else f"{len(problems)} outside: " + "; ".join(problems)
-    return f"reference ({path}): {len(relevant)} bounds checked, {verdict}"
+    here = sorted({r.device for r in records if r.device})
+    machines = (f"reference made on {reference_machine(path) or 'a machine the file does not name'}; "
+                f"this run on {', '.join(here) or 'an unrecorded machine'}")
+    return f"reference ({path}; {machines}): {len(relevant)} bounds checked, {verdict}"
 
 
 def skipped_files_lines(records: list[RunRecord], records_path: Path, shown: int = 5) -> list[str]:
