@@ -132,5 +132,6 @@ class TeacherCache:
 def _unpickler_reason(exc: BaseException) -> str:
     """The line of torch's weights-only refusal that names the object (torch's full message also explains how
     to load the file unsafely, which is not advice to repeat for a cache anyone may have written)."""
-    lines = [line.strip() for line in str(exc).splitlines() if "Unsupported" in line or "WeightsUnpickler" in line]
+    lines = [line.strip() for line in str(exc).splitlines()
+             if "Unsupported" in line or "WeightsUnpickler" in line or "unsupported GLOBAL" in line]
     return (lines[0].split(". ")[0] if lines else type(exc).__name__)[:200]

@@ -48,6 +48,7 @@ def test_a_cache_file_that_would_run_code_is_refused_and_rebuilt(own_cache, tmp_
                                     torch.device("cpu"))
     assert not marker.exists(), "loading the teacher cache ran code from the file"
     assert f"refused teacher cache entry {path}" in caplog.text and "teacher cache hit" not in caplog.text
+    assert "GLOBAL" in caplog.text  # the warning names the object torch refused
     assert info["cached"] is False and "payload" not in info  # retrained, not read from the crafted file
     _, again = train_or_load_teacher(MICRO, data, "wrn16_2_tiny", 0, TeacherCache(own_cache / "teachers"),
                                      torch.device("cpu"))
