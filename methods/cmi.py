@@ -19,7 +19,8 @@ from benchmark.ranges import NON_NEGATIVE, POSITIVE, at_least
 
 from .base import CellContext
 from .inversion.augment import SpectrogramViews
-from .inversion.contrastive import MLPHead, MemoryBank, instance_contrastive_loss, project_rows
+from .inversion.contrastive import (MLPHead, MemoryBank, device_generator, instance_contrastive_loss,
+                                   project_rows)
 from .inversion.distill import LogitDistiller
 from .inversion.generator import SpectrogramGenerator
 from .inversion.hooks import BatchNormStatistics, frozen
@@ -65,6 +66,7 @@ class ContrastiveSynthesizer(Synthesizer):
         self.cfg, self.teacher, self.student, self.device = cfg, teacher, student, device
         self.num_classes, self.nz = num_classes, cfg.nz
         self.rng = torch.Generator().manual_seed(seed)
+        self.device_rng = device_generator(self.rng, device, seed)  # draws made on the device (memory bank)
         torch.manual_seed(seed)
         self.generator = SpectrogramGenerator(cfg.nz, n_mels, frames, cfg.generator_width).to(device)
         self.bn = BatchNormStatistics(teacher)
@@ -103,7 +105,7 @@ class ContrastiveSynthesizer(Synthesizer):
         terms["adv"] = (adversarial_loss(run(self.student, global_view), t_logits) if cfg.adv_weight > 0
                         else z.new_zeros((), dtype=torch.float32))
         _, _, local_feat = run(self._teacher_pass, local_view)
-        cached = self.bank.sample(cfg.n_negatives, self.rng)
+        cached = self.bank.sample(cfg.n_negatives, self.device_rng)
         cached_local, cached_global = cached.chunk(2, dim=1)
         projected = project_rows(self.head, torch.cat([local_feat, cached_local, global_feat, cached_global]),
                                  self.memory.level != "off")

@@ -200,3 +200,27 @@ def test_planner_refuses_nonsense_devices():
         Device(efficiency=1.5)
     with pytest.raises(ValueError, match="memory"):
         Device(memory_gb=0)
+
+
+def test_run_refuses_a_cell_that_does_not_fit_before_any_work(tmp_path, capsys):
+    from benchmark.cli import main
+    code = main(["run", "--preset", "micro", "--methods", "frami", "--seeds", "1", "--out", str(tmp_path / "out"),
+                 "--device-memory", "0.001"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cell synth wrn16_2_tiny:wrn10_2_tiny frami needs" in err and "GB of device memory" in err
+    assert "Fix:" in err and "plan" in err
+    assert not (tmp_path / "out" / "runs.jsonl").exists()  # nothing ran
+
+
+def test_plan_command_writes_every_cell_as_json(tmp_path, capsys):
+    import json
+    from benchmark.cli import main
+    out = tmp_path / "plan.json"
+    assert main(["plan", "--preset", "micro", "--methods", "teacher,kd,adi,kd-noise", "--json", str(out)]) == 0
+    cells = json.loads(out.read_text())
+    assert [c["method"] for c in cells] == ["teacher", "kd", "adi", "kd-noise"]
+    for cell in cells:
+        assert {"dataset", "pair", "method", "peak_memory_gb", "flops_per_cell", "fits"} <= set(cell)
+        assert cell["fits"] and cell["flops_per_cell"] > 0 and cell["peak_memory_gb"] > 0
+    assert "GPU-hours" in capsys.readouterr().out

@@ -20,6 +20,7 @@ from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
 from ..presets import PRESETS
 from ..numerics import apply_numerics
+from ..planning.fit import cell_memory_gb, check_grid_fits
 from ..placement import Placement, PlacementRequest, resolve_placement
 from ..records import RunStore, ensure_writable_dir
 from ..reports import write_all
@@ -39,6 +40,9 @@ def add_parser(sub) -> None:
                                    "skipped, so an interrupted sweep resumes where it stopped.")
     add_sweep_arguments(p, methods="all", out="runs")
     p.add_argument("--no-tables", action="store_true", help="do not regenerate tables after the sweep")
+    p.add_argument("--device-memory", type=float, default=None, metavar="GB",
+                   help="memory a cell may use, checked against each cell's counted peak before the sweep starts "
+                        "(default: the GPU's memory, or the memory available on a CPU machine)")
     p.add_argument("--allow-mixed", action="store_true",
                    help="add records of another preset (or other --set/--config changes) to a folder that holds some; "
                         "reports show each setting separately")
@@ -122,8 +126,11 @@ def sweep_spec(args):
 
 def main(args) -> int:
     spec = sweep_spec(args)
-    placement_of(args)  # contradictory device/executor/GPU flags: one line naming them, before anything else
+    placement = placement_of(args)  # contradictory device/executor/GPU flags: one line naming them, first
     refuse_if_expensive(spec, PRESETS.get(args.preset), args.allow_expensive)  # before anything runs
+    memory = cell_memory_gb(placement.device, args.device_memory)
+    if memory is not None:
+        check_grid_fits(spec, memory)  # every cell's counted step against the device, before any work
     ensure_writable_dir(args.out)  # a file or read-only --out: a message now, not a traceback later
     store = RunStore(args.out)
     setting = setting_name(spec.preset.name, spec.preset.overrides)

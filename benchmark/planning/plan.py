@@ -64,7 +64,8 @@ def plan_grid(preset: Preset, datasets, pairs, methods, seeds: int, device: Devi
 
 
 def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: str, seeds: int,
-              device: Device) -> CellPlan:
+              device: Device, flops: bool = True) -> CellPlan:
+    """The plan of one cell; flops=False counts memory only (what `run` checks before a sweep)."""
     shape = dataset_shape(dataset, preset.data)
     frontend, classes, dim = preset.frontend, shape.num_classes, preset.embedding_dim
     config = method_config(method, preset)
@@ -74,14 +75,15 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
     if is_data_free(method):
         frames = max(8, round(config.length_factor * typical))
         batch = config.synth_batch
-        synth, kd = _data_free_steps(method, config, teacher, student, classes, frontend.n_mels, frames, dim)
+        synth, kd = _data_free_steps(method, config, teacher, student, classes, frontend.n_mels, frames, dim, flops)
         steps = config.rounds * config.iterations * synth.flops + config.rounds * config.kd_steps * kd.flops
         pool = min(config.pool_size, config.rounds * config.synth_batch) * frontend.n_mels * frames * 4
         checkpointing = config.checkpointing
     else:
         frames, batch, checkpointing = typical, config.batch_size, "off"
         arch = teacher if method == "teacher" else student
-        kd = _train_step(config, arch, teacher if method == "kd" else None, classes, frontend.n_mels, frames, dim)
+        kd = _train_step(config, arch, teacher if method == "kd" else None, classes, frontend.n_mels, frames, dim,
+                         flops)
         synth = type(kd)(0, 0)
         steps = config.epochs * -(-shape.train_clips // config.batch_size) * kd.flops
         pool = 0
@@ -96,14 +98,14 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
 
 
 @lru_cache(maxsize=256)
-def _data_free_steps(method, config, teacher, student, classes, n_mels, frames, dim):
-    return (synthesis_step(method, config, teacher, student, classes, n_mels, frames, dim),
-            kd_step(method, config, teacher, student, classes, n_mels, frames, dim))
+def _data_free_steps(method, config, teacher, student, classes, n_mels, frames, dim, flops=True):
+    return (synthesis_step(method, config, teacher, student, classes, n_mels, frames, dim, flops),
+            kd_step(method, config, teacher, student, classes, n_mels, frames, dim, flops))
 
 
 @lru_cache(maxsize=256)
-def _train_step(config, arch, teacher, classes, n_mels, frames, dim):
-    return train_step(config, arch, teacher, classes, n_mels, frames, dim)
+def _train_step(config, arch, teacher, classes, n_mels, frames, dim, flops=True):
+    return train_step(config, arch, teacher, classes, n_mels, frames, dim, flops)
 
 
 def _largest_batch(method, config, teacher, student, classes, n_mels, frames, dim, models, device) -> int:
@@ -115,10 +117,10 @@ def _largest_batch(method, config, teacher, student, classes, n_mels, frames, di
         changed = dataclasses.replace(config, **{field: batch})
         if isinstance(config, DataFreeConfig):
             changed = dataclasses.replace(changed, kd_batch=min(config.kd_batch, batch))
-            counts = _data_free_steps(method, changed, teacher, student, classes, n_mels, frames, dim)
+            counts = _data_free_steps(method, changed, teacher, student, classes, n_mels, frames, dim, False)
         else:
             counts = (_train_step(changed, teacher if method == "teacher" else student,
-                                  teacher if method == "kd" else None, classes, n_mels, frames, dim),)
+                                  teacher if method == "kd" else None, classes, n_mels, frames, dim, False),)
         return models + max(c.peak_bytes for c in counts) <= device.memory_gb * GB
 
     low, high = 1, getattr(config, field)  # a batch of 1 cannot train (BatchNorm): the smallest probe is 2

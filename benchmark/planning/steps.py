@@ -30,14 +30,16 @@ def model_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
 
 
-def _count(step) -> StepCount:
+def _count(step, flops: bool = True) -> StepCount:
     """Memory and FLOPs of `step`, counted in two runs: FlopCounterMode's module tracking keeps tensors
     alive (measured: FRAMI's step at batch 32 counted 28 GiB with it on, 3.9 GiB without)."""
     with LiveMemory() as live:
         step()
-    with FlopCounterMode(display=False) as flops:
+    if not flops:
+        return StepCount(live.peak, 0)
+    with FlopCounterMode(display=False) as counter:
         step()
-    return StepCount(live.peak, flops.get_total_flops())
+    return StepCount(live.peak, counter.get_total_flops())
 
 
 def _models(teacher_arch: str, student_arch: str, classes: int, embedding_dim: int):
@@ -48,7 +50,7 @@ def _models(teacher_arch: str, student_arch: str, classes: int, embedding_dim: i
 
 
 def synthesis_step(method_name: str, config, teacher_arch: str, student_arch: str, classes: int, n_mels: int, frames: int,
-                   embedding_dim: int) -> StepCount:
+                   embedding_dim: int, flops: bool = True) -> StepCount:
     """One synthesis step at the config's batch: the synthesizer (generator, head, memory bank full, as after
     the first rounds) and the step. The local view is taken at full length, its largest."""
     config = dataclasses.replace(config, iterations=1, views=dataclasses.replace(config.views, local_min_fraction=1.0))
@@ -68,11 +70,11 @@ def synthesis_step(method_name: str, config, teacher_arch: str, student_arch: st
         finally:
             synthesizer.close()
 
-    return _count(step)
+    return _count(step, flops)
 
 
 def kd_step(method_name: str, config, teacher_arch: str, student_arch: str, classes: int, n_mels: int, frames: int,
-            embedding_dim: int) -> StepCount:
+            embedding_dim: int, flops: bool = True) -> StepCount:
     """One KD step at the config's batch: distiller, optimizer state, a pool batch, loss, backward, step."""
     method = build_method(method_name, config)
     teacher, student = _models(teacher_arch, student_arch, classes, embedding_dim)
@@ -91,11 +93,11 @@ def kd_step(method_name: str, config, teacher_arch: str, student_arch: str, clas
         loss.backward()
         opt.step()
 
-    return _count(step)
+    return _count(step, flops)
 
 
 def train_step(config, arch: str, teacher_arch: str | None, classes: int, n_mels: int, frames: int,
-               embedding_dim: int) -> StepCount:
+               embedding_dim: int, flops: bool = True) -> StepCount:
     """One supervised step (teacher, student or KD on real batches): AdamW, as training.train_supervised."""
     torch.manual_seed(0)
     model = create_model(arch, classes, embedding_dim).to(META).train()
@@ -113,7 +115,7 @@ def train_step(config, arch: str, teacher_arch: str | None, classes: int, n_mels
         loss.backward()
         opt.step()
 
-    return _count(step)
+    return _count(step, flops)
 
 
 def is_data_free(method: str) -> bool:

@@ -64,8 +64,19 @@ def on_device(generator: torch.Generator | None, device: torch.device) -> torch.
     if generator is None or device.type == "meta":
         return None
     if generator.device.type != device.type:
-        raise ValueError(f"a {generator.device.type} generator cannot draw on {device}")
+        raise ValueError(f"a {generator.device.type} generator cannot draw on {device}; make one with "
+                         f"device_generator()")
     return generator
+
+
+def device_generator(host: torch.Generator, device: torch.device, seed: int) -> torch.Generator | None:
+    """The generator for draws made on `device`: on the CPU the host generator itself (so CPU results keep
+    their random streams), on a GPU its own generator seeded alike, none on the meta device."""
+    if device.type == "cpu":
+        return host
+    if device.type == "meta":
+        return None
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def cosine_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
