@@ -26,11 +26,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from methods import METHODS, TABLE_ORDER, build_method, method_config
-from methods.inversion.loop import (DataFreeMethod, autocast, draw_kd_batch, make_optimizer, models_for_device,
+from methods.inversion.loop import (DataFreeMethod, autocast, kd_step, make_optimizer, models_for_device,
                                    synchronize)
+from methods.inversion.randomness import device_generator
 from methods.inversion.hooks import frozen
 from methods.inversion.pool import TensorPool
 from methods.kd import KnowledgeDistillation, kd_batch_loss
@@ -45,6 +45,7 @@ from .environment import device_description, git_commit, package_versions, resol
 from .grid import SweepSpec, parse_pairs
 from .loading import DataProvider, data_config
 from .presets import PRESETS, Preset
+from .planning.memory import FlopCount
 from .profiling import StepProfile, profile_markdown, profile_step
 from .numerics import matmul_tf32, tf32_in_effect
 from .records import write_atomic
@@ -90,7 +91,7 @@ class Measurement:
     peak_memory_mb: float
     sample_iterations_per_step: int | None = None  # synthesis: teacher fwd+bwd per sample per step
     sample_iterations_per_s: float | None = None
-    flops_per_step: float | None = None  # forward + backward, torch FlopCounterMode
+    flops_per_step: float | None = None  # forward + backward, torch's FLOP formulas (planning.memory.FlopCount)
     achieved_flops_per_s: float | None = None
     fraction_of_matmul_peak: float | None = None  # against the peak of the same precision
     note: str = ""
@@ -116,10 +117,11 @@ def time_step(step: Callable[[], object], device: torch.device, warmup: int, rep
 
 
 def count_flops(step: Callable[[], object]) -> int:
-    """FLOPs of one call of `step` (matmuls and convolutions, forward and backward)."""
-    with FlopCounterMode(display=False) as counter:
+    """FLOPs of one call of `step` (matmuls and convolutions, forward and backward). FlopCount, not
+    FlopCounterMode: the latter's module tracking keeps activations alive and undoes checkpointing."""
+    with FlopCount() as counter:
         step()
-    return counter.get_total_flops()
+    return counter.total
 
 
 def measure_matmul_peak(device: torch.device, n: int, precision: str, warmup: int, repeats: int) -> MatmulPeak:
@@ -291,18 +293,14 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
     distiller = method.make_distiller(bench.ctx, teacher, student).to(bench.device)
     opt = make_optimizer(cfg, list(student.parameters()) + list(distiller.parameters()))
     frames = method.synthesized_frames(bench.ctx)
-    generator = torch.Generator().manual_seed(bench.seed)
+    generator = device_generator(torch.Generator().manual_seed(bench.seed), bench.device, bench.seed)
     pool = TensorPool(cfg.pool_size)
-    pool.add(torch.randn(min(cfg.pool_size, 2 * cfg.kd_batch), 1, bench.data.n_mels, frames, generator=generator))
+    pool.add(torch.randn(min(cfg.pool_size, 2 * cfg.kd_batch), 1, bench.data.n_mels, frames, generator=generator,
+                         device=bench.device))
     student.train()
 
     def step():
-        x = draw_kd_batch(pool, cfg, generator, bench.device)
-        with autocast(bench.ctx):
-            loss = distiller(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        kd_step(bench.ctx, cfg, pool, generator, distiller, opt)
 
     return bench.measure(name, "distill", f"{bench.teacher_arch}->{bench.student_arch}", cfg.kd_batch, step,
                          bench.data_free_precision, note=f"{frames} frames")

@@ -77,7 +77,7 @@ def markdown(report: dict) -> str:
         "",
         "Synthesis is one optimisation step of the synthesizer (a batch takes `iterations` of them); "
         "sample-it/s counts teacher forward+backward per synthesized sample. FLOPs count matmuls and "
-        "convolutions, forward and backward (torch FlopCounterMode); % matmul peak is achieved FLOP/s "
+        "convolutions, forward and backward (torch's FlopCounterMode formulas); % matmul peak is achieved FLOP/s "
         "over the peak of the same precision (fp32 convolutions on CUDA may use TF32, so they can pass it). "
         "The input-grad row is the teacher's bare forward and backward to its input at the synthesis batch "
         "(frozen weights, no hooks, no losses): every synthesis step contains it, so its % of peak is the "

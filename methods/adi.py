@@ -34,6 +34,7 @@ from .inversion.distill import LogitDistiller
 from .inversion.hooks import BatchNormStatistics, frozen
 from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
 from .inversion.memory import StepMemory
+from .inversion.randomness import device_generator
 from .inversion.priors import l2_norm, total_variation_l2
 from .registry import register_method
 
@@ -80,12 +81,13 @@ class DeepInversionSynthesizer(Synthesizer):
         self.num_classes, self.shape, self.device = num_classes, shape, device
         self.bn = BatchNormStatistics(teacher, cfg.first_bn_multiplier, instance_means=False)
         self.generator = torch.Generator().manual_seed(seed)
+        self.device_rng = device_generator(self.generator, device, seed)  # inputs, targets, jitter: on the device
         self.memory = StepMemory(cfg.checkpointing, (teacher, student))
 
     def synthesize(self) -> torch.Tensor:
         cfg = self.cfg
-        x = torch.randn(cfg.synth_batch, *self.shape, generator=self.generator).to(self.device).requires_grad_()
-        y = self.targets().to(self.device)
+        x = torch.randn(cfg.synth_batch, *self.shape, generator=self.device_rng, device=self.device).requires_grad_()
+        y = self.targets()
         self.last_targets = y
         opt = self.input_optimizer(x)
         with self.bn.active(), frozen(self.student), self.memory.during_synthesis():
@@ -99,8 +101,8 @@ class DeepInversionSynthesizer(Synthesizer):
         """Balanced (0, 1, ..., C-1, 0, 1, ...) as the CIFAR script, or uniform random labels."""
         n = self.cfg.synth_batch
         if self.cfg.balanced_targets:
-            return torch.arange(n) % self.num_classes
-        return torch.randint(0, self.num_classes, (n,), generator=self.generator)
+            return torch.arange(n, device=self.device) % self.num_classes
+        return torch.randint(0, self.num_classes, (n,), generator=self.device_rng, device=self.device)
 
     def _teacher_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher logits and the BN-statistics prior (outputs, so StepMemory can split backward here)."""
@@ -111,7 +113,7 @@ class DeepInversionSynthesizer(Synthesizer):
         best = BestSoFar()
         max_shift = int(cfg.jitter_fraction * self.shape[-1])
         for _ in range(cfg.iterations):
-            x_j = roll_time(x, max_shift, self.generator)
+            x_j = roll_time(x, max_shift, self.device_rng)
             t_logits, bn_loss = self.memory.run(self._teacher_pass, x_j)
             terms = {"ce": F.cross_entropy(t_logits.float(), y), "bn": bn_loss,
                      "tv": total_variation_l2(x_j), "l2": l2_norm(x_j)}

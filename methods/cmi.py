@@ -19,8 +19,8 @@ from benchmark.ranges import NON_NEGATIVE, POSITIVE, at_least
 
 from .base import CellContext
 from .inversion.augment import SpectrogramViews
-from .inversion.contrastive import (MLPHead, MemoryBank, device_generator, instance_contrastive_loss,
-                                   project_rows)
+from .inversion.contrastive import MLPHead, MemoryBank, instance_contrastive_loss, project_rows
+from .inversion.randomness import device_generator
 from .inversion.distill import LogitDistiller
 from .inversion.generator import SpectrogramGenerator
 from .inversion.hooks import BatchNormStatistics, frozen
@@ -70,7 +70,7 @@ class ContrastiveSynthesizer(Synthesizer):
         torch.manual_seed(seed)
         self.generator = SpectrogramGenerator(cfg.nz, n_mels, frames, cfg.generator_width).to(device)
         self.bn = BatchNormStatistics(teacher)
-        self.views = SpectrogramViews(cfg.views, self.rng)
+        self.views = SpectrogramViews(cfg.views, self.rng, self.device_rng)
         with torch.no_grad(), self.bn.active():
             teacher(torch.zeros(2, 1, n_mels, frames, device=device))
             dim = self.bn.instance_embedding().shape[1]
@@ -87,8 +87,8 @@ class ContrastiveSynthesizer(Synthesizer):
     def synthesize(self) -> torch.Tensor:
         cfg, n = self.cfg, self.cfg.synth_batch
         self.generator.reset()
-        z = torch.randn(n, self.nz, generator=self.rng).to(self.device).requires_grad_()
-        y = torch.randint(0, self.num_classes, (n,), generator=self.rng).to(self.device)
+        z = torch.randn(n, self.nz, generator=self.device_rng, device=self.device).requires_grad_()
+        y = torch.randint(0, self.num_classes, (n,), generator=self.device_rng, device=self.device)
         self.last_targets = y
         opt = torch.optim.Adam([{"params": self.generator.parameters()}, {"params": [z]}], cfg.lr_g, betas=(0.5, 0.999))
         with self.bn.active(), frozen(self.student), self.memory.during_synthesis():

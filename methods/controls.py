@@ -21,6 +21,7 @@ from .base import CellContext
 from .inversion.distill import LogitDistiller
 from .inversion.loop import DataFreeConfig, DataFreeMethod, Synthesizer
 from .inversion.pool import fit_frames
+from .inversion.randomness import device_generator
 from .registry import register_method
 
 
@@ -31,10 +32,10 @@ class NoiseSynthesizer(Synthesizer):
     def __init__(self, batch: int, shape: tuple[int, int, int], device: torch.device, seed: int):
         super().__init__()
         self.batch, self.shape, self.device = batch, shape, device
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = device_generator(torch.Generator().manual_seed(seed), device, seed)
 
     def synthesize(self) -> torch.Tensor:
-        return torch.randn(self.batch, *self.shape, generator=self.generator).to(self.device)
+        return torch.randn(self.batch, *self.shape, generator=self.generator, device=self.device)
 
 
 class RealSubsetSynthesizer(Synthesizer):

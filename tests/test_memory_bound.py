@@ -224,3 +224,20 @@ def test_plan_command_writes_every_cell_as_json(tmp_path, capsys):
         assert {"dataset", "pair", "method", "peak_memory_gb", "flops_per_cell", "fits"} <= set(cell)
         assert cell["fits"] and cell["flops_per_cell"] > 0 and cell["peak_memory_gb"] > 0
     assert "GPU-hours" in capsys.readouterr().out
+
+
+def test_flop_count_equals_torch_flop_counter_and_keeps_nothing_alive():
+    from torch.utils.flop_counter import FlopCounterMode
+    from benchmark.planning.memory import FlopCount
+    teacher, _ = _pair()
+    x = torch.randn(4, 1, 16, 24, requires_grad=True)
+    with FlopCounterMode(display=False) as reference:
+        teacher(x).sum().backward()
+    with FlopCount() as counted:
+        teacher(x).sum().backward()
+    assert counted.total == reference.get_total_flops() > 0
+    with LiveMemory() as alone:
+        _peak_of_frami_step("passes")
+    with FlopCount(), LiveMemory() as with_flops:
+        _peak_of_frami_step("passes")
+    assert with_flops.peak == alone.peak

@@ -53,6 +53,7 @@ def _message(cell, memory_gb: float) -> str:
     if field == "data_free.synth_batch" and cell.checkpointing != "passes":
         fix += " or --set data_free.checkpointing=passes (the same math, less memory)"
     return (f"cell {cell.dataset} {cell.pair} {cell.method} needs {cell.peak_memory_gb:.2f} GB of device memory "
-            f"(models {cell.model_gb:.2f}, synthesis step {cell.synthesis_gb:.2f}, KD/training step {cell.kd_gb:.2f} "
+            f"(models {cell.model_gb:.2f}, pool {cell.pool_gb:.2f}, synthesis step {cell.synthesis_gb:.2f}, "
+            f"KD/training step {cell.kd_gb:.2f} "
             f"at batch {cell.batch}), more than the {memory_gb:.2f} GB there are. Fix: {fix}; "
             f"`python -m benchmark plan` prices the whole grid")

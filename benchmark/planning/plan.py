@@ -45,8 +45,8 @@ class CellPlan:
     model_gb: float  # teacher + student parameters and buffers
     synthesis_gb: float  # peak of a synthesis step above the models (generator, head, bank, activations)
     kd_gb: float  # peak of a KD / training step above the models
-    pool_gb: float  # the transfer set (host memory today)
-    peak_memory_gb: float  # device: models + the larger step
+    pool_gb: float  # the transfer set, a ring on the device (fp32 here; bf16 under autocast for generator output)
+    peak_memory_gb: float  # device: models + pool + the larger step
     flops_per_synthesis_step: float
     flops_per_kd_step: float
     flops_per_cell: float
@@ -87,10 +87,10 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
         synth = type(kd)(0, 0)
         steps = config.epochs * -(-shape.train_clips // config.batch_size) * kd.flops
         pool = 0
-    peak = models + max(synth.peak_bytes, kd.peak_bytes)
+    peak = models + pool + max(synth.peak_bytes, kd.peak_bytes)
     fits = peak <= device.memory_gb * GB
     largest = None if fits else _largest_batch(method, config, teacher, student, classes, frontend.n_mels, frames,
-                                               dim, models, device)
+                                               dim, models + pool, device)
     return CellPlan(dataset, f"{teacher}:{student}", method, seeds, frames, batch, checkpointing, models / GB,
                     synth.peak_bytes / GB, kd.peak_bytes / GB, pool / GB, peak / GB, float(synth.flops),
                     float(kd.flops), float(steps), steps / (device.peak_tflops * 1e12 * device.efficiency) / 3600,
@@ -108,9 +108,9 @@ def _train_step(config, arch, teacher, classes, n_mels, frames, dim, flops=True)
     return train_step(config, arch, teacher, classes, n_mels, frames, dim, flops)
 
 
-def _largest_batch(method, config, teacher, student, classes, n_mels, frames, dim, models, device) -> int:
-    """The largest synthesis batch (data-free) or training batch (supervised) whose step fits, by bisection
-    on the counted peak (0: not even one sample fits)."""
+def _largest_batch(method, config, teacher, student, classes, n_mels, frames, dim, resident, device) -> int:
+    """The largest synthesis batch (data-free) or training batch (supervised) whose step fits beside what stays
+    resident (models, pool), by bisection on the counted peak (0: not even a batch of 2 fits)."""
     field = "synth_batch" if isinstance(config, DataFreeConfig) else "batch_size"
 
     def fits(batch: int) -> bool:
@@ -121,7 +121,7 @@ def _largest_batch(method, config, teacher, student, classes, n_mels, frames, di
         else:
             counts = (_train_step(changed, teacher if method == "teacher" else student,
                                   teacher if method == "kd" else None, classes, n_mels, frames, dim, False),)
-        return models + max(c.peak_bytes for c in counts) <= device.memory_gb * GB
+        return resident + max(c.peak_bytes for c in counts) <= device.memory_gb * GB
 
     low, high = 1, getattr(config, field)  # a batch of 1 cannot train (BatchNorm): the smallest probe is 2
     while high - low > 1:

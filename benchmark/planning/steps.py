@@ -1,21 +1,22 @@
 """One step of each phase of a cell, built as the sweep builds it but on the meta device (shapes only, no
 compute), and counted: peak bytes of what the step allocates (LiveMemory, synthesizer/distiller state
-built inside the count) and FLOPs (FlopCounterMode, forward and backward)."""
+built inside the count) and FLOPs (torch's FlopCounterMode formulas, forward and backward)."""
 from __future__ import annotations
 
 import dataclasses
+from contextlib import nullcontext
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from methods import METHODS, build_method
-from methods.inversion.augment import kd_view
 from methods.inversion.loop import DataFreeMethod, make_optimizer
+from methods.inversion.loop import kd_step as loop_kd_step
+from methods.inversion.pool import TensorPool
 from models import create_model
 
-from .memory import LiveMemory
+from .memory import FlopCount, LiveMemory
 
 META = torch.device("meta")
 
@@ -31,15 +32,10 @@ def model_bytes(model: torch.nn.Module) -> int:
 
 
 def _count(step, flops: bool = True) -> StepCount:
-    """Memory and FLOPs of `step`, counted in two runs: FlopCounterMode's module tracking keeps tensors
-    alive (measured: FRAMI's step at batch 32 counted 28 GiB with it on, 3.9 GiB without)."""
-    with LiveMemory() as live:
+    """Peak memory and (when asked) FLOPs of one run of `step`."""
+    with LiveMemory() as live, (FlopCount() if flops else nullcontext()) as counter:
         step()
-    if not flops:
-        return StepCount(live.peak, 0)
-    with FlopCounterMode(display=False) as counter:
-        step()
-    return StepCount(live.peak, counter.get_total_flops())
+    return StepCount(live.peak, counter.total if flops else 0)
 
 
 def _models(teacher_arch: str, student_arch: str, classes: int, embedding_dim: int):
@@ -78,20 +74,15 @@ def kd_step(method_name: str, config, teacher_arch: str, student_arch: str, clas
     """One KD step at the config's batch: distiller, optimizer state, a pool batch, loss, backward, step."""
     method = build_method(method_name, config)
     teacher, student = _models(teacher_arch, student_arch, classes, embedding_dim)
-    ctx = SimpleNamespace(device=META)
-    generator = torch.Generator().manual_seed(0)
+    ctx = SimpleNamespace(device=META, amp=False)
 
     def step():
         distiller = method.make_distiller(ctx, teacher, student).to(META)
-        params = list(student.parameters()) + list(distiller.parameters())
-        opt = make_optimizer(config, params)
+        opt = make_optimizer(config, list(student.parameters()) + list(distiller.parameters()))
+        pool = TensorPool(config.kd_batch)  # the pool itself is counted in plan.py
+        pool.add(torch.empty(config.kd_batch, 1, n_mels, frames, device=META))
         student.train()
-        x = torch.empty(config.kd_batch, 1, n_mels, frames, device=META)  # a pool batch (the pool: plan.py)
-        x = kd_view(x, config.views, generator) if config.kd_augment else x
-        loss = distiller(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loop_kd_step(ctx, config, pool, None, distiller, opt)
 
     return _count(step, flops)
 

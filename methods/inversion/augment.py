@@ -13,24 +13,30 @@ from typing import Any, ClassVar
 
 import torch
 
+from .randomness import on_device
+
 from benchmark.ranges import FRACTION, NON_NEGATIVE, between
 
 
 def roll_time(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The whole batch rolled in time by one shift in [-max_shift, max_shift], drawn on x's device (no host
+    read of the shift: the roll is an index_select; on the CPU the same draw and result as torch.roll)."""
     if max_shift <= 0:
         return x
-    shift = int(torch.randint(-max_shift, max_shift + 1, (1,), generator=generator))
-    return torch.roll(x, shifts=shift, dims=-1)
+    t = x.shape[-1]
+    shift = torch.randint(-max_shift, max_shift + 1, (1,), generator=on_device(generator, x.device), device=x.device)
+    source = (torch.arange(t, device=x.device) - shift) % t  # out[..., i] = x[..., i - shift]
+    return x.index_select(-1, source)
 
 
 def roll_time_per_sample(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each clip rolled in time by its own shift in [-max_shift, max_shift]."""
+    """Each clip rolled in time by its own shift in [-max_shift, max_shift], drawn on x's device."""
     if max_shift <= 0:
         return x
     b, t = x.shape[0], x.shape[-1]
-    shifts = torch.randint(-max_shift, max_shift + 1, (b,), generator=generator)
-    source = (torch.arange(t)[None, :] - shifts[:, None]) % t  # out[..., i] = x[..., i - shift]
-    index = source.view(b, *([1] * (x.dim() - 2)), t).to(x.device).expand_as(x)
+    shifts = torch.randint(-max_shift, max_shift + 1, (b,), generator=on_device(generator, x.device), device=x.device)
+    source = (torch.arange(t, device=x.device)[None, :] - shifts[:, None]) % t  # out[..., i] = x[..., i - shift]
+    index = source.view(b, *([1] * (x.dim() - 2)), t).expand_as(x)
     return x.gather(-1, index)
 
 
@@ -39,18 +45,20 @@ def mask_band(x: torch.Tensor, axis: int, max_width: int, generator: torch.Gener
     size = x.shape[axis]
     if max_width <= 0 or size <= 1:
         return x
-    b = x.shape[0]
-    width = torch.randint(0, min(max_width, size - 1) + 1, (b,), generator=generator)
-    start = (torch.rand(b, generator=generator) * (size - width)).long()
-    pos = torch.arange(size)
+    b, device = x.shape[0], x.device
+    generator = on_device(generator, device)  # drawn on x's device: no mask is copied over from the host
+    width = torch.randint(0, min(max_width, size - 1) + 1, (b,), generator=generator, device=device)
+    start = (torch.rand(b, generator=generator, device=device) * (size - width)).long()
+    pos = torch.arange(size, device=device)
     keep = ~((pos[None] >= start[:, None]) & (pos[None] < (start + width)[:, None]))  # (B, size)
     shape = [b] + [1] * (x.dim() - 1)
     shape[axis] = size
-    return x * keep.view(shape).to(x.device, x.dtype)
+    return x * keep.view(shape).to(x.dtype)
 
 
 def random_time_crop(x: torch.Tensor, min_fraction: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One crop (same window for the batch) of min_fraction..1 of the time axis, not resized."""
+    """One crop (same window for the batch) of min_fraction..1 of the time axis, not resized. The window is
+    drawn on the host (a CPU generator: no device involved): it sets the view's shape, which the host needs."""
     total = x.shape[-1]
     length = max(1, int(total * float(torch.empty(1).uniform_(min_fraction, 1.0, generator=generator))))
     start = int(torch.randint(0, total - length + 1, (1,), generator=generator))
@@ -80,19 +88,25 @@ def kd_view(x: torch.Tensor, cfg: ViewConfig, generator: torch.Generator | None 
 
 
 class SpectrogramViews:
-    """The 'global' (jittered) and 'local' (time-cropped) views of CMI, for spectrograms."""
+    """The 'global' (jittered) and 'local' (time-cropped) views of CMI, for spectrograms. Rolls, masks and
+    gains are drawn on the data's device (`device_generator`), crop windows on the host (`generator`); on the
+    CPU both are one generator, drawn in the same order as before the split."""
 
-    def __init__(self, cfg: ViewConfig, generator: torch.Generator | None = None):
+    def __init__(self, cfg: ViewConfig, generator: torch.Generator | None = None,
+                 device_generator: torch.Generator | None = None):
         self.cfg, self.generator = cfg, generator
+        self.device_generator = generator if device_generator is None else device_generator
 
     def global_view(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[-1]
-        x = roll_time(x, int(self.cfg.max_roll_fraction * t), self.generator)
-        x = mask_band(x, -1, int(self.cfg.time_mask_fraction * t), self.generator)
-        x = mask_band(x, -2, int(self.cfg.freq_mask_fraction * x.shape[-2]), self.generator)
+        draws = self.device_generator
+        x = roll_time(x, int(self.cfg.max_roll_fraction * t), draws)
+        x = mask_band(x, -1, int(self.cfg.time_mask_fraction * t), draws)
+        x = mask_band(x, -2, int(self.cfg.freq_mask_fraction * x.shape[-2]), draws)
         if self.cfg.gain_db:
-            offset = (torch.rand(x.shape[0], 1, 1, 1, generator=self.generator) * 2 - 1) * self.cfg.gain_db / 10
-            x = x + offset.to(x.device, x.dtype)
+            offset = (torch.rand(x.shape[0], 1, 1, 1, generator=on_device(draws, x.device), device=x.device) * 2
+                      - 1) * self.cfg.gain_db / 10
+            x = x + offset.to(x.dtype)
         return x
 
     def local_view(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .randomness import on_device
+
 HEAD_CHUNK_ROWS = 1024  # rows of the contrastive head per checkpointed chunk (memory bank included)
 
 
@@ -57,26 +59,6 @@ class MemoryBank:
         index = torch.randperm(self.count, generator=on_device(generator, self.data.device),
                                device=self.data.device)[: min(k, self.count)]
         return self.data[index]
-
-
-def on_device(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:
-    """`generator` where it can draw on `device`; None on the meta device (the planner's shape-only runs)."""
-    if generator is None or device.type == "meta":
-        return None
-    if generator.device.type != device.type:
-        raise ValueError(f"a {generator.device.type} generator cannot draw on {device}; make one with "
-                         f"device_generator()")
-    return generator
-
-
-def device_generator(host: torch.Generator, device: torch.device, seed: int) -> torch.Generator | None:
-    """The generator for draws made on `device`: on the CPU the host generator itself (so CPU results keep
-    their random streams), on a GPU its own generator seeded alike, none on the meta device."""
-    if device.type == "cpu":
-        return host
-    if device.type == "meta":
-        return None
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 def cosine_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -21,10 +21,11 @@ from torch import nn
 
 from benchmark.progress import Progress
 from benchmark.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least
-from benchmark.training import PhaseStats, accuracy, check_finite
+from benchmark.training import DivergedError, PhaseStats, accuracy, check_finite
 
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
 from .augment import ViewConfig, kd_view
+from .randomness import device_generator
 from .diagnostics import pool_diagnostics, teacher_view
 
 
@@ -150,7 +151,8 @@ class DataFreeMethod(Method):
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.rounds * cfg.kd_steps)
         pool = TensorPool(cfg.pool_size)
         intended = TensorPool(cfg.pool_size)  # the labels synthesizers aimed for, beside their samples
-        sampler = torch.Generator().manual_seed(ctx.seed)
+        # pool indices and KD-time augmentation are drawn on the cell's device (the host generator on CPU)
+        sampler = device_generator(torch.Generator().manual_seed(ctx.seed), ctx.device, ctx.seed)
         synth_stats, kd_stats = PhaseStats(), PhaseStats()
         try:
             best_acc, best_state = self._loop(ctx, cfg, teacher, synthesizer, distiller, student, opt, sched, pool,
@@ -188,19 +190,17 @@ class DataFreeMethod(Method):
 
                 student.train()
                 start = time.perf_counter()
-                for _ in range(cfg.kd_steps):
-                    x = draw_kd_batch(pool, cfg, sampler, ctx.device)
-                    with autocast(ctx):
-                        loss = distiller(x)
-                    check_finite(loss, f"{self.name} KD round {round_index}")
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    kd_stats.samples += len(x)
+                finite = torch.ones((), dtype=torch.bool, device=ctx.device)
+                for _ in range(cfg.kd_steps):  # no host read inside: the finite check is once a round
+                    loss = kd_step(ctx, cfg, pool, sampler, distiller, opt, sched)
+                    finite &= torch.isfinite(loss)
+                    kd_stats.samples += cfg.kd_batch if len(pool) >= cfg.kd_batch else len(pool)
                     kd_stats.steps += 1
                 synchronize(ctx.device)
                 kd_stats.seconds += time.perf_counter() - start
+                if not bool(finite):
+                    raise DivergedError(f"non-finite loss in {self.name} KD round {round_index} (a KD step's loss "
+                                        f"was NaN or inf; the cell stops at the end of that round)")
                 ctx.log({"round": round_index, "kd_loss": loss.item(),
                          **{f"synth/{k}": v for k, v in synthesizer.loss_values().items()},
                          **{f"diagnostics/{k}": v for k, v in teacher_on_batch.items()}})
@@ -239,9 +239,26 @@ def check_synthesis_finite(synthesizer: Synthesizer, where: str) -> None:
         check_finite(torch.as_tensor(total), where)
 
 
-def draw_kd_batch(pool, cfg: DataFreeConfig, sampler: torch.Generator, device: torch.device) -> torch.Tensor:
-    """A uniformly random pool batch, augmented (kd_augment) as the reference reads its pool."""
-    x = pool.sample(cfg.kd_batch, sampler).to(device)
+def kd_step(ctx: CellContext, cfg: DataFreeConfig, pool, sampler: torch.Generator | None, distiller: Distiller,
+            opt: torch.optim.Optimizer, sched=None) -> torch.Tensor:
+    """One KD step on a pool batch; returns the loss, detached, on the device (nothing read on the host)."""
+    x = draw_kd_batch(pool, cfg, sampler, ctx.device)
+    with autocast(ctx):
+        loss = distiller(x)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return loss.detach()
+
+
+def draw_kd_batch(pool, cfg: DataFreeConfig, sampler: torch.Generator | None,
+                  device: torch.device) -> torch.Tensor:
+    """A uniformly random pool batch, augmented (kd_augment) as the reference reads its pool. The pool lives on
+    the cell's device, so this is a no-op `.to`; fp32 for the student (a bf16 pool is exact, and autocast
+    casts again where it pays)."""
+    x = pool.sample(cfg.kd_batch, sampler).to(device, torch.float32)
     return kd_view(x, cfg.views, sampler) if cfg.kd_augment else x
 
 

@@ -1,9 +1,18 @@
-"""The transfer set of synthesized spectrograms, kept as tensors (CMI keeps 8-bit PNG files,
-which would quantise a log-mel), bounded: past `max_samples` the oldest are dropped."""
+"""The transfer set of synthesized spectrograms, kept as tensors (CMI keeps 8-bit PNG files, which would
+quantise a log-mel), bounded: past `max_samples` the oldest are overwritten.
+
+A ring buffer preallocated on the device the batches come from (the cell's device), at the batches' own
+dtype: under bf16 autocast the generator's output is bf16 and stored as it is, exactly; ADI's inputs and
+everything on CPU stay fp32. Adding is a copy into the ring and sampling is an index drawn on the device,
+so a KD step never copies the pool over from the host. Rows are stored in the order they came, so until the
+ring wraps, `sample` draws exactly what a list of batches concatenated oldest first would give.
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .randomness import on_device
 
 
 class TensorPool:
@@ -11,41 +20,52 @@ class TensorPool:
         if max_samples <= 0:
             raise ValueError(f"pool size must be positive, got {max_samples}")
         self.max_samples = max_samples
-        self._chunks: list[torch.Tensor] = []
+        self.data: torch.Tensor | None = None  # (max_samples, ...) once the first batch arrives
+        self.count = 0  # rows filled
+        self.ptr = 0  # next row to write
         self.total_added = 0
 
     def __len__(self) -> int:
-        return sum(len(c) for c in self._chunks)
+        return self.count
 
     def add(self, batch: torch.Tensor) -> None:
-        """Store a copy on the CPU; floating batches as float32 (bf16 under autocast), labels as they are."""
-        batch = batch.detach().to("cpu")
-        self._chunks.append(batch.to(torch.float32, copy=True) if batch.is_floating_point() else batch.clone())
+        """Copy a batch into the ring on its device; floating batches as fp32, or bf16 if they are bf16."""
+        batch = batch.detach()
+        if self.data is None:
+            dtype = batch.dtype if not batch.is_floating_point() or batch.dtype == torch.bfloat16 else torch.float32
+            self.data = torch.empty(self.max_samples, *batch.shape[1:], dtype=dtype, device=batch.device)
+        rows = batch[-self.max_samples:]
+        skipped = len(batch) - len(rows)  # a batch larger than the pool keeps its newest rows
+        self.ptr = (self.ptr + skipped) % self.max_samples
+        first = min(len(rows), self.max_samples - self.ptr)
+        self.data[self.ptr:self.ptr + first] = rows[:first]
+        self.data[:len(rows) - first] = rows[first:]
+        self.ptr = (self.ptr + len(rows)) % self.max_samples
+        self.count = min(self.max_samples, self.count + len(rows))
         self.total_added += len(batch)
-        excess = len(self) - self.max_samples
-        while excess > 0:
-            oldest = self._chunks[0]
-            if len(oldest) <= excess:
-                self._chunks.pop(0)
-                excess -= len(oldest)
-            else:
-                self._chunks[0] = oldest[excess:]
-                excess = 0
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A uniformly random batch (without replacement) from the whole pool."""
-        data = torch.cat(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-        self._chunks = [data]
-        index = torch.randperm(len(data), generator=generator)[:batch_size]
-        return data[index]
+        """A uniformly random batch (without replacement) from the whole pool, drawn on the pool's device."""
+        if self.data is None:
+            raise ValueError("the pool is empty")
+        device = self.data.device
+        index = torch.randperm(self.count, generator=on_device(generator, device), device=device)[:batch_size]
+        return self.data[index]
 
     def all(self) -> torch.Tensor:
         """Everything in the pool, oldest first."""
-        return torch.cat(self._chunks)
+        if self.data is None:
+            raise ValueError("the pool is empty")
+        if self.count < self.max_samples:
+            return self.data[:self.count]
+        return torch.cat([self.data[self.ptr:], self.data[:self.ptr]])
 
     @property
     def nbytes(self) -> int:
-        return sum(c.numel() * c.element_size() for c in self._chunks)
+        """Bytes of the rows filled (the ring itself holds max_samples rows from the first batch on)."""
+        if self.data is None:
+            return 0
+        return self.count * self.data[0].numel() * self.data.element_size()
 
 
 def fit_frames(feature: torch.Tensor, frames: int, generator: torch.Generator) -> torch.Tensor:
