@@ -47,7 +47,7 @@ def main(args) -> int:
             for c in cells]
     print(f"plan: preset {preset.name}, {seeds} seed(s) per cell, device {device.memory_gb:g} GB, "
           f"{device.peak_tflops:g} TFLOP/s x {device.efficiency:g}")
-    print(tabulate(rows, headers=["dataset", "pair", "method", "frames", "batch", "ckpt", "peak GB", "pool GB (host)",
+    print(tabulate(rows, headers=["dataset", "pair", "method", "frames", "batch", "ckpt", "peak GB", "pool GB",
                                   "FLOPs/synth step", "FLOPs/KD step", "FLOPs/cell", "h/cell", "fits"]))
     total = sum(c.gpu_hours for c in cells)
     print(f"total: {len(cells) * seeds} cells, {total:.1f} GPU-hours; {sum(not c.fits for c in cells)} cell kind(s) "

@@ -1,0 +1,84 @@
+"""The one prepared GPU check (issue 18, section 4). Run it when a GPU is lent, then commit results/gpu/:
+
+    python tests/gpu/check.py --out results/gpu          # about 8 minutes on one H100/H200
+    python tests/gpu/check.py --dry-run                  # print what it would run (any machine)
+
+It runs, in order, each step's output kept under OUT:
+1. memory: for every data-free method and both paper pairs, one synthesis step and one KD step at the paper batch
+   on 5 s synthetic audio (paper front end), torch.cuda.max_memory_allocated against the planner's count
+   (`benchmark plan`, fp32 counts: an upper bound under bf16 autocast);
+2. throughput: `benchmark throughput --preset paper` for ADI, CMI and FRAMI (bf16 autocast against the bf16 peak);
+3. sweep: the paper preset at 2 rounds (20 synthesis steps each, 2 KD steps per round's 400 cut to 20) for every
+   method, 1 seed, both pairs, on synthetic 5 s audio;
+4. determinism: one FRAMI cell twice with --deterministic; its predictions must be equal.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SYNTH_5S = ["--set", "data.synth_clips_per_class=40", "--set", "data.synth_min_seconds=5",
+            "--set", "data.synth_max_seconds=5", "--set", "supervised.epochs=2"]
+SHORT = ["--set", "data_free.rounds=2", "--set", "data_free.iterations=20", "--set", "adi.iterations=20",
+         "--set", "data_free.kd_steps=20", "--set", "data_free.eval_every=1"]
+
+
+def commands(out: Path) -> list[tuple[str, list[str]]]:
+    py = [sys.executable]
+    return [
+        ("memory", py + [str(Path(__file__).with_name("memory_check.py")), "--out", str(out / "memory")]),
+        ("throughput", py + ["-m", "benchmark", "throughput", "--preset", "paper", "--dataset", "synth",
+                             "--pair", "wrn40_2:wrn16_2", "--methods", "adi,cmi,frami", *SYNTH_5S,
+                             "--out", str(out / "throughput")]),
+        ("sweep", py + ["-m", "benchmark", "run", "--preset", "paper", "--datasets", "synth", "--methods", "all",
+                        "--seeds", "1", *SYNTH_5S, *SHORT, "--out", str(out / "sweep")]),
+        *[(f"determinism-{i}", py + ["-m", "benchmark", "run", "--preset", "paper", "--datasets", "synth",
+                                     "--pairs", "wrn40_2:wrn16_2", "--methods", "frami", "--seeds", "1",
+                                     "--deterministic", *SYNTH_5S, *SHORT, "--no-tables",
+                                     "--out", str(out / f"determinism-{i}")]) for i in (1, 2)],
+    ]
+
+
+def same_predictions(out: Path) -> bool:
+    runs = [[json.loads(line) for line in (out / f"determinism-{i}" / "runs.jsonl").read_text().splitlines()]
+            for i in (1, 2)]
+    pick = [[r for r in run if r["method"] == "frami"][-1] for run in runs]
+    return pick[0]["test_predictions"] == pick[1]["test_predictions"]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=REPO / "results" / "gpu")
+    p.add_argument("--dry-run", action="store_true", help="print the commands only")
+    args = p.parse_args()
+    steps = commands(args.out)
+    if args.dry_run:
+        for name, command in steps:
+            print(f"{name}: {shlex.join(command)}")
+        return 0
+    import torch
+    if not torch.cuda.is_available():
+        print("error: no CUDA GPU here; this check runs on a GPU (use --dry-run to see its commands)", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# GPU check ({torch.cuda.get_device_name(0)}, torch {torch.__version__})", ""]
+    for name, command in steps:
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        (args.out / f"{name}.log").write_text(done.stdout + done.stderr)
+        lines.append(f"- {name}: exit {done.returncode} in {time.perf_counter() - start:.0f} s: `{shlex.join(command)}`")
+    if all((args.out / f"determinism-{i}" / "runs.jsonl").exists() for i in (1, 2)):
+        lines.append(f"- determinism: predictions equal across two runs: {same_predictions(args.out)}")
+    (args.out / "report.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
