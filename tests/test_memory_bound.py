@@ -241,3 +241,16 @@ def test_flop_count_equals_torch_flop_counter_and_keeps_nothing_alive():
     with FlopCount(), LiveMemory() as with_flops:
         _peak_of_frami_step("passes")
     assert with_flops.peak == alone.peak
+
+
+def test_step_counts_are_stored_as_json_and_read_back(tmp_path, monkeypatch):
+    from benchmark.planning import plan
+    monkeypatch.setenv("DFKD_CACHE", str(tmp_path))
+    plan._data_free_steps.cache_clear()
+    first = plan_cell(PRESETS.get("micro"), "synth", "wrn16_2_tiny", "wrn10_2_tiny", "adi", 1, Device())
+    stored = list((tmp_path / "plans").glob("*.json"))
+    assert stored and all(isinstance(e["peak_bytes"], int) for f in stored for e in __import__("json").loads(f.read_text()))
+    plan._data_free_steps.cache_clear()
+    monkeypatch.setattr(plan, "synthesis_step", lambda *a, **k: pytest.fail("counted again instead of read"))
+    again = plan_cell(PRESETS.get("micro"), "synth", "wrn16_2_tiny", "wrn10_2_tiny", "adi", 1, Device())
+    assert again == first

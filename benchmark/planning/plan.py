@@ -4,15 +4,21 @@ own batch and shapes (benchmark/planning/steps.py), so no data and no compute ar
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
+
+import torch
 
 from methods import method_config
 from methods.inversion.loop import DataFreeConfig
 
 from ..presets import Preset
+from ..data import cache_dir
+from ..records import write_atomic
 from .shapes import dataset_shape
-from .steps import is_data_free, kd_step, model_bytes, synthesis_step, train_step, _models
+from .steps import StepCount, is_data_free, kd_step, model_bytes, synthesis_step, train_step, _models
 
 GB = 1e9
 
@@ -99,13 +105,37 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
 
 @lru_cache(maxsize=256)
 def _data_free_steps(method, config, teacher, student, classes, n_mels, frames, dim, flops=True):
-    return (synthesis_step(method, config, teacher, student, classes, n_mels, frames, dim, flops),
-            kd_step(method, config, teacher, student, classes, n_mels, frames, dim, flops))
+    key = ("data-free", method, config, teacher, student, classes, n_mels, frames, dim, flops)
+    return _stored(key, lambda: (synthesis_step(method, config, teacher, student, classes, n_mels, frames, dim, flops),
+                                 kd_step(method, config, teacher, student, classes, n_mels, frames, dim, flops)))
 
 
 @lru_cache(maxsize=256)
 def _train_step(config, arch, teacher, classes, n_mels, frames, dim, flops=True):
-    return train_step(config, arch, teacher, classes, n_mels, frames, dim, flops)
+    key = ("train", config, arch, teacher, classes, n_mels, frames, dim, flops)
+    return _stored(key, lambda: (train_step(config, arch, teacher, classes, n_mels, frames, dim, flops),))[0]
+
+
+PLAN_CODE_VERSION = 1  # bump when a change to the methods or models changes what a step allocates or computes
+
+
+def _stored(key: tuple, count) -> tuple[StepCount, ...]:
+    """Step counts from the plan cache (JSON under DFKD_CACHE/plans, keyed by everything they depend on and
+    the torch version), or counted now and stored: a count on the meta device takes seconds, and `run` counts
+    every cell of its grid before it starts."""
+    blob = json.dumps([repr(part) for part in key] + [torch.__version__, PLAN_CODE_VERSION])
+    path = cache_dir() / "plans" / f"{hashlib.sha1(blob.encode()).hexdigest()[:20]}.json"
+    try:
+        return tuple(StepCount(**entry) for entry in json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass  # absent, unreadable or of another layout: count again
+    counts = count()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps([dataclasses.asdict(c) for c in counts]))
+    except OSError:
+        pass  # a read-only cache only costs the next run the same seconds
+    return counts
 
 
 def _largest_batch(method, config, teacher, student, classes, n_mels, frames, dim, resident, device) -> int:
