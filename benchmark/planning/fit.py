@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from .plan import GB, Device, plan_cell
+from .steps import is_data_free
 
 
 log = logging.getLogger("benchmark.planning")
@@ -47,7 +48,7 @@ def check_grid_fits(spec, memory_gb: float) -> None:
 
 
 def _message(cell, memory_gb: float) -> str:
-    field = "data_free.synth_batch" if cell.synthesis_gb or cell.checkpointing != "off" else "supervised.batch_size"
+    field = "data_free.synth_batch" if is_data_free(cell.method) else "supervised.batch_size"
     batch = cell.largest_batch_that_fits
     fix = (f"--set {field}={batch} (the largest batch that fits)" if batch else "a device with more memory")
     if field == "data_free.synth_batch" and cell.checkpointing != "passes":

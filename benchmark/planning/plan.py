@@ -75,8 +75,7 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
     shape = dataset_shape(dataset, preset.data)
     frontend, classes, dim = preset.frontend, shape.num_classes, preset.embedding_dim
     config = method_config(method, preset)
-    teacher_model, student_model = _models(teacher, student, classes, dim)
-    models = model_bytes(teacher_model) + model_bytes(student_model)
+    models = _models_bytes(teacher, student, classes, dim)
     typical = shape.frames(frontend)
     if is_data_free(method):
         frames = max(8, round(config.length_factor * typical))
@@ -87,9 +86,8 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
         checkpointing = config.checkpointing
     else:
         frames, batch, checkpointing = typical, config.batch_size, "off"
-        arch = teacher if method == "teacher" else student
-        kd = _train_step(config, arch, teacher if method == "kd" else None, classes, frontend.n_mels, frames, dim,
-                         flops)
+        kd = _train_step(config, *_trained_and_teacher(method, teacher, student), classes, frontend.n_mels, frames,
+                         dim, flops)
         synth = type(kd)(0, 0)
         steps = config.epochs * -(-shape.train_clips // config.batch_size) * kd.flops
         pool = 0
@@ -101,6 +99,16 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
                     synth.peak_bytes / GB, kd.peak_bytes / GB, pool / GB, peak / GB, float(synth.flops),
                     float(kd.flops), float(steps), steps / (device.peak_tflops * 1e12 * device.efficiency) / 3600,
                     fits, largest)
+
+
+def _trained_and_teacher(method: str, teacher: str, student: str) -> tuple[str, str | None]:
+    """A supervised cell's trained architecture, and the teacher it distils from (KD) or None."""
+    return (teacher if method == "teacher" else student), (teacher if method == "kd" else None)
+
+
+@lru_cache(maxsize=64)
+def _models_bytes(teacher: str, student: str, classes: int, dim: int) -> int:
+    return sum(model_bytes(m) for m in _models(teacher, student, classes, dim))
 
 
 @lru_cache(maxsize=256)
@@ -149,8 +157,8 @@ def _largest_batch(method, config, teacher, student, classes, n_mels, frames, di
             changed = dataclasses.replace(changed, kd_batch=min(config.kd_batch, batch))
             counts = _data_free_steps(method, changed, teacher, student, classes, n_mels, frames, dim, False)
         else:
-            counts = (_train_step(changed, teacher if method == "teacher" else student,
-                                  teacher if method == "kd" else None, classes, n_mels, frames, dim, False),)
+            counts = (_train_step(changed, *_trained_and_teacher(method, teacher, student), classes, n_mels, frames,
+                                  dim, False),)
         return resident + max(c.peak_bytes for c in counts) <= device.memory_gb * GB
 
     low, high = 1, getattr(config, field)  # a batch of 1 cannot train (BatchNorm): the smallest probe is 2
