@@ -56,7 +56,7 @@ def leaderboard(records: list[RunRecord]) -> pd.DataFrame:
     frame = ok_frame(records)
     if frame.empty:
         return frame
-    verdicts = {(c.dataset, c.pair, c.method): c.verdict() for c in floor_comparisons(records)}
+    verdicts = {(c.dataset, c.pair, c.method): c for c in floor_comparisons(records)}
     rows = []
     for (dataset, pair), group in frame.groupby(["dataset", "pair"]):
         teacher = group[group.method == "teacher"].accuracy.mean()
@@ -69,9 +69,12 @@ def leaderboard(records: list[RunRecord]) -> pd.DataFrame:
                    "chance": 100.0 / group.classes.max() if group.classes.max() > 0 else np.nan,
                    "ci95": half, "gap_closed_%": 100 * (mean - student) / gap if gap and gap > 0 else np.nan}
             if np.isfinite(floor):
-                tested = (dataset, pair, method) in verdicts
-                row |= {"margin_vs_kd-noise": mean - floor if tested else np.nan,
-                        "beats_kd-noise": verdicts.get((dataset, pair, method), "")}
+                verdict = verdicts.get((dataset, pair, method))
+                power = verdict.power() if verdict else None
+                row |= {"margin_vs_kd-noise": mean - floor if verdict else np.nan,
+                        "beats_kd-noise": verdict.verdict() if verdict else "",
+                        "detectable_vs_kd-noise_pp": power.mdd_text() if power else "",
+                        "seeds_to_detect_margin": power.needed_text() if power else ""}
             row |= {label: g[column].mean() for column, label in DIAGNOSTICS.items() if column in g}
             row |= {"synthesis_s": g.synthesis_seconds.mean(), "sample_iterations": g.sample_iterations.mean(),
                     "cell_wall_s": g.wall_seconds.mean()}
@@ -104,7 +107,11 @@ def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.Da
     text = (header + "\nAccuracy: mean ± half-width of the 95% t-interval over seeds. gap_closed_%: "
             "(method - student) / (teacher - student). chance: 100 / classes in the test split. margin_vs_kd-noise and "
             "beats_kd-noise: each data-free row against KD on teacher-labelled noise at the same budget (seed-aware "
-            "verdict, significance.md). Synthesis diagnostics of the final pool (mean over seeds): target_agreement "
+            "verdict, significance.md). detectable_vs_kd-noise_pp and seeds_to_detect_margin: from that verdict's "
+            "per-seed margins, the smallest margin a paired t-test detects with 80% power at the seeds present and "
+            "the seeds per method at which the observed margin would be, both at the verdict's Holm level "
+            "(benchmark/power.py; 1 or 2 seeds: not estimated). "
+            "Synthesis diagnostics of the final pool (mean over seeds): target_agreement "
             "(teacher argmax = intended label), classes_covered (by the teacher's argmax), teacher_confidence, "
             "bn_loss_pool vs bn_loss_real (BN-statistics loss of pool vs real training batches of the same size); "
             "student_top_class_share: share of test clips given the student's most frequent prediction (collapse "

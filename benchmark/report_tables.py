@@ -21,8 +21,10 @@ from .record_schema import RunRecord
 from .records import cell_key, write_atomic
 from .reference import paper_accuracy
 from .settings import split_by_setting
-from .statistics import (MIN_SEEDS, McNemar, SeedTest, TwoLevelBootstrap, holm, mcnemar_by_seed, mcnemar_exact,
-                         paired_correctness, paired_correctness_by_seed, paired_seed_test, two_level_bootstrap)
+from .power import SeedPower, seed_power
+from .statistics import (MIN_SEEDS, McNemar, SeedTest, TwoLevelBootstrap, holm, holm_thresholds, mcnemar_by_seed,
+                         mcnemar_exact, paired_correctness, paired_correctness_by_seed, paired_seed_test,
+                         two_level_bootstrap)
 
 # The comparisons the paper's claims rest on: (method, baseline), claim = method beats baseline.
 TABLE2_CLAIMS = [("frami", "adi"), ("frami", "kd"), ("frami", "cmi")]
@@ -92,6 +94,7 @@ class Comparison:
     mcnemar_by_seed: list[McNemar] = field(default_factory=list)  # one per shared seed, in seed order
     mcnemar_pooled: McNemar | None = None  # every (seed, clip) as independent: context only
     holm_p: float = np.nan  # Holm over the family's two-level bootstrap p-values
+    holm_alpha: float = np.nan  # the level its verdict used: p < holm_alpha exactly when holm_p < ALPHA
     seed_differences: dict[int, float] = field(default_factory=dict)  # seed -> method - baseline (pp)
 
     @property
@@ -105,6 +108,10 @@ class Comparison:
     @property
     def bootstrap_p(self) -> float:
         return self.bootstrap.p_value if self.bootstrap else np.nan
+
+    def power(self) -> SeedPower:
+        """Minimum detectable difference at these seeds and seeds needed for the observed one (benchmark.power)."""
+        return seed_power(list(self.seed_differences.values()), self.holm_alpha)
 
     def significant(self) -> bool:
         """Holm-adjusted two-level bootstrap p < ALPHA with enough seeds for the seed level to mean something."""
@@ -145,10 +152,16 @@ def comparisons(records: list[RunRecord]) -> list[Comparison]:
         for family, claims in (("Table 2", TABLE2_CLAIMS), ("Table 3", TABLE3_CLAIMS)):
             family_rows = [compare(records, dataset, pair, family, m, b) for m, b in claims
                            if select(records, dataset, pair, m)[0] and select(records, dataset, pair, b)[0]]
-            for row, p in zip(family_rows, holm([r.bootstrap_p for r in family_rows])):
-                row.holm_p = p
-            out.extend(family_rows)
+            out.extend(apply_holm(family_rows))
     return out
+
+
+def apply_holm(family: list[Comparison]) -> list[Comparison]:
+    """Holm over one family's bootstrap p-values: each row's adjusted p and the level it was tested at."""
+    p_values = [r.bootstrap_p for r in family]
+    for row, p, level in zip(family, holm(p_values), holm_thresholds(p_values, ALPHA)):
+        row.holm_p, row.holm_alpha = p, level
+    return family
 
 
 def synthesizes(records: list[RunRecord], method: str) -> bool:
@@ -167,9 +180,7 @@ def floor_comparisons(records: list[RunRecord]) -> list[Comparison]:
             continue
         methods = [m for m in TABLE_ORDER if synthesizes(records, m) and select(records, dataset, pair, m)[0]]
         family_rows = [compare(records, dataset, pair, FLOOR_FAMILY, m, FLOOR) for m in methods]
-        for row, p in zip(family_rows, holm([r.bootstrap_p for r in family_rows])):
-            row.holm_p = p
-        out.extend(family_rows)
+        out.extend(apply_holm(family_rows))
     return out
 
 
@@ -180,7 +191,18 @@ def floor_frame(comps: list[Comparison]) -> pd.DataFrame:
         "margin over kd-noise (pp)": f"{c.mean_diff:+.2f}",
         "per seed (pp)": ", ".join(f"{seed}: {d:+.1f}" for seed, d in c.seed_differences.items()) or "—",
         "two-level bootstrap 95% CI (pp)": ci_text(c), "Holm p": f"{c.holm_p:.3g}",
-        "beats the floor": c.verdict()} for c in comps])
+        "beats the floor": c.verdict(), **power_columns(c)} for c in comps])
+
+
+def power_columns(c: Comparison) -> dict[str, str]:
+    """The two seed-count numbers of a verdict (80% power, paired t at its Holm level), as table cells."""
+    power = c.power()
+    return {"Holm alpha": f"{c.holm_alpha:.3g}", MDD_COLUMN: power.mdd_text(), NEEDED_COLUMN: power.needed_text()}
+
+
+MDD_COLUMN = "detectable at these seeds, 80% power (pp)"
+NEEDED_COLUMN = "seeds per method to detect the observed diff"
+
 
 
 def significant_vs_frami(comps: list[Comparison]) -> set[tuple[str, str, str]]:
@@ -263,14 +285,14 @@ def significance_frame(comps: list[Comparison]) -> pd.DataFrame:
         "paired test over seeds": seed_test_text(c.seed_test),
         "McNemar p pooled (not used)": c.mcnemar_pooled.p_value if c.mcnemar_pooled else np.nan,
         "discordant pooled (method/baseline)": (f"{c.mcnemar_pooled.a_only}/{c.mcnemar_pooled.b_only}"
-                                                if c.mcnemar_pooled else "—")} for c in comps])
+                                                if c.mcnemar_pooled else "—"), **power_columns(c)} for c in comps])
 
 
 def verdict_sentences(comps: list[Comparison]) -> list[str]:
     return [f"- {c.family}, {c.dataset} {c.pair}: {c.method} vs {c.baseline}: {c.mean_diff:+.2f} pp over "
             f"{c.n_seeds} seeds, two-level bootstrap 95% CI {ci_text(c)}, bootstrap p = {c.bootstrap_p:.3g}, "
             f"Holm p = {c.holm_p:.3g} -> the paper's claim that {c.method} beats {c.baseline} is "
-            f"**{c.verdict()}** by our data." for c in comps]
+            f"**{c.verdict()}** by our data. Seeds: {c.power().sentence()}." for c in comps]
 
 
 def seed_limits(comps: list[Comparison]) -> list[str]:
@@ -306,7 +328,15 @@ METHOD_TEXT = (
     "Beside the verdict, as context: exact McNemar within each seed (one p per seed, in seed order), the paired "
     "test over per-seed accuracies (t-test; Wilcoxon when n >= 6; a zero-variance or few-seed flag replaces or "
     "follows its p-value), and McNemar pooled over seeds, which treats every (seed, clip) as independent and so "
-    "overstates the evidence: it drives no verdict and no mark.\n")
+    "overstates the evidence: it drives no verdict and no mark.\n\n"
+    "How many seeds: beside each verdict, from the per-seed differences (the numbers the bootstrap's seed level "
+    "resamples), a paired t-test's power (noncentral t) at 80% and at the Holm-adjusted alpha of that verdict "
+    "(0.05 / f, f the factor Holm multiplied its p by: m - rank in its family, or the earlier factor where "
+    "the step-down keeps adjusted p monotone, so tied p-values share one level) gives the smallest difference "
+    "detectable at the seeds present and the seeds per method at which the observed difference would be "
+    "detected (at least 3, the verdict's "
+    "minimum). They assume normal, independent per-seed differences with the observed sample sd and plan for "
+    "the bootstrap verdict rather than give its exact power; with 1 or 2 seeds the seed sd is not estimated.\n")
 
 
 LEGEND = ("Cells: mean ± sample std of test accuracy (%) over seeds (n = seeds with an ok record). `*`: differs from "

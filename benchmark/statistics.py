@@ -231,6 +231,21 @@ def holm(p_values: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
+def holm_thresholds(p_values: list[float], alpha: float = 0.05) -> list[float]:
+    """The Holm-adjusted alpha of each test: alpha / f, where f = holm(p) / p is the factor Holm multiplied
+    its p by (before the cap at 1), so p < threshold exactly when holm(p) < alpha, i.e. the level its verdict
+    used. f is m - rank for the rank-th smallest p, larger where the step-down's monotonicity lifts it (tied
+    p-values all get the smallest rank's m); nan p stays nan and is not counted in m."""
+    p = np.asarray(p_values, float)
+    valid = np.flatnonzero(~np.isnan(p))
+    thresholds = np.full(len(p), np.nan)
+    running = 0.0
+    for rank, i in enumerate(valid[np.argsort(p[valid], kind="stable")]):
+        running = max(running, (len(valid) - rank) * p[i])
+        thresholds[i] = alpha * p[i] / running if p[i] > 0 else alpha / (len(valid) - rank)
+    return thresholds.tolist()
+
+
 def paired_correctness_by_seed(records_a: list[RunRecord], records_b: list[RunRecord]) -> list[SeedPair]:
     """Per-clip correctness of two methods, aligned by clip id, for each seed both have (in A's order)."""
     by_seed_b = {r.seed: r for r in records_b}
