@@ -2,8 +2,15 @@
 
 The archives are large (ESC-50 ~0.6 GB, AudioMNIST ~1 GB, UrbanSound8K ~6 GB), so a dropped
 connection must not mean starting over: bytes go to `<archive>.part` and a rerun continues
-with an HTTP Range request. An archive is only unpacked after its SHA-256 matched the pinned
-(or given) value; where no checksum is known the computed one is printed so it can be pinned.
+with an HTTP Range request. An archive is only unpacked after it matched a checksum: the one pinned in
+sources.SOURCES for the official URL, or one given with --sha256; where neither exists the download is refused
+before any byte is fetched (a GitHub branch archive has no stable checksum to pin).
+
+Nothing half-done looks like a dataset: bytes arrive in `.downloads/<archive>.part`, are checked there and only
+then renamed to the archive's name; the archive is unpacked into a fresh hidden staging folder under the data
+root, and the dataset folder is renamed into place (one atomic rename) only once complete. The loaders and
+`datasets verify` look only at the dataset's own folder names, so an interrupted or failed download leaves
+nothing they would take for the dataset.
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import os
 import re
 import shutil
 import tarfile
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +32,7 @@ from pathlib import Path
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from ..progress import progress_enabled
-from .sources import DatasetSource, locate_or_none, source
+from .sources import DatasetSource, PinnedChecksum, locate_or_none, source
 
 log = logging.getLogger("benchmark.download")
 CHUNK_BYTES = 1 << 20
@@ -36,23 +44,57 @@ class DownloadError(OSError):
 
 
 class ChecksumMismatch(ValueError):
-    """The archive's SHA-256 differs from the expected one; the bad file is deleted."""
+    """The archive's digest differs from the expected one; the bad file is deleted."""
+
+
+class ChecksumRequired(ValueError):
+    """No checksum is pinned for this URL and none was given: refused before fetching anything."""
 
 
 @dataclass(frozen=True)
 class DownloadResult:
     dataset_dir: Path
     sha256: str | None  # of the archive fetched now (None when the dataset was already there)
-    verified: bool  # the archive matched a pinned or given checksum
+    verified: bool  # the archive matched a pinned or given checksum (always, for a fresh download)
     already_present: bool = False
+    checked_with: str = ""  # which checksum it matched, for the user
+
+
+def digests_of(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
+    """Hex digests of the file, every algorithm in one read."""
+    hashes = {name: hashlib.new(name) for name in algorithms}
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            for h in hashes.values():
+                h.update(chunk)
+    return {name: h.hexdigest() for name, h in hashes.items()}
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return digests_of(path)["sha256"]
+
+
+def expected_checksum(src: DatasetSource, url: str, sha256: str | None) -> PinnedChecksum:
+    """The checksum the archive must match: --sha256 if given, else the one pinned for the official URL; neither
+    is a ChecksumRequired naming the archive to expect and the ways on."""
+    if sha256:
+        value = sha256.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ChecksumRequired(f"--sha256 {sha256!r} is not a SHA-256 (64 hexadecimal digits)")
+        return PinnedChecksum("sha256", value, "--sha256")
+    if url == src.archive_url and src.checksum is not None:
+        return src.checksum
+    why = (f"the official archive is {src.no_checksum_reason}" if url == src.archive_url
+           else "a pinned checksum belongs to the official URL only, and --url names another")
+    return _refuse(src, url, why)
+
+
+def _refuse(src: DatasetSource, url: str, why: str):
+    raise ChecksumRequired(
+        f"refusing to download {src.title} from {url} without a checksum to check it against: {why}. Expected: "
+        f"{src.archive_name}, {src.approx_size}. Either pass --sha256 HEX, the SHA-256 of an archive you trust "
+        f"(e.g. `sha256sum {src.archive_name}` of a copy you fetched and inspected yourself), or unpack it yourself "
+        f"into DIR/{src.folder} and check it with `python -m benchmark datasets verify {src.name} --data-root DIR`.")
 
 
 def _progress_bar(label: str) -> Progress:
@@ -128,11 +170,17 @@ def _dataset_folder_in(staging: Path, src: DatasetSource) -> Path:
                      f"{', '.join(p.name for p in staging.iterdir()) or 'empty'}); is it the {src.title} archive?")
 
 
+STAGING_PREFIX = ".extract-"
+
+
 def extract(archive: Path, data_root: Path, src: DatasetSource) -> Path:
-    """Unpack into a staging folder, then move the dataset folder to DATA_ROOT/<canonical name>."""
-    staging = data_root / f".extract-{src.name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    """Unpack into a fresh hidden staging folder, then rename the dataset folder to DATA_ROOT/<canonical name>
+    in one step: until then nothing under a name the loaders look at exists. Staging folders a killed run of
+    this dataset left are removed first."""
+    data_root.mkdir(parents=True, exist_ok=True)
+    for stale in data_root.glob(f"{STAGING_PREFIX}{src.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{src.name}-", dir=data_root))
     try:
         _extract_all(archive, staging)
         target = data_root / src.folder
@@ -149,7 +197,8 @@ def archive_path(data_root: Path, src: DatasetSource, url: str) -> Path:
 
 def download(name: str, data_root: Path | str, url: str | None = None, sha256: str | None = None,
              keep_archive: bool = False, timeout: float = 60.0) -> DownloadResult:
-    """Download, check and unpack dataset `name` into DATA_ROOT/<folder>; resumes partial downloads."""
+    """Download, check and unpack dataset `name` into DATA_ROOT/<folder>; resumes partial downloads. Refused
+    before any transfer when no checksum is pinned for the URL and none is given (ChecksumRequired)."""
     src = source(name)
     root = Path(data_root).expanduser()
     present = locate_or_none(name, root) if root.is_dir() else None
@@ -161,25 +210,26 @@ def download(name: str, data_root: Path | str, url: str | None = None, sha256: s
         raise ValueError(f"{leftovers[0]} exists but has no {src.marker} (an interrupted extraction?); "
                          f"remove it and run the download again")
     url = url or src.archive_url
-    # A pinned checksum belongs to the official URL; an explicit --url needs its own --sha256.
-    expected = (sha256 or (src.sha256 if url == src.archive_url else None) or "").strip().lower() or None
+    expected = expected_checksum(src, url, sha256)
     archive = archive_path(root, src, url)
     archive.parent.mkdir(parents=True, exist_ok=True)
     part = archive.with_name(archive.name + ".part")
-    if not archive.exists():
+    fetched = archive if archive.exists() else part  # an archive under its own name was checked before
+    if fetched is part:
         log.info("downloading %s from %s", src.title, url)
         fetch(url, part, timeout)
+    digests = digests_of(fetched, tuple(dict.fromkeys(("sha256", expected.algorithm))))
+    if digests[expected.algorithm] != expected.value:
+        fetched.unlink()
+        raise ChecksumMismatch(
+            f"{expected.algorithm.upper()} of the archive from {url} is {digests[expected.algorithm]}, expected "
+            f"{expected.value} ({expected.source}): the file is corrupt or not the expected archive. It was "
+            "deleted; run again to fetch it afresh.")
+    if fetched is part:
         os.replace(part, archive)
-    digest = sha256_of(archive)
-    if expected is not None and digest != expected:
-        archive.unlink()
-        raise ChecksumMismatch(f"SHA-256 of the archive from {url} is {digest}, expected {expected}: the file is "
-                               f"corrupt or not the expected archive. It was deleted; run again to fetch it afresh.")
-    if expected is None:
-        log.warning("no checksum known for %s; the archive's SHA-256 is %s (pass --sha256 %s to check it next "
-                    "time)", url, digest, digest)
     dataset_dir = extract(archive, root, src)
     if not keep_archive:
         archive.unlink()
     log.info("%s ready at %s", src.title, dataset_dir)
-    return DownloadResult(dataset_dir, digest, verified=expected is not None)
+    return DownloadResult(dataset_dir, digests["sha256"], verified=True,
+                          checked_with=f"{expected.algorithm.upper()} {expected.value} ({expected.source})")

@@ -25,6 +25,15 @@ BAD_NAME = "file name does not follow the dataset's pattern"
 
 
 @dataclass(frozen=True)
+class PinnedChecksum:
+    """A published digest of an official archive, with where it was read (never a value computed here)."""
+
+    algorithm: str  # a hashlib name: "sha256" or "md5"
+    value: str
+    source: str
+
+
+@dataclass(frozen=True)
 class DatasetSource:
     """Facts about one official dataset: folder names, where to get it, how to recognise it."""
 
@@ -35,32 +44,44 @@ class DatasetSource:
     marker: str  # a file inside the folder that proves it is the dataset
     homepage: str
     archive_url: str
-    # Pinned SHA-256 of the archive at archive_url. None: no checksum is known to us; the
-    # downloader then asks for --sha256 or prints the computed one (never an invented value).
-    sha256: str | None = None
+    archive_name: str  # the file the official URL serves
+    approx_size: str  # what a user should expect to fetch (for messages; not checked)
+    # The published checksum of the archive at archive_url, or None where none can be pinned (then `datasets
+    # download` refuses unless --sha256 is given; it never unpacks an archive nobody checked).
+    checksum: PinnedChecksum | None = None
+    no_checksum_reason: str = ""
 
     @property
     def accepted_folders(self) -> tuple[str, ...]:
         return (self.folder, *self.alternatives)
 
 
+# GitHub branch archives are packed on request: their bytes change with every commit to the branch and with
+# GitHub's packing (two tools pin different MD5s for ESC-50's master.zip: kiwano's esc50 recipe 629e8e9e...,
+# soundata's soundata/datasets/esc50.py REMOTES["all"] 70aba3ba...), so no checksum of them can be pinned.
+_BRANCH_ARCHIVE = ("a GitHub branch archive, packed on request: its bytes change with the branch and with "
+                   "GitHub's packing, so no checksum can be pinned")
+
 SOURCES: dict[str, DatasetSource] = {
     "esc50": DatasetSource(
         name="esc50", title="ESC-50", folder="ESC-50", alternatives=("ESC-50-master",),
         marker="meta/esc50.csv", homepage="https://github.com/karolpiczak/ESC-50",
-        # A GitHub branch archive is regenerated on the fly and its bytes are not guaranteed
-        # stable, so no checksum is pinned.
-        archive_url="https://github.com/karolpiczak/ESC-50/archive/master.zip", sha256=None),
+        archive_url="https://github.com/karolpiczak/ESC-50/archive/master.zip", archive_name="master.zip",
+        approx_size="about 0.6 GB", no_checksum_reason=_BRANCH_ARCHIVE),
     "us8k": DatasetSource(
         name="us8k", title="UrbanSound8K", folder="UrbanSound8K", alternatives=(),
         marker="metadata/UrbanSound8K.csv", homepage="https://urbansounddataset.weebly.com/urbansound8k.html",
-        # Zenodo record 1203745; its published checksum is not known to us, so none is pinned.
-        archive_url="https://zenodo.org/records/1203745/files/UrbanSound8K.tar.gz", sha256=None),
+        archive_url="https://zenodo.org/records/1203745/files/UrbanSound8K.tar.gz",
+        archive_name="UrbanSound8K.tar.gz", approx_size="about 6 GB",
+        # Zenodo publishes MD5 digests only; no SHA-256 of this file is published.
+        checksum=PinnedChecksum("md5", "9aa69802bbf37fb986f71ec1483a196e",
+                                "Zenodo record 1203745's published MD5, as pinned by soundata "
+                                "(soundata/datasets/urbansound8k.py, REMOTES['all'])")),
     "audiomnist": DatasetSource(
         name="audiomnist", title="AudioMNIST", folder="AudioMNIST", alternatives=("AudioMNIST-master",),
         marker="data/audioMNIST_meta.txt", homepage="https://github.com/soerenab/AudioMNIST",
-        # GitHub branch archive: bytes not guaranteed stable, no checksum pinned.
-        archive_url="https://github.com/soerenab/AudioMNIST/archive/master.zip", sha256=None),
+        archive_url="https://github.com/soerenab/AudioMNIST/archive/master.zip", archive_name="master.zip",
+        approx_size="about 1 GB", no_checksum_reason=_BRANCH_ARCHIVE),
 }
 
 
@@ -96,7 +117,9 @@ def resolve_data_root(data_root: Path | str | None) -> Path:
         env = os.environ.get(DATA_ROOT_ENV)
         if not env:
             raise MissingDatasetError(
-                f"no data root given: pass --data-root DIR (DataConfig.data_root) or set ${DATA_ROOT_ENV}")
+                f"no data root given: pass --data-root DIR (DataConfig.data_root) or set ${DATA_ROOT_ENV}; to fetch "
+                f"a dataset into DIR first: python -m benchmark datasets download NAME --data-root DIR "
+                f"(NAME: {', '.join(SOURCES)})")
         data_root = env
     root = Path(data_root).expanduser()
     if not root.is_dir():
@@ -159,6 +182,8 @@ class DatasetIndex:
     files: list[IndexedFile]
     problems: list[FileProblem] = field(default_factory=list)
     notes: dict = field(default_factory=dict)  # facts for ClipSet.description (e.g. speaker metadata)
+    # the command that lists every problem, for the "fail" message (default: `datasets verify NAME --data-root`)
+    verify_command: str | None = None
 
 
 def read_metadata_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
@@ -213,10 +238,10 @@ def apply_bad_file_policy(index: DatasetIndex, policy: str) -> dict[str, int]:
     if policy not in BAD_FILE_POLICIES:
         raise ValueError(f"on_bad_file must be one of {BAD_FILE_POLICIES}, got {policy!r}")
     if index.problems and policy == "fail":
+        default_verify = f"python -m benchmark datasets verify {index.name} --data-root {index.directory.parent}"
         raise DatasetIntegrityError(
             f"{index.name} in {index.directory}: {len(index.problems)} file problem(s): "
             f"{summarise_problems(index.problems)}\nFix the files, or load with on_bad_file='skip' "
             "(command line: --on-bad-file skip) to leave them "
-            f"out (the skips are recorded); `python -m benchmark datasets verify {index.name} --data-root "
-            f"{index.directory.parent}` lists them all.")
+            f"out (the skips are recorded); `{index.verify_command or default_verify}` lists them all.")
     return dict(Counter(p.kind for p in index.problems))

@@ -65,6 +65,7 @@ class VerifyReport:
     per_fold: dict[int, int] = field(default_factory=dict)
     per_class: dict[str, int] = field(default_factory=dict)
     problems: list[FileProblem] = field(default_factory=list)
+    per_split: dict[str, dict[str, int]] = field(default_factory=dict)  # class -> split -> clips (folder datasets)
 
     @property
     def ok(self) -> bool:
@@ -75,9 +76,12 @@ class VerifyReport:
 
     def text(self) -> str:
         lines = [f"{self.dataset}: {'OK' if self.ok else 'NOT OK'} ({self.directory or 'not found'})",
-                 f"  {self.files} clips indexed, {self.files_read} read",
-                 "  per fold: " + ", ".join(f"{k}: {n}" for k, n in sorted(self.per_fold.items())),
-                 "  per class: " + ", ".join(f"{k}: {n}" for k, n in self.per_class.items())]
+                 f"  {self.files} clips indexed, {self.files_read} read"]
+        if self.per_fold or not self.per_split:
+            lines.append("  per fold: " + ", ".join(f"{k}: {n}" for k, n in sorted(self.per_fold.items())))
+        lines += ["  per class: " + ", ".join(f"{k}: {n}" for k, n in self.per_class.items())]
+        lines += [f"  {name}: " + ", ".join(f"{split} {n}" for split, n in splits.items())
+                  for name, splits in self.per_split.items()]
         if self.problems:
             lines.append(f"  {len(self.problems)} problem(s): "
                          + "; ".join(f"{n} {kind}" for kind, n in self.problem_counts().items()))
@@ -130,22 +134,28 @@ def verify(name: str, data_root: Path | str | None = None, official: OfficialCou
                         for label, n in sorted(by_label.items())}
     report.problems += index.problems + count_problems(index, official)
     if read_files:
-        rate = FrontEndConfig().sample_rate  # lengths as the default front end sees them (32 ms windows)
-        window = window_samples_at(rate)
-        with Progress(f"reading {src.title}", len(index.files)) as progress:
-            for f in index.files:
-                try:
-                    data, native_rate = read_native(f.path)
-                except BadAudioFile as exc:
-                    report.problems.append(FileProblem(UNREADABLE, str(f.path), exc.reason))
-                else:
-                    samples = resampled_length(data.shape[0], native_rate, rate)
-                    if samples < window:
-                        report.problems.append(FileProblem(TOO_SHORT, str(f.path), too_short_reason(
-                            data.shape[0], native_rate, window_samples_at(native_rate))))
-                report.files_read += 1
-                progress.advance()
+        read_every_file([f.path for f in index.files], src.title, report)
     return report
+
+
+def read_every_file(paths: list[Path], title: str, report: VerifyReport) -> None:
+    """Read each file once: an unreadable file or a clip shorter than one analysis window of the default front
+    end (32 ms) becomes a problem of `report`, by path."""
+    rate = FrontEndConfig().sample_rate  # lengths as the default front end sees them (32 ms windows)
+    window = window_samples_at(rate)
+    with Progress(f"reading {title}", len(paths)) as progress:
+        for path in paths:
+            try:
+                data, native_rate = read_native(path)
+            except BadAudioFile as exc:
+                report.problems.append(FileProblem(UNREADABLE, str(path), exc.reason))
+            else:
+                samples = resampled_length(data.shape[0], native_rate, rate)
+                if samples < window:
+                    report.problems.append(FileProblem(TOO_SHORT, str(path), too_short_reason(
+                        data.shape[0], native_rate, window_samples_at(native_rate))))
+            report.files_read += 1
+            progress.advance()
 
 
 def verify_all(data_root: Path | str | None = None, read_files: bool = True) -> list[VerifyReport]:

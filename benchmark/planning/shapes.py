@@ -30,10 +30,23 @@ OFFICIAL = {
 }
 
 
+def _folder_shape(argument: str, data: DataConfig) -> DatasetShape:
+    from ..data.folder import folder_shape
+    return folder_shape(argument, data)
+
+
+# Prefixed dataset families (benchmark/data/registry.py): their shape is derived from the data itself.
+PREFIX_SHAPES = {"folder": _folder_shape}
+
+
 def dataset_shape(name: str, data: DataConfig) -> DatasetShape:
-    """The official description of a real dataset, or the embedded synth set as its config makes it."""
+    """The official description of a real dataset, the embedded synth set as its config makes it, or a prefixed
+    dataset (`folder:PATH`) as its files say."""
     if name in OFFICIAL:
         return OFFICIAL[name]
+    head, colon, argument = name.partition(":")
+    if colon and head in PREFIX_SHAPES:
+        return PREFIX_SHAPES[head](argument, data)
     if name == "synth":
         from ..data.synth import CLASSES
         classes = len(CLASSES)
@@ -41,4 +54,4 @@ def dataset_shape(name: str, data: DataConfig) -> DatasetShape:
         return DatasetShape("synth", classes, middle, round(0.7 * data.synth_clips_per_class) * classes,
                             "embedded synth set: lengths between its min and max, 70% train split")
     raise ValueError(f"the planner has no description of dataset {name!r}; known: "
-                     f"{', '.join([*OFFICIAL, 'synth'])}")
+                     f"{', '.join([*OFFICIAL, 'synth'])}, folder:PATH")
