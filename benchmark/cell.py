@@ -8,6 +8,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 import torch
 
@@ -19,10 +20,15 @@ from .numerics import numerics_state
 from .prepared import PreparedData
 from .presets import Preset
 from .record_schema import RunRecord
+from .teacher_source import TeacherCheckpoint, load_given_teacher
 from .teachers import TeacherCache, teacher_key
 from .rendering import label_samples
 from .tracking import CellTracker
 from .training import DivergedError, PhaseStats, predict
+
+
+# keep(record, trained model, (teacher, teacher info) or None): what run --save-models hands an ok cell's models to
+KeepModels = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,9 @@ class Cell:
         return f"{self.dataset} {self.pair} {self.method} seed={self.seed}"
 
 
-def cell_config(cell: Cell, preset: Preset) -> dict:
-    """Everything that determines the cell's result (hashed into its identity)."""
+def cell_config(cell: Cell, preset: Preset, teacher_checkpoint: str | None = None) -> dict:
+    """Everything that determines the cell's result (hashed into its identity). `teacher_checkpoint`: the SHA-256
+    of a `--teacher-checkpoint` file, which then is every cell's teacher (absent otherwise, so hashes stay)."""
     return {
         "preset": preset.name,
         "data": asdict(preset.data) | {"data_root": None},  # where data lives does not change results
@@ -53,6 +60,7 @@ def cell_config(cell: Cell, preset: Preset) -> dict:
         "amp": preset.amp,
         # only when --set/--config changed the preset, so the preset's own hashes stay as they were
         **({"overrides": preset.overrides} if preset.overrides else {}),
+        **({"teacher_checkpoint": teacher_checkpoint} if teacher_checkpoint else {}),
     }
 
 
@@ -78,8 +86,12 @@ def accuracy_by_kind(targets: torch.Tensor, preds: torch.Tensor, kinds: list[str
 
 
 def train_or_load_teacher(preset: Preset, data: PreparedData, arch: str, seed: int, teachers: TeacherCache,
-                          device: torch.device) -> tuple[torch.nn.Module, dict]:
-    """The teacher of (dataset, arch, seed) under a preset: from the cache, or trained now and cached."""
+                          device: torch.device, checkpoint: TeacherCheckpoint | None = None
+                          ) -> tuple[torch.nn.Module, dict]:
+    """The teacher of (dataset, arch, seed) under a preset: the given checkpoint's (for every seed), else from the
+    cache, or trained now and cached."""
+    if checkpoint is not None:
+        return load_given_teacher(checkpoint, data, device)
     train_cfg = method_config("teacher", preset)
     data_cfg = asdict(preset.data) | {"data_root": None}
     key = teacher_key(data, data_cfg, arch, seed, train_cfg, preset.embedding_dim)
@@ -87,12 +99,17 @@ def train_or_load_teacher(preset: Preset, data: PreparedData, arch: str, seed: i
 
 
 def make_context(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
-                 log=lambda metrics: None) -> CellContext:
+                 log=lambda metrics: None, checkpoint: TeacherCheckpoint | None = None,
+                 used: dict | None = None) -> CellContext:
     """The context a method runs in; the teacher is loaded (or trained) on first use only. Sweeps train
-    teachers before their cells, and the teacher cell reports the training cost (methods/supervised.py)."""
+    teachers before their cells, and the teacher cell reports the training cost (methods/supervised.py).
+    `used` receives the teacher and its info when the method asks for it (for the record and --save-models)."""
 
     def load_teacher():
-        return train_or_load_teacher(preset, data, cell.teacher, cell.seed, teachers, device)
+        model, info = train_or_load_teacher(preset, data, cell.teacher, cell.seed, teachers, device, checkpoint)
+        if used is not None:
+            used.update(model=model, info=info)
+        return model, info
 
     return CellContext(data, cell.teacher, cell.student, cell.seed, device, preset.embedding_dim, load_teacher, log,
                        amp=preset.amp)
@@ -106,18 +123,24 @@ def report_samples(tracker, samples: SynthesizedSamples | None, data: PreparedDa
 
 
 def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCache, device: torch.device,
-             command: str, tracker=None) -> RunRecord:
-    """Run a cell and return its record; failures become records, never exceptions."""
+             command: str, tracker=None, checkpoint: TeacherCheckpoint | None = None,
+             keep: KeepModels | None = None) -> RunRecord:
+    """Run a cell and return its record; failures become records, never exceptions. `checkpoint`: the teacher
+    of every cell (run --teacher-checkpoint); `keep(record, model, teacher)` receives an ok cell's trained model
+    and the teacher it used ((model, info) or None), e.g. to save them (run --save-models)."""
     tracker = tracker or CellTracker()  # no-op unless a tracked sweep hands one in
-    config = cell_config(cell, preset)
+    config = cell_config(cell, preset, checkpoint.sha256 if checkpoint else None)
+    teacher: dict = {}
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    ctx = make_context(cell, preset, data, teachers, device, tracker.log)
+    ctx = make_context(cell, preset, data, teachers, device, tracker.log, checkpoint, teacher)
+    model = None
     start = time.perf_counter()
     try:
         method = build_method(cell.method, method_config(cell.method, preset))
         result = method.run(ctx)
+        model = result.model
         report_samples(tracker, result.samples, data)
         eval_start = time.perf_counter()
         preds = predict(result.model, data.test, device)
@@ -139,10 +162,16 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
         outcome = dict(status="diverged", error=str(exc))
     except Exception as exc:  # a failed cell is recorded and the sweep goes on
         outcome = dict(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-    return RunRecord(
+    info = teacher.get("info") or {}
+    record = RunRecord(
         **asdict(cell), pair=cell.pair, preset=preset.name, config=config, config_hash=config_hash(config),
         git_commit=git_commit(), packages=package_versions(), device=device_description(device),
         cuda=cuda_facts(device).as_dict(), numerics=numerics_state().as_dict(), command=command,
         dataset_description=data.description, data_key=data.features_key, started_at=started_at, **outcome,
         wall_seconds=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(device),
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        teacher_checkpoint=checkpoint.sha256 if checkpoint else None,
+        teacher_val_accuracy=info.get("val_accuracy"), teacher_accuracy=info.get("test_accuracy"))
+    if keep is not None and record.ok and model is not None:
+        keep(record, model, (teacher["model"], info) if teacher else None)
+    return record

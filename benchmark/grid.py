@@ -7,6 +7,8 @@ from pathlib import Path
 from models import MODELS
 
 from .cell import Cell, cell_config, config_hash
+from .saved_models import ModelSaver
+from .teacher_source import TeacherCheckpoint
 from .presets import Preset
 from .records import RunStore, identity_key
 from .registry import UnknownNameError
@@ -21,6 +23,15 @@ class SweepSpec:
     seeds: tuple[int, ...]
     data_root: Path | None = None
     retry_failed: bool = False
+    teacher_checkpoint: TeacherCheckpoint | None = None  # run --teacher-checkpoint: every cell's teacher
+    save_models: Path | None = None  # run --save-models: where checkpoints of every ok cell go
+
+    @property
+    def teacher_hash(self) -> str | None:
+        return self.teacher_checkpoint.sha256 if self.teacher_checkpoint else None
+
+    def model_saver(self) -> ModelSaver | None:
+        return ModelSaver(self.save_models, self.preset, self.teacher_hash) if self.save_models else None
 
 
 def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
@@ -45,15 +56,19 @@ def pending_cells(spec: SweepSpec, store: RunStore, data_keys: dict[str, str | N
     """Cells without a finished record of the same identity. With `data_keys` (dataset -> content key of the
     data this sweep reads), a record made on other data (its data_key differs) is not finished either, so a
     re-encoded or replaced dataset is run again instead of repeating the old result; records from before data
-    keys existed (data_key None) still count."""
+    keys existed (data_key None) still count. With `save_models`, a finished cell whose checkpoint is not saved
+    (for this config and data) runs again, so a resumed sweep loses no model and rewrites none it has."""
     latest = store.latest_by_cell()
+    saver = spec.model_saver()
     todo = []
     for cell in expand_grid(spec):
         key = identity_key(cell.dataset, cell.teacher, cell.student, cell.method, cell.seed, spec.preset.name,
-                           config_hash(cell_config(cell, spec.preset)))
+                           config_hash(cell_config(cell, spec.preset, spec.teacher_hash)))
         previous = latest.get(key)
         current = (data_keys or {}).get(cell.dataset)
         other_data = previous is not None and None not in (previous.data_key, current) and previous.data_key != current
-        if previous is None or other_data or (spec.retry_failed and not previous.ok):
+        unsaved = (saver is not None and previous is not None and previous.ok
+                   and not saver.has(cell, current or previous.data_key))
+        if previous is None or other_data or unsaved or (spec.retry_failed and not previous.ok):
             todo.append(cell)
     return todo

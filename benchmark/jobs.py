@@ -111,7 +111,8 @@ def run_teacher_job(job: TeacherJob, runtime: Runtime) -> dict:
     """Make sure the teacher exists in the on-disk cache; returns what a log line needs."""
     device = _configure(runtime)
     data = _STATE.data(runtime.spec, job.dataset)
-    _, info = train_or_load_teacher(runtime.spec.preset, data, job.arch, job.seed, _STATE.teacher_cache(), device)
+    _, info = train_or_load_teacher(runtime.spec.preset, data, job.arch, job.seed, _STATE.teacher_cache(), device,
+                                    runtime.spec.teacher_checkpoint)
     return {"label": job.label(), "cached": info["cached"], "val_accuracy": info["val_accuracy"]}
 
 
@@ -121,11 +122,15 @@ def run_cell_job(cell: Cell, runtime: Runtime) -> RunRecord:
     preset = runtime.spec.preset
     data = _STATE.data(runtime.spec, cell.dataset)
     tags = {"dataset": cell.dataset, "pair": cell.pair, "method": cell.method, "preset": preset.name}
-    tracker = open_cell_tracker(runtime.tracking, cell.label(), {**cell_config(cell, preset), **tags,
+    config = cell_config(cell, preset, runtime.spec.teacher_hash)
+    tracker = open_cell_tracker(runtime.tracking, cell.label(), {**config, **tags,
                                                                  "seed": cell.seed}, tags)
     # the teacher phase trained every teacher this cell needs, so a cell only loads: a teacher retrained here
     # (on another GPU or node) would be another teacher than its sibling cells'
-    record = run_cell(cell, preset, data, _STATE.teacher_cache().loading_only(), device, runtime.command, tracker)
+    saver = runtime.spec.model_saver()
+    keep = (lambda record, model, teacher: saver(record, model, teacher, data)) if saver else None
+    record = run_cell(cell, preset, data, _STATE.teacher_cache().loading_only(), device, runtime.command, tracker,
+                      runtime.spec.teacher_checkpoint, keep)
     share = _STATE.gpu_slot.share if _STATE.gpu_slot else runtime.gpu_share
     record = replace(record, torch_threads=torch.get_num_threads(), executor=runtime.executor, worker_pid=os.getpid(),
                      **record_gpu_fields(device, share))

@@ -13,6 +13,10 @@ Versions (the `schema_version` key):
   flags as torch had them; numerics.NumericsState), `gpus_per_cell` (the share of a GPU the cell was given:
   0 on CPU) and `gpu_shared` (whether other cells could run on the same GPU at once; None on CPU). Older
   records read with these empty or None: not known.
+- 5: adds the teacher a cell used: `teacher_checkpoint` (SHA-256 of the `run --teacher-checkpoint` file; None:
+  the teacher was trained by the harness, from its cache) and the teacher's `teacher_val_accuracy` and
+  `teacher_accuracy` (test, %) on the cell's data, so Table 2 shows the Teacher beside data-free rows run without
+  the `teacher` method. Older records read with them None: not known (methods without a teacher have None too).
 
 Reading is lenient where that is safe and strict where a report would silently go wrong: optional fields may
 be missing (they take their defaults), and keys this code does not know (from a newer writer) are kept in
@@ -32,7 +36,7 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping, Union
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STATUSES = ("ok", "failed", "diverged")  # what run_cell writes; readers treat anything but "ok" as not ok
 
 
@@ -75,6 +79,10 @@ class RunRecord:
     test_predictions: list[int] = field(default_factory=list)
     phases: dict[str, dict[str, Any]] = field(default_factory=dict)  # phase -> PhaseStats.as_dict()
     extras: dict[str, Any] = field(default_factory=dict)  # method-specific facts (pool size, teacher cached, ...)
+    # the teacher the cell used (v5): the given checkpoint's SHA-256 (None: trained here) and its accuracies (%)
+    teacher_checkpoint: str | None = None
+    teacher_val_accuracy: float | None = None
+    teacher_accuracy: float | None = None  # test split
     # outcome of a failed or diverged cell
     error: str | None = None
     traceback: str | None = None
@@ -172,6 +180,8 @@ def _sense_problems(known: Mapping[str, Any]) -> list[str]:
         problems.append(f"schema_version {version} is not one this code reads (1 to {SCHEMA_VERSION}); a newer "
                         "writer made it: update the code to read it")
     named = [("accuracy", known.get("accuracy")), ("val_accuracy", known.get("val_accuracy")),
+             ("teacher_accuracy", known.get("teacher_accuracy")),
+             ("teacher_val_accuracy", known.get("teacher_val_accuracy")),
              *((f"accuracy_by_kind[{kind!r}]", value) for kind, value in (known.get("accuracy_by_kind") or {}).items())]
     for name, value in named:
         if value is None:

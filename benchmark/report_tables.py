@@ -214,6 +214,8 @@ def table2(records: list[RunRecord], comps: list[Comparison] | None = None) -> p
     records = latest(records)
     marks = significant_vs_frami(comps if comps is not None else comparisons(records))
     columns = table2_columns()
+    if FLOOR not in columns and any(r.method == FLOOR for r in records):  # the floor beside the data-free rows
+        columns[FLOOR] = FLOOR_COLUMN
     rows = []
     for dataset, pair in groups(records):
         ours = {"dataset": dataset, "pair": pair, "row": "ours"}
@@ -221,11 +223,32 @@ def table2(records: list[RunRecord], comps: list[Comparison] | None = None) -> p
         for method, column in columns.items():
             ok, failed = select(records, dataset, pair, method)
             ours[column] = format_cell(ok, failed, "*" if (dataset, pair, method) in marks else "")
+            if method == TEACHER and not ok and not failed:  # not run as a method: the teacher the cells used
+                ok = cells_teacher(records, dataset, pair)
+                ours[column] = format_cell(ok, 0, TEACHER_MARK) if ok else "—"
             paper[column] = paper_cell(ok, paper_accuracy(dataset, pair, method))
         rows.append(ours)
         if any(paper_accuracy(dataset, pair, m) is not None for m in columns):
             rows.append(paper)
     return pd.DataFrame(rows, columns=["dataset", "pair", "row", *columns.values()])
+
+
+FLOOR_COLUMN = "Floor (kd-noise)"
+TEACHER = "teacher"
+TEACHER_MARK = " †"  # Table 2's Teacher cell from the teacher the cells used (the teacher method was not run)
+
+
+def cells_teacher(records: list[RunRecord], dataset: str, pair: str) -> list[RunRecord]:
+    """The teacher of a group's cells as teacher records (its test and validation accuracy as recorded by the
+    cells that used it, schema v5): one per seed, or one for a --teacher-checkpoint (every seed's teacher)."""
+    teachers: dict[object, RunRecord] = {}
+    for r in records:
+        if r.ok and (r.dataset, r.pair) == (dataset, pair) and r.teacher_accuracy is not None:
+            teachers.setdefault(r.teacher_checkpoint or r.seed, RunRecord(
+                r.dataset, r.teacher, r.student, r.pair, TEACHER, r.seed, r.preset, "ok",
+                accuracy=r.teacher_accuracy, val_accuracy=r.teacher_val_accuracy,
+                teacher_checkpoint=r.teacher_checkpoint))
+    return list(teachers.values())
 
 
 def table3(records: list[RunRecord], comps: list[Comparison] | None = None) -> pd.DataFrame:
@@ -343,7 +366,9 @@ LEGEND = ("Cells: mean ± sample std of test accuracy (%) over seeds (n = seeds 
           "FRAMI with Holm-adjusted two-level bootstrap p < 0.05 (resampling seeds, then clips within each seed; "
           "needs at least 3 seeds) within the table's family (same dataset and pair); see significance.md. "
           "`paper` rows: the FRAMI paper's number and our mean minus it, where the paper reports that cell "
-          "(its pairs are resnet34:resnet18 and wrn40_2:wrn16_2 on the real datasets).\n")
+          "(its pairs are resnet34:resnet18 and wrn40_2:wrn16_2 on the real datasets). `†` in the Teacher column: "
+          "the `teacher` method was not run; the test accuracy of the teacher the cells used, as they recorded it "
+          "(n = teachers: one per seed, or one given with --teacher-checkpoint).\n")
 
 
 def write_tables(records: list[RunRecord], out: Path, header: str) -> None:

@@ -14,15 +14,16 @@ import warnings
 from .record_schema import RunRecord
 
 
-def setting_name(preset: str, overrides: dict | None) -> str:
-    """The preset, plus its command-line changes when there are any (they change what a method does)."""
-    if not overrides:
-        return preset
-    return f"{preset} + {json.dumps(overrides, sort_keys=True, separators=(',', ':'))}"
+def setting_name(preset: str, overrides: dict | None, teacher_checkpoint: str | None = None) -> str:
+    """The preset, plus its command-line changes when there are any (they change what a method does), plus the
+    given teacher's hash (run --teacher-checkpoint: another teacher than the harness trains)."""
+    name = preset if not overrides else f"{preset} + {json.dumps(overrides, sort_keys=True, separators=(',', ':'))}"
+    return f"{name} + teacher {teacher_checkpoint[:12]}" if teacher_checkpoint else name
 
 
 def setting_of(record: RunRecord) -> str:
-    return setting_name(record.preset, (record.config or {}).get("overrides"))
+    config = record.config or {}
+    return setting_name(record.preset, config.get("overrides"), config.get("teacher_checkpoint"))
 
 
 def newest_config_only(records: list[RunRecord]) -> list[RunRecord]:

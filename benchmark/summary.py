@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .bounds import check_bounds, read_bounds, reference_machine
-from .report_tables import comparisons, floor_comparisons, floor_frame, table2, table3, verdict_sentences
+from .report_tables import (cells_teacher, comparisons, floor_comparisons, floor_frame, groups, table2, table3,
+                            verdict_sentences)
 from .record_schema import RunRecord
 from .records import RUNS_FILE
 
@@ -51,6 +52,19 @@ def skipped_files_lines(records: list[RunRecord], records_path: Path, shown: int
     return lines
 
 
+def teacher_lines(records: list[RunRecord]) -> list[str]:
+    """Which teacher the cells of each dataset and pair used and its accuracy, so no data-free row is read
+    without it (also when the `teacher` method was not run)."""
+    lines = []
+    for dataset, pair in groups(records):
+        for t in cells_teacher(records, dataset, pair):
+            source = (f"--teacher-checkpoint sha256 {t.teacher_checkpoint[:12]}" if t.teacher_checkpoint
+                      else f"trained here, seed {t.seed}")
+            val = f", val {t.val_accuracy:.2f}%" if t.val_accuracy is not None else ""
+            lines.append(f"- {dataset} {pair}: test {t.accuracy:.2f}%{val} ({source})")
+    return ["", "Teacher the cells used", *lines] if lines else []
+
+
 def run_summary(out: Path, records: list[RunRecord], preset: str, seconds: float) -> str:
     """Built from this run's own records (one setting), so other settings in the folder never enter it."""
     out = Path(out)
@@ -60,6 +74,7 @@ def run_summary(out: Path, records: list[RunRecord], preset: str, seconds: float
                            ("Table 3: FRAMI ablations", table3(records, comps))):
         if not frame.empty:
             parts += ["", heading, frame.to_markdown(index=False)]
+    parts += teacher_lines(records)
     if floor:
         parts += ["", "Margin over the kd-noise floor (seed-aware, Holm-adjusted)", floor_frame(floor).to_markdown(index=False)]
     parts += ["", "Verdicts (seed-aware, Holm-adjusted; details in significance.md)",

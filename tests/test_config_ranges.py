@@ -133,7 +133,7 @@ def test_a_nan_synthesis_loss_is_recorded_as_diverged(tmp_path, monkeypatch):
     real = ContrastiveSynthesizer.weighted_loss
     monkeypatch.setattr(ContrastiveSynthesizer, "weighted_loss", lambda self, terms: real(self, terms) * float("nan"))
     assert main(["run", "--preset", "micro", "--methods", "cmi", "--seeds", "1", "--out", str(tmp_path),
-                 "--no-tables"]) == 0
+                 "--no-tables", "--no-floor"]) == 0
     (record,) = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert record["status"] == "diverged", record.get("traceback") or record.get("error")
     assert "non-finite loss" in record["error"] and "cmi synthesis round 0" in record["error"]

@@ -14,7 +14,7 @@ import pytest
 from benchmark.records import RunStore, cell_key
 
 REPO = Path(__file__).resolve().parent.parent
-ARGV = ["run", "--preset", "micro", "--methods", "teacher,student,cmi", "--seeds", "2", "--no-tables"]
+ARGV = ["run", "--preset", "micro", "--methods", "teacher,student,cmi", "--seeds", "2", "--no-tables", "--no-floor"]
 CELLS = 6
 
 # Run the CLI in a child whose Nth record write (or first teacher save) writes half its bytes and dies.

@@ -59,7 +59,7 @@ def test_run_deterministic_and_tf32_are_recorded_outside_the_config_hash(restore
         assert cli_main(["run", "--preset", "micro", "--methods", "student", "--seeds", "1", "--out", str(out),
                          "--device", "cpu", "--no-tables", *flags]) == 0
         (record,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-        assert record["status"] == "ok" and record["schema_version"] == 4
+        assert record["status"] == "ok" and record["schema_version"] == 5
         numerics = record["numerics"]
         assert numerics["deterministic_algorithms"] is numerics["cudnn_deterministic"] is bool(flags)
         assert numerics["tf32_matmul"] is numerics["tf32_cudnn"] is bool(flags)

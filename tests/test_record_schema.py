@@ -32,7 +32,8 @@ def test_a_version_1_line_parses_and_round_trips():
     out = record.to_dict()
     assert {k: out[k] for k in stored} == stored  # nothing lost or changed
     assert set(out) - set(stored) == {"schema_version", "error", "traceback", "torch_threads", "executor",
-                                      "worker_pid", "data_key", "cuda", "numerics", "gpus_per_cell", "gpu_shared"}
+                                      "worker_pid", "data_key", "cuda", "numerics", "gpus_per_cell", "gpu_shared",
+                                      "teacher_checkpoint", "teacher_val_accuracy", "teacher_accuracy"}
     assert out["schema_version"] == 1 and RunRecord.from_dict(out) == record
 
 
@@ -50,11 +51,21 @@ def test_a_new_record_is_written_whole_with_the_current_version(tmp_path):
     store = RunStore(tmp_path)
     store.append(RunRecord("synth", "t", "s", "t:s", "kd", 0, "smoke", "failed", error="RuntimeError: boom"))
     (stored,) = store.read()
-    assert stored["schema_version"] == SCHEMA_VERSION == 4
+    assert stored["schema_version"] == SCHEMA_VERSION == 5
     assert set(stored) == {f.name for f in dataclasses.fields(RunRecord)} - {"other"}
     assert stored["accuracy"] is None and stored["test_predictions"] == []
     (record,) = store.read_records()
     assert record.error == "RuntimeError: boom" and not record.ok
+
+
+def test_a_version_4_record_reads_with_its_teacher_unknown():
+    """v5 added the teacher a cell used (a given checkpoint's hash, its val and test accuracy); a v4 line reads
+    with them None (not known), and a v5 teacher accuracy outside [0, 100] is refused by name."""
+    stored = json.loads(v1_lines()[0]) | {"schema_version": 4, "data_key": "synth-abc"}
+    record = RunRecord.from_dict(stored)
+    assert record.teacher_checkpoint is record.teacher_accuracy is record.teacher_val_accuracy is None
+    with pytest.raises(MalformedRecord, match="teacher_accuracy 101 is outside"):
+        RunRecord.from_dict(stored | {"schema_version": 5, "teacher_accuracy": 101})
 
 
 def test_a_version_3_record_reads_with_its_cuda_facts_unknown():

@@ -16,6 +16,7 @@ from ..cost_estimate import refuse_if_expensive
 from ..data import DATASETS, PAPER_DATASETS
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
 from ..executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
+from ..floor import with_floor
 from ..grid import SweepSpec, expand_grid, parse_pairs
 from ..jobs import Runtime
 from ..presets import PRESETS
@@ -27,6 +28,7 @@ from ..reports import write_all
 from ..settings import check_not_mixed, setting_name, setting_of
 from ..summary import run_summary, skipped_files_lines
 from ..sweep import run_sweep
+from ..teacher_source import check_teacher_fits, open_teacher_checkpoint, teacher_pairs
 from ..tracking import log_report_tables, resolve_tracking
 from .options import (add_numerics_arguments, add_preset_arguments, command_line, numerics_from_args, parse_seeds,
                       preset_from_args)
@@ -46,6 +48,22 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-mixed", action="store_true",
                    help="add records of another preset (or other --set/--config changes) to a folder that holds some; "
                         "reports show each setting separately")
+    add_model_arguments(p)
+
+
+def add_model_arguments(p) -> None:
+    """Teachers in, students out, and the floor beside the data-free rows."""
+    g = p.add_argument_group("teachers and students as files")
+    g.add_argument("--save-models", type=Path, default=None, metavar="DIR",
+                   help="write every ok cell's model and the teacher it used as checkpoints: "
+                        "DIR/<dataset>/<teacher>-<student>/<method>-seed<k>.pt (teacher-seed<k>.pt), each with a "
+                        "JSON sidecar; load one with benchmark.load_student(path)")
+    g.add_argument("--teacher-checkpoint", type=Path, default=None, metavar="FILE",
+                   help="use this teacher (a checkpoint of --save-models) for every cell instead of training one; "
+                        "its SHA-256 goes into every record and config hash")
+    g.add_argument("--no-floor", action="store_true",
+                   help="do not add the kd-noise floor to a run with data-free methods (added by default, so every "
+                        "data-free row has its margin over it)")
 
 
 def add_sweep_arguments(p, methods: str, out: str) -> None:
@@ -124,16 +142,33 @@ def sweep_spec(args):
     )
 
 
+def with_models(spec: SweepSpec, args) -> SweepSpec:
+    """The spec with the floor (unless --no-floor), the given teacher (checked against the sweep before any
+    work) and where models go."""
+    if not args.no_floor:
+        spec = dataclasses.replace(spec, methods=with_floor(spec.methods))
+    if args.save_models is not None:
+        ensure_writable_dir(args.save_models)
+        spec = dataclasses.replace(spec, save_models=args.save_models.resolve())
+    if args.teacher_checkpoint is not None:
+        ref = open_teacher_checkpoint(args.teacher_checkpoint)
+        spec = dataclasses.replace(spec, teacher_checkpoint=ref,
+                                   pairs=teacher_pairs(ref, spec.pairs, given=args.pairs is not None))
+        check_teacher_fits(ref, spec)
+    return spec
+
+
 def main(args) -> int:
     spec = sweep_spec(args)
     placement = placement_of(args)  # contradictory device/executor/GPU flags: one line naming them, first
+    spec = with_models(spec, args)  # a teacher checkpoint that does not fit: named before any work
     refuse_if_expensive(spec, PRESETS.get(args.preset), args.allow_expensive)  # before anything runs
     memory = cell_memory_gb(placement.device, args.device_memory)
     if memory is not None:
         check_grid_fits(spec, memory)  # every cell's counted step against the device, before any work
     ensure_writable_dir(args.out)  # a file or read-only --out: a message now, not a traceback later
     store = RunStore(args.out)
-    setting = setting_name(spec.preset.name, spec.preset.overrides)
+    setting = setting_name(spec.preset.name, spec.preset.overrides, spec.teacher_hash)
     if not args.allow_mixed:
         check_not_mixed(store.read_records(), setting, args.out)
     command = command_line(args)
