@@ -4,9 +4,10 @@ A curve varies one config field (default `data_free.iterations`: optimisation st
 batch) over several values; each value is a sweep of the preset changed by `--set`-style overrides
 (benchmark/customize.py), so every point's records carry the value in `config.overrides` and its own
 config hash, and an interrupted curve resumes like any sweep. Points are read from the resolved configs
-of the records in the folder, so records of the preset's own run copied into it are a point as well. Each point reports, per method: accuracy
-(mean and 95% t-interval over seeds, and every seed), synthesis sample-iterations and wall seconds per
-cell, and the margin over `kd-noise` at the same budget.
+of the records in the folder, so records of the preset's own run copied into it are a point as well. Each
+point reports, per method: accuracy (mean and the two-level bootstrap 95% interval over seeds and clips,
+reporting/intervals.py, and every seed), synthesis sample-iterations and wall seconds per cell, and the
+margin over `kd-noise` at the same budget.
 """
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from methods.overrides import ConfigKeyError
 
 from .cell import Cell, cell_config
 from .customize import NESTED_CONFIGS, customized, parse_value
-from .leaderboard import mean_ci
-from .plots import FLOOR_METHOD, panels, save
+from .plots import ACCURACY_LABEL, FLOOR_METHOD, panels, save
 from .presets import Preset
 from .record_schema import RunRecord
 from .records import write_atomic
+from .reporting.drawing import draw_accuracy, readable_log_axis
+from .reporting.intervals import accuracy_interval, interval_columns, interval_of
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,12 +90,13 @@ def methods_per_value(methods: tuple[str, ...], presets: list[Preset]) -> list[t
 def curve_frame(records: list[RunRecord], axis: Axis, methods: tuple[str, ...] | None = None) -> pd.DataFrame:
     """One row per (dataset, pair, method, value) with ok records at a value of the axis (of `methods` only,
     when given)."""
-    rows = []
+    rows, kept = [], {}
     for r in records:
         value = axis.value_of(r)
         if not r.ok or value is None or (methods and r.method not in methods):
             continue
         synthesis = r.phases.get("synthesis") or {}
+        kept.setdefault((r.dataset, r.pair, r.method, value), []).append(r)
         rows.append({"dataset": r.dataset, "pair": r.pair, "method": r.method, "value": value, "seed": r.seed,
                      "accuracy": r.accuracy, "sample_iterations": synthesis.get("sample_iterations", 0),
                      "wall_seconds": r.wall_seconds})
@@ -102,13 +105,13 @@ def curve_frame(records: list[RunRecord], axis: Axis, methods: tuple[str, ...] |
         return frame
     points = []
     for (dataset, pair, method, value), g in frame.groupby(["dataset", "pair", "method", "value"]):
-        mean, half = mean_ci(g.accuracy.values)
+        interval = accuracy_interval(kept[(dataset, pair, method, value)])
         floor = frame[(frame.dataset == dataset) & (frame.pair == pair) & (frame.method == FLOOR_METHOD)
                       & (frame.value == value)]
         shared = g.merge(floor[["seed", "accuracy"]], on="seed", suffixes=("", "_floor"))
         points.append({"dataset": dataset, "pair": pair, "method": method, axis.name: value, "seeds": len(g),
                        "sample_iterations_per_cell": g.sample_iterations.mean(),
-                       "wall_s_per_cell": g.wall_seconds.mean(), "accuracy": mean, "ci95": half,
+                       "wall_s_per_cell": g.wall_seconds.mean(), **interval_columns(interval),
                        "per_seed": ", ".join(f"{s}: {a:.1f}" for s, a in zip(g.seed, g.accuracy)),
                        "margin_vs_kd-noise": ((shared.accuracy - shared.accuracy_floor).mean()
                                               if method != FLOOR_METHOD and len(shared) else np.nan)})
@@ -116,8 +119,9 @@ def curve_frame(records: list[RunRecord], axis: Axis, methods: tuple[str, ...] |
 
 
 def plot_curve(points: pd.DataFrame, axis: Axis, x: str, label: str, path: Path, chance: float | None) -> None:
-    """Accuracy (mean and 95% CI over seeds) against `x` per method; kd-noise, whose synthesis costs no
-    sample-iterations, is a band across the sample-iteration plot."""
+    """Accuracy against `x` per method: the means joined by a line, each with its two-level bootstrap interval
+    (or its seeds below 3); kd-noise, whose synthesis costs no sample-iterations, is a band across the
+    sample-iteration plot."""
     plt, fig, axes_groups = panels(points, 4.5)
     for ax, ((dataset, pair), g) in axes_groups:
         for i, (method, m) in enumerate(g.groupby("method")):
@@ -125,12 +129,16 @@ def plot_curve(points: pd.DataFrame, axis: Axis, x: str, label: str, path: Path,
                 mean = m.accuracy.mean()
                 ax.axhline(mean, color="tab:red", lw=1.2, label=f"{FLOOR_METHOD} (all budgets: {mean:.1f}%)")
                 continue
-            ax.errorbar(m[x], m.accuracy, yerr=m.ci95.fillna(0), marker="osD^v"[i % 5], capsize=3, label=method)
+            color, marker = plt.cm.tab10(i % 10), "osD^v"[i % 5]
+            m = m.sort_values(x)
+            ax.plot(m[x], m.accuracy, color=color, lw=1, label=method)
+            for _, row in m.iterrows():
+                draw_accuracy(ax, row[x], interval_of(row), color=color, marker=marker)
         if chance:
             ax.axhline(chance, ls=":", color="black", lw=1, label=f"chance ({chance:.1f}%)")
-        ax.set_xscale("log")
+        readable_log_axis(ax.xaxis)
         ax.set_xlabel(label)
-        ax.set_ylabel("test accuracy (%), mean and 95% CI over seeds")
+        ax.set_ylabel(ACCURACY_LABEL)
         ax.set_title(f"{dataset} {pair}: varying {axis.name}", fontsize=9)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     save(plt, fig, path)
@@ -147,12 +155,13 @@ def write_curve(records: list[RunRecord], axis: Axis, out: Path, header: str,
     classes = {len(set(r.test_targets)) for r in records if r.ok and r.test_targets}
     chance = 100.0 / max(classes) if classes else None  # 100 / classes in the test split
     shown = points.copy()
-    shown["accuracy"] = [f"{a:.2f} ± {h:.2f}" if np.isfinite(h) else f"{a:.2f}"
-                         for a, h in zip(points.accuracy, points.ci95)]
-    shown = shown.drop(columns=["ci95"])
-    write_atomic(out / "curve.csv", points.to_csv(index=False))
+    shown["accuracy"] = [interval_of(row).text() for _, row in points.iterrows()]
+    shown = shown.drop(columns=["ci_low", "ci_high", "seed_accuracies"])
+    write_atomic(out / "curve.csv", points.assign(seed_accuracies=[" ".join(f"{a:.4g}" for a in seeds) for seeds
+                                                                   in points.seed_accuracies]).to_csv(index=False))
     text = (header + f"\n## Budget curve: varying `{axis.name}` over {', '.join(map(str, axis.values))}\n\n"
-            "accuracy: mean ± half-width of the 95% t-interval over seeds (per_seed: seed: accuracy). "
+            "accuracy: mean over seeds [95% two-level bootstrap CI: seeds, then clips within seed, as the verdicts], "
+            "or the seeds themselves when fewer than 3 (per_seed: seed: accuracy). "
             "sample_iterations_per_cell: teacher forward+backward per synthesized sample, summed over the cell's "
             "synthesis; wall_s_per_cell: the whole cell (synthesis, KD, evaluation). margin_vs_kd-noise: mean over "
             "shared seeds of (method - kd-noise) at the same budget, in pp.\n\n"

@@ -11,6 +11,10 @@ from scipy import stats as sps
 from .plots import plot_cost, plot_ranking
 from .record_schema import RunRecord
 from .records import write_atomic
+from .reporting.frontier import frontier_frame
+from .reporting.frontier_plot import plot_frontier
+from .reporting.frontier_report import frontier_markdown
+from .reporting.intervals import accuracy_interval, interval_columns, interval_of
 from .report_tables import FLOOR, floor_comparisons
 from .settings import split_by_setting
 
@@ -52,6 +56,13 @@ DIAGNOSTICS = {"diag_target_agreement": "target_agreement", "diag_classes_covere
                "diag_bn_loss_real": "bn_loss_real", "student_largest_class_share": "student_top_class_share"}
 
 
+def accuracy_columns(records: list[RunRecord], dataset: str, pair: str, method: str) -> dict:
+    """Mean, the two-level bootstrap interval (seeds, then clips; within [0, 100]) and each seed's accuracy:
+    what the tables print and the plots draw (reporting/intervals.py)."""
+    return interval_columns(accuracy_interval([r for r in records if r.ok and r.accuracy is not None and
+                                               (r.dataset, r.pair, r.method) == (dataset, pair, method)]))
+
+
 def leaderboard(records: list[RunRecord]) -> pd.DataFrame:
     frame = ok_frame(records)
     if frame.empty:
@@ -68,6 +79,7 @@ def leaderboard(records: list[RunRecord]) -> pd.DataFrame:
             row = {"dataset": dataset, "pair": pair, "method": method, "n": len(g), "accuracy": mean,
                    "chance": 100.0 / group.classes.max() if group.classes.max() > 0 else np.nan,
                    "ci95": half, "gap_closed_%": 100 * (mean - student) / gap if gap and gap > 0 else np.nan}
+            row |= accuracy_columns(records, dataset, pair, method)
             if np.isfinite(floor):
                 verdict = verdicts.get((dataset, pair, method))
                 power = verdict.power() if verdict else None
@@ -101,10 +113,11 @@ def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.Da
         write_atomic(out / "leaderboard.md", header + "\nNo ok records yet.\n")
         return board
     shown = board.copy()
-    shown["accuracy"] = [f"{a:.2f} ± {h:.2f}" if np.isfinite(h) else f"{a:.2f}" for a, h in
-                         zip(board.accuracy, board.ci95)]
-    shown = shown.drop(columns=["ci95"])
-    text = (header + "\nAccuracy: mean ± half-width of the 95% t-interval over seeds. gap_closed_%: "
+    shown["accuracy"] = [interval_of(row).text() for _, row in board.iterrows()]
+    shown = shown.drop(columns=["ci95", "ci_low", "ci_high", "seed_accuracies"])
+    frontier = frontier_frame(records)
+    text = (header + "\nAccuracy: mean over seeds [95% two-level bootstrap CI: seeds, then clips within each seed, "
+            "as the verdicts], or each seed's accuracy when fewer than 3 seeds. gap_closed_%: "
             "(method - student) / (teacher - student). chance: 100 / classes in the test split. margin_vs_kd-noise and "
             "beats_kd-noise: each data-free row against KD on teacher-labelled noise at the same budget (seed-aware "
             "verdict, significance.md). detectable_vs_kd-noise_pp and seeds_to_detect_margin: from that verdict's "
@@ -118,9 +131,13 @@ def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.Da
             "when near 1). synthesis_s and sample_iterations: per cell. The plots draw chance and, where present, "
             "the kd-noise floor.\n\n"
             + shown.to_markdown(index=False, floatfmt=".2f") + "\n\n![ranking](leaderboard_ranking.png)\n"
-            "![cost](leaderboard_cost.png)\n")
+            "![cost](leaderboard_cost.png)\n"
+            + "\n## Cost-accuracy frontier\n\n" + frontier_markdown(frontier)
+            + ("" if frontier.empty else "\n![frontier](leaderboard_frontier.png)\n"))
     write_atomic(out / "leaderboard.md", text)
     panels = board.assign(pair=board.pair + " [" + board.setting + "]") if "setting" in board else board
     plot_ranking(panels, out / "leaderboard_ranking.png")
     plot_cost(panels, out / "leaderboard_cost.png")
+    if not frontier.empty:
+        plot_frontier(frontier, out / "leaderboard_frontier.png")
     return board

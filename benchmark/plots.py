@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from .reporting.drawing import draw_accuracy, readable_log_axis
+from .reporting.intervals import interval_of
+
 FLOOR_METHOD = "kd-noise"
+ACCURACY_LABEL = "test accuracy (%): mean, 95% two-level bootstrap CI\n(seeds as dots when fewer than 3)"
 REFERENCE_METHODS = ("teacher", "student", "kd", "kd-subset")  # drawn as labelled horizontal lines
 
 
@@ -59,20 +62,20 @@ def save(plt, fig, path: Path) -> list[list[str]]:
 def plot_cost(board: pd.DataFrame, path: Path) -> list[list[str]]:
     """Accuracy against synthesis wall time per cell. Methods are told apart by marker and colour in
     a legend outside the axes (text labels beside the points overlapped when methods cost alike);
-    the time axis is logarithmic when costs span more than 10x."""
+    the time axis is logarithmic, with readable major ticks only, when costs span more than 10x."""
     plt, fig, axes_groups = panels(board, 4.5)
     markers = "osD^vP*Xh<>"
     for ax, ((dataset, pair), g) in axes_groups:
         data_free = g[g.sample_iterations > 0].sort_values("synthesis_s")
         for i, (_, row) in enumerate(data_free.iterrows()):
-            ax.errorbar(row.synthesis_s, row.accuracy, yerr=0 if np.isnan(row.ci95) else row.ci95,
-                        fmt=markers[i % len(markers)], color=plt.cm.tab10(i % 10), capsize=3, label=row.method)
+            draw_accuracy(ax, row.synthesis_s, interval_of(row), color=plt.cm.tab10(i % 10),
+                          marker=markers[i % len(markers)], label=row.method)
         _reference_lines(ax, g)
         seconds = data_free.synthesis_s[data_free.synthesis_s > 0]
         if len(seconds) and seconds.max() > 10 * seconds.min():
-            ax.set_xscale("log")
+            readable_log_axis(ax.xaxis)
         ax.set_xlabel("synthesis wall time per cell (s)")
-        ax.set_ylabel("test accuracy (%), mean and 95% CI over seeds")
+        ax.set_ylabel(ACCURACY_LABEL)
         ax.set_title(f"{dataset} {pair}", fontsize=9)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return save(plt, fig, path)
@@ -82,9 +85,12 @@ def plot_ranking(board: pd.DataFrame, path: Path) -> list[list[str]]:
     plt, fig, axes_groups = panels(board, 0.45 * board.method.nunique() + 1.8)
     for ax, ((dataset, pair), g) in axes_groups:
         g = g.sort_values("accuracy")
-        ax.barh(g.method, g.accuracy, xerr=g.ci95.fillna(0), capsize=3, color="tab:blue")
+        ax.barh(range(len(g)), g.accuracy, color="tab:blue", alpha=0.6)
+        for position, (_, row) in enumerate(g.iterrows()):
+            draw_accuracy(ax, position, interval_of(row), color="black", marker="|", horizontal=True)
+        ax.set_yticks(range(len(g)), g.method)
         _reference_lines(ax, g, vertical=True)
-        ax.set_xlabel("test accuracy (%), mean and 95% CI over seeds")
+        ax.set_xlabel(ACCURACY_LABEL)
         ax.set_title(f"{dataset} {pair}", fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="lower right")

@@ -11,7 +11,7 @@ from ..cost_estimate import refuse_if_expensive
 from ..curve import Axis, methods_per_value, write_curve
 from ..presets import PRESETS
 from ..records import RunStore, ensure_writable_dir
-from ..reports import provenance_header
+from ..reports import provenance_header, records_or_error
 from ..sweep import run_sweep
 from .options import command_line
 from .run import add_sweep_arguments, executor_and_runtime, sweep_spec
@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
                                    "seeds) against synthesis sample-iterations and wall seconds per cell.")
     p.add_argument("--vary", type=parse_axis, default=Axis.parse(DEFAULT_AXIS), metavar="BLOCK.FIELD=V1,V2,...",
                    help=f"the field and its values (default {DEFAULT_AXIS}: synthesis steps per batch)")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: rewrite curve.md, curve.csv and the plots from OUT/runs.jsonl")
     add_sweep_arguments(p, methods="adi,cmi,frami,kd-noise", out="runs/curve")
 
 
@@ -39,7 +41,19 @@ def parse_axis(text: str) -> Axis:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def report(args, methods: tuple[str, ...] | None) -> None:
+    records = records_or_error(args.out)
+    points = write_curve(records, args.vary, args.out, provenance_header(records, "DFKD audio benchmark: budget curve"),
+                         methods)
+    print(points.drop(columns=["ci_low", "ci_high", "seed_accuracies"], errors="ignore")
+          .to_markdown(index=False, floatfmt=".2f"))
+
+
 def main(args) -> int:
+    if args.report_only:
+        report(args, sweep_spec(args).methods)  # the methods as a run of this command would read them
+        print(f"{args.out}/curve.md and plots rewritten from {args.out}/runs.jsonl")
+        return 0
     base = sweep_spec(args)
     presets = args.vary.presets(base.preset)  # every value checked before the first cell runs
     for preset in presets:
@@ -56,9 +70,6 @@ def main(args) -> int:
         spec = dataclasses.replace(base, preset=preset, methods=methods)
         written = run_sweep(spec, store, dataclasses.replace(runtime, spec=spec), executor, wait=not args.no_wait)
         print(f"{args.vary.name}={value}: {len(written)} cells run ({sum(not r.ok for r in written)} not ok)")
-    records = list(store.latest_by_cell().values())
-    points = write_curve(records, args.vary, args.out, provenance_header(records, "DFKD audio benchmark: budget curve"),
-                         base.methods)
-    print(points.drop(columns=["ci95"], errors="ignore").to_markdown(index=False, floatfmt=".2f"))
+    report(args, base.methods)
     print(f"curve finished in {(time.perf_counter() - start) / 60:.1f} min; {args.out}/curve.md and plots")
     return 0
