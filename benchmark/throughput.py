@@ -272,6 +272,7 @@ def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None 
     bank = getattr(synthesizer, "bank", None)
     if bank is not None:  # steady state: CMI's memory bank full of past embeddings, as after the first rounds
         bank.add(torch.randn(bank.size, bank.data.shape[1], device=bank.data.device))
+    synthesizer.to_steady_state()  # e.g. Fast past its warm-up, with its adversarial pass
 
     def step():
         with autocast(bench.ctx):
@@ -294,16 +295,26 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
     opt = make_optimizer(cfg, list(student.parameters()) + list(distiller.parameters()))
     frames = method.synthesized_frames(bench.ctx)
     generator = device_generator(torch.Generator().manual_seed(bench.seed), bench.device, bench.seed)
-    pool = TensorPool(cfg.pool_size)
-    pool.add(torch.randn(min(cfg.pool_size, 2 * cfg.kd_batch), 1, bench.data.n_mels, frames, generator=generator,
-                         device=bench.device))
+    synthesizer = None
+    if method.keeps_pool:
+        pool = TensorPool(cfg.pool_size)
+        pool.add(torch.randn(min(cfg.pool_size, 2 * cfg.kd_batch), 1, bench.data.n_mels, frames,
+                             generator=generator, device=bench.device))
+    else:  # the generator methods draw a fresh batch of their generator at every KD step: part of the step
+        synthesizer = method.make_synthesizer(bench.ctx, teacher, student, frames)
+        pool = method.make_transfer_set(synthesizer)
     student.train()
 
     def step():
         kd_step(bench.ctx, cfg, pool, generator, distiller, opt)
 
-    return bench.measure(name, "distill", f"{bench.teacher_arch}->{bench.student_arch}", cfg.kd_batch, step,
-                         bench.data_free_precision, note=f"{frames} frames")
+    try:
+        return bench.measure(name, "distill", f"{bench.teacher_arch}->{bench.student_arch}", cfg.kd_batch, step,
+                             bench.data_free_precision,
+                             note=f"{frames} frames" + ("" if method.keeps_pool else "; fresh generator samples"))
+    finally:
+        if synthesizer is not None:
+            synthesizer.close()
 
 
 def measure_train_step(name: str, bench: Workbench) -> Measurement:

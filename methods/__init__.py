@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from .base import CellContext, Method, MethodResult, SynthesizedSamples
 from .overrides import ConfigKeyError
-from .registry import (METHODS, TablePlacement, build_method, method_config, method_configs, register_method,
-                       table_methods, table_order)
+from .registry import (GROUPS, METHODS, TablePlacement, build_method, group_members, method_config, method_configs,
+                       parse_methods, register_method, table_methods, table_order)
 
 for _module in pkgutil.iter_modules(__path__):  # sorted by file name, so registration order is stable
     if not _module.ispkg and not _module.name.startswith("_"):
@@ -39,6 +39,6 @@ class _TableOrder(Sequence):
 # The order of Table 2 then Table 3; `--methods all` runs these.
 TABLE_ORDER = _TableOrder()
 
-__all__ = ["METHODS", "TABLE_ORDER", "CellContext", "ConfigKeyError", "Method", "MethodResult", "SynthesizedSamples",
-           "TablePlacement", "build_method", "method_config", "method_configs", "register_method", "table_methods",
-           "table_order"]
+__all__ = ["GROUPS", "METHODS", "TABLE_ORDER", "CellContext", "ConfigKeyError", "Method", "MethodResult",
+           "SynthesizedSamples", "TablePlacement", "build_method", "group_members", "method_config", "method_configs",
+           "parse_methods", "register_method", "table_methods", "table_order"]

@@ -77,6 +77,8 @@ class KDOnRealSubset(KDOnNoise):
 
 
 register_method("kd-noise", KDOnNoise, DataFreeConfig(),
-                "control (floor): KD on teacher-labelled Gaussian noise, same loop and budget as the data-free methods")
+                "control (floor): KD on teacher-labelled Gaussian noise, same loop and budget as the data-free methods",
+                groups=("paper", "field"))
 register_method("kd-subset", KDOnRealSubset, DataFreeConfig(),
-                "control (ceiling at the budget): KD on as many real training clips as the pool holds, same loop")
+                "control (ceiling at the budget): KD on as many real training clips as the pool holds, same loop",
+                groups=("paper", "field"))

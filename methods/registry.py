@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from benchmark.registry import Registry
+from benchmark.registry import Registry, UnknownNameError
 
 from .base import Method
 from .overrides import ScopedOverrides, resolve_all
@@ -52,6 +52,11 @@ class MethodSpec:
     summary: str
     table2: TablePlacement | None = None
     table3: TablePlacement | None = None
+    groups: tuple[str, ...] = ()  # method groups it declares itself part of (GROUPS; "paper" also by placement)
+
+    def in_group(self, group: str) -> bool:
+        """Declared, or for "paper" placed in one of the paper's tables (its rows need no declaration)."""
+        return group == "all" or group in self.groups or (group == "paper" and bool(self.table2 or self.table3))
 
     def placement(self, table: str) -> TablePlacement | None:
         if table not in TABLES:
@@ -67,11 +72,27 @@ class MethodSpec:
 METHODS: Registry[MethodSpec] = Registry("method")
 
 
+# Method groups `--methods` accepts besides names: a method joins a group by declaring it (`groups=`), so a new
+# method joins without an edit here. "paper" also holds every method placed in the paper's tables.
+GROUPS: dict[str, str] = {
+    "paper": "the FRAMI paper's rows (teacher, student, KD, ADI, CMI, FRAMI and its ablations) and the controls",
+    "field": "the field's other data-free baselines (DAFL, DFAD, ZSKT, DFQ, Fast) and the controls",
+    "all": "every registered method",
+}
+
+
 def register_method(name: str, method_cls: type[Method], config: Any, summary: str, *,
-                    table2: Placement | None = None, table3: Placement | None = None) -> None:
+                    table2: Placement | None = None, table3: Placement | None = None,
+                    groups: tuple[str, ...] = ()) -> None:
     """Declare a method. `table2`/`table3`: its column / row in the paper's tables (a `TablePlacement` or a
-    dict of its fields: label, order, paper); a method in neither is still run and listed, not tabulated."""
-    METHODS.add(name, MethodSpec(name, method_cls, config, summary, _placement(table2), _placement(table3)), summary)
+    dict of its fields: label, order, paper); a method in neither is still run and listed, not tabulated.
+    `groups`: the method groups (GROUPS) it belongs to, e.g. ("field",)."""
+    unknown = [g for g in groups if g not in GROUPS or g == "all"]
+    if unknown:
+        raise ValueError(f"method {name!r} declares unknown group(s) {', '.join(map(repr, unknown))}; groups a "
+                         f"method can join: {', '.join(g for g in GROUPS if g != 'all')}")
+    spec = MethodSpec(name, method_cls, config, summary, _placement(table2), _placement(table3), tuple(groups))
+    METHODS.add(name, spec, summary)
 
 
 def _placement(value: Placement | None) -> TablePlacement | None:
@@ -91,6 +112,29 @@ def table_order() -> list[str]:
     order. What `--methods all` runs and `list methods` shows."""
     names = [name for table in TABLES for name, _ in table_methods(table)]
     return list(dict.fromkeys([*names, *METHODS.names()]))
+
+
+def group_members(group: str) -> list[str]:
+    """The methods of a group, in table order (`table_order`)."""
+    if group not in GROUPS:
+        raise UnknownNameError(f"unknown method group {group!r}; groups: {', '.join(GROUPS)}")
+    return [name for name in table_order() if METHODS.get(name).in_group(group)]
+
+
+def parse_methods(text: str) -> list[str]:
+    """'a,b', a group ('paper', 'field', 'all') or a mix, as method names in order (each once). An unknown
+    item fails before any work, listing the groups and the valid names."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    names: list[str] = []
+    for item in items or [""]:
+        if item in GROUPS:
+            names.extend(group_members(item))
+        elif item in METHODS:
+            names.append(item)
+        else:
+            what = f"unknown method or group {item!r}" if item else "no method given"
+            raise UnknownNameError(f"{what}; groups: {', '.join(GROUPS)}; methods: {', '.join(table_order())}")
+    return list(dict.fromkeys(names))
 
 
 def method_config(name: str, preset: ScopedOverrides) -> Any:

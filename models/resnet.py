@@ -7,6 +7,7 @@ from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
 
 from .checkpointing import run_blocks
+from .norm import BatchNorm2d
 
 RESNET_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
@@ -21,6 +22,11 @@ class TimmTrunk(nn.Module):
         self.time_stride = 32
         self.checkpoint_blocks = False  # models.checkpointing.checkpointed_blocks turns it on
 
+    def stages(self) -> list[nn.Module]:
+        """The last block of each residual stage (layer1..layer4): its output is the stage's, which attention
+        transfer compares (a block, not the stage, so a hook fires with block checkpointing on too)."""
+        return [self.net.layer1[-1], self.net.layer2[-1], self.net.layer3[-1], self.net.layer4[-1]]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.checkpoint_blocks:
             return self.net.forward_features(x)
@@ -33,7 +39,8 @@ class TimmTrunk(nn.Module):
 def resnet_trunk(depth: int, width: int | None = None) -> TimmTrunk:
     """Standard timm ResNet-depth, or a narrow variant whose stage widths are width * (1, 2, 4, 8)."""
     if width is None:
-        net = timm.create_model(f"resnet{depth}", pretrained=False, in_chans=1, num_classes=0, global_pool="")
+        net = timm.create_model(f"resnet{depth}", pretrained=False, in_chans=1, num_classes=0, global_pool="",
+                                norm_layer=BatchNorm2d)
     else:
         net = ResNet(
             BasicBlock,
@@ -43,5 +50,6 @@ def resnet_trunk(depth: int, width: int | None = None) -> TimmTrunk:
             global_pool="",
             stem_width=width,
             channels=(width, 2 * width, 4 * width, 8 * width),
+            norm_layer=BatchNorm2d,
         )
     return TimmTrunk(net)

@@ -9,14 +9,15 @@ import torch
 from torch import nn
 
 from .checkpointing import run_blocks
+from .norm import BatchNorm2d
 
 
 class PreActBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.bn1 = BatchNorm2d(in_ch)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.bn2 = BatchNorm2d(out_ch)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
         self.relu = nn.ReLU(inplace=False)
         self.shortcut = None
@@ -45,7 +46,8 @@ class WideResNetTrunk(nn.Module):
                 layers.append(PreActBlock(in_ch, widths[stage + 1], stride if i == 0 else 1))
                 in_ch = widths[stage + 1]
         self.blocks = nn.Sequential(*layers)
-        self.bn = nn.BatchNorm2d(in_ch)
+        self.stage_ends = tuple(n * (stage + 1) - 1 for stage in range(3))  # index of each stage's last block
+        self.bn = BatchNorm2d(in_ch)
         self.relu = nn.ReLU(inplace=False)
         self.out_channels = in_ch
         self.time_stride = 4
@@ -53,6 +55,11 @@ class WideResNetTrunk(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def stages(self) -> list[nn.Module]:
+        """The last block of each of the three groups: their outputs are the group outputs that attention
+        transfer (ZSKT) compares."""
+        return [self.blocks[i] for i in self.stage_ends]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.bn(run_blocks(self.blocks, self.stem(x), self.checkpoint_blocks)))

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import Any, Iterator
 
-from methods import METHODS, TABLE_ORDER, method_configs
+from methods import GROUPS, METHODS, TABLE_ORDER, method_configs, parse_methods
 from methods.overrides import scope_of
 
 from .options import add_preset_arguments, preset_from_args
@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
                                    "preset changed show their default. A bad preset key is an error here too.")
     add_preset_arguments(p)
     p.add_argument("--method", "--methods", dest="method", default="all",
-                   help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+                   help=f"comma list of method names and groups ({', '.join(GROUPS)}); names: "
+                        f"{', '.join(TABLE_ORDER)}")
     p.add_argument("--json", action="store_true", help="one JSON object: {method: config} (as records store it)")
 
 
@@ -54,7 +55,7 @@ def format_config(name: str, config: Any, default: Any) -> str:
 
 def main(args) -> int:
     preset = preset_from_args(args)
-    names = METHODS.parse_list(args.method, TABLE_ORDER)
+    names = parse_methods(args.method)
     configs = method_configs(preset)  # checks the whole preset first
     if args.json:
         print(json.dumps({name: dataclasses.asdict(configs[name]) for name in names}, indent=2))

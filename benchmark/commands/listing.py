@@ -1,7 +1,8 @@
-"""`python -m benchmark list methods|models|datasets|presets`: what is registered, one line each."""
+"""`python -m benchmark list methods|models|datasets|presets`: what is registered, one line each (methods: then
+the method groups `--methods` accepts, with their members)."""
 from __future__ import annotations
 
-from methods import METHODS, TABLE_ORDER
+from methods import GROUPS, METHODS, TABLE_ORDER, group_members
 from models import MODELS
 
 from ..data import DATASETS
@@ -26,4 +27,8 @@ def main(args) -> int:
     for name in names:
         entry = next(e for e in registry.entries() if e.name == name)
         print(f"{name:<{width}}  {entry.summary}")
+    if args.what == "methods":
+        print("\ngroups (--methods GROUP):")
+        for group, summary in GROUPS.items():
+            print(f"  {group:<6}  {summary}: {', '.join(group_members(group))}")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from methods import METHODS, TABLE_ORDER
+from methods import GROUPS, TABLE_ORDER, parse_methods
 
 from ..data import DATASETS, PAPER_DATASETS
 from ..grid import parse_pairs
@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("plan", help="price every cell of a grid before running it: memory, FLOPs, time, fits",
                        description="Counts one synthesis, KD or training step of every cell on the meta device "
                                    "(no data, no compute) at the cell's own batch and shapes.")
-    p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+    p.add_argument("--methods", default="all",
+                   help=f"comma list of method names and groups ({', '.join(GROUPS)}); names: {', '.join(TABLE_ORDER)}")
     p.add_argument("--datasets", default=None, help="comma list or 'all' (the paper's three); default: the preset's")
     p.add_argument("--pairs", default=None, help="teacher:student comma list; default: the preset's pairs")
     p.add_argument("--seeds", type=parse_seeds, default=None, help="count or comma list; default: the preset's")
@@ -37,7 +38,7 @@ def main(args) -> int:
     preset = preset_from_args(args)
     datasets = DATASETS.parse_list(args.datasets, PAPER_DATASETS) if args.datasets else list(preset.datasets)
     pairs = parse_pairs(args.pairs or ",".join(preset.pairs))
-    methods = METHODS.parse_list(args.methods, TABLE_ORDER)
+    methods = parse_methods(args.methods)
     seeds = len(args.seeds) if args.seeds is not None else preset.seeds
     device = Device(args.device_memory, args.device_peak_tflops, args.efficiency)
     cells = plan_grid(preset, datasets, pairs, methods, seeds, device)

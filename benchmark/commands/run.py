@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from methods import METHODS, TABLE_ORDER
+from methods import GROUPS, METHODS, TABLE_ORDER, parse_methods
 
 from ..cost_estimate import refuse_if_expensive
 from ..data import DATASETS, PAPER_DATASETS
@@ -68,7 +68,9 @@ def add_model_arguments(p) -> None:
 
 def add_sweep_arguments(p, methods: str, out: str) -> None:
     """What a sweep needs: the grid, the preset and its changes, the folder, data, device, executor, W&B."""
-    p.add_argument("--methods", default=methods, help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+    p.add_argument("--methods", default=methods,
+                   help=f"comma list of method names and groups ({', '.join(GROUPS)}; `list methods` shows "
+                        f"them); names: {', '.join(TABLE_ORDER)}")
     p.add_argument("--datasets", default=None,
                    help="comma list; 'all' = the paper's three (esc50, us8k, audiomnist); default: the preset's "
                         "(synth for smoke/cpu)")
@@ -135,7 +137,7 @@ def sweep_spec(args):
         preset=preset,
         datasets=tuple(datasets),
         pairs=parse_pairs(args.pairs) if args.pairs else parse_pairs(",".join(preset.pairs)),
-        methods=tuple(METHODS.parse_list(args.methods, TABLE_ORDER)),
+        methods=tuple(parse_methods(args.methods)),
         seeds=args.seeds if args.seeds is not None else tuple(range(preset.seeds)),
         data_root=args.data_root,
         retry_failed=args.retry_failed,

@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from methods import METHODS, TABLE_ORDER
+from methods import GROUPS, TABLE_ORDER, parse_methods
 
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
 from ..environment import resolve_device
@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                        description="Per method and phase: ms/step, samples/s, sample-iterations/s (synthesis), "
                                    "peak memory, FLOPs and the fraction of the measured matmul peak.")
     add_preset_arguments(p)
-    p.add_argument("--methods", default="all", help=f"comma list or 'all' ({', '.join(TABLE_ORDER)})")
+    p.add_argument("--methods", default="all",
+                   help=f"comma list of method names and groups ({', '.join(GROUPS)}); names: {', '.join(TABLE_ORDER)}")
     p.add_argument("--dataset", default=None, help="default: the preset's first dataset")
     p.add_argument("--data-root", type=Path, default=None,
                    help="folder holding the real datasets (default: $DFKD_DATA_ROOT)")
@@ -41,7 +42,7 @@ def add_parser(sub) -> None:
 
 
 def main(args) -> int:
-    methods = METHODS.parse_list(args.methods, TABLE_ORDER)
+    methods = parse_methods(args.methods)
     preset = apply_bad_file_choice(preset_from_args(args), args.on_bad_file)
     device = resolve_device(args.device)
     apply_numerics(numerics_from_args(args))  # the mode every step and the matmul peak are measured in

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import torch
 
-from methods import method_config
+from methods import METHODS, method_config
 from methods.inversion.loop import DataFreeConfig
 
 from ..presets import Preset
@@ -81,8 +81,9 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
         frames = max(8, round(config.length_factor * typical))
         batch = config.synth_batch
         synth, kd = _data_free_steps(method, config, teacher, student, classes, frontend.n_mels, frames, dim, flops)
-        steps = config.rounds * config.iterations * synth.flops + config.rounds * config.kd_steps * kd.flops
-        pool = min(config.pool_size, config.rounds * config.synth_batch) * frontend.n_mels * frames * 4
+        steps = config.rounds * config.iterations * synth.flops + config.kd_rounds * config.kd_steps * kd.flops
+        pool = (min(config.pool_size, config.rounds * config.synth_batch) * frontend.n_mels * frames * 4
+                if METHODS.get(method).method_cls.keeps_pool else 0)  # the generator methods keep no pool
         checkpointing = config.checkpointing
     else:
         frames, batch, checkpointing = typical, config.batch_size, "off"

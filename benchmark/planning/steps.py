@@ -61,6 +61,7 @@ def synthesis_step(method_name: str, config, teacher_arch: str, student_arch: st
         bank = getattr(synthesizer, "bank", None)
         if bank is not None:
             bank.add(torch.empty(bank.size, bank.data.shape[1], device=META))
+        synthesizer.to_steady_state()  # e.g. Fast past its warm-up: the adversarial pass is counted
         try:
             synthesizer.synthesize()
         finally:
@@ -74,15 +75,24 @@ def kd_step(method_name: str, config, teacher_arch: str, student_arch: str, clas
     """One KD step at the config's batch: distiller, optimizer state, a pool batch, loss, backward, step."""
     method = build_method(method_name, config)
     teacher, student = _models(teacher_arch, student_arch, classes, embedding_dim)
-    ctx = SimpleNamespace(device=META, amp=False)
+    ctx = SimpleNamespace(data=SimpleNamespace(num_classes=classes, n_mels=n_mels), device=META, seed=0, amp=False)
 
     def step():
         distiller = method.make_distiller(ctx, teacher, student).to(META)
         opt = make_optimizer(config, list(student.parameters()) + list(distiller.parameters()))
-        pool = TensorPool(config.kd_batch)  # the pool itself is counted in plan.py
-        pool.add(torch.empty(config.kd_batch, 1, n_mels, frames, device=META))
+        synthesizer = None
+        if method.keeps_pool:
+            pool = TensorPool(config.kd_batch)  # the pool itself is counted in plan.py
+            pool.add(torch.empty(config.kd_batch, 1, n_mels, frames, device=META))
+        else:  # fresh generator samples at every KD step (the generator methods): its forward is in the step
+            synthesizer = method.make_synthesizer(ctx, teacher, student, frames)
+            pool = method.make_transfer_set(synthesizer)
         student.train()
-        loop_kd_step(ctx, config, pool, None, distiller, opt)
+        try:
+            loop_kd_step(ctx, config, pool, None, distiller, opt)
+        finally:
+            if synthesizer is not None:
+                synthesizer.close()
 
     return _count(step, flops)
 

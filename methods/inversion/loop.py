@@ -123,6 +123,7 @@ class Distiller(nn.Module, ABC):
 
 class DataFreeMethod(Method):
     optimises_samples = True  # synthesis runs teacher forward+backward passes (the controls' does not)
+    keeps_pool = True  # KD batches come from a pool of past batches (the generator methods draw fresh ones)
 
     @abstractmethod
     def make_synthesizer(self, ctx: CellContext, teacher: nn.Module, student: nn.Module, frames: int) -> Synthesizer:
@@ -130,6 +131,12 @@ class DataFreeMethod(Method):
 
     @abstractmethod
     def make_distiller(self, ctx: CellContext, teacher: nn.Module, student: nn.Module) -> Distiller: ...
+
+    def make_transfer_set(self, synthesizer: Synthesizer):
+        """Where KD batches come from: a bounded pool of synthesized batches (the generator methods of
+        methods/inversion/generative.py draw fresh samples of their generator instead)."""
+        from .pool import TensorPool
+        return TensorPool(self.config.pool_size)
 
     def synthesized_frames(self, ctx: CellContext) -> int:
         """Length of synthesized clips: `length_factor` times the median training clip."""
@@ -149,7 +156,7 @@ class DataFreeMethod(Method):
         params = list(student.parameters()) + list(distiller.parameters())  # e.g. FRAMI projections
         opt = make_optimizer(cfg, params)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.rounds * cfg.kd_steps)
-        pool = TensorPool(cfg.pool_size)
+        pool = self.make_transfer_set(synthesizer)
         intended = TensorPool(cfg.pool_size)  # the labels synthesizers aimed for, beside their samples
         # pool indices and KD-time augmentation are drawn on the cell's device (the host generator on CPU)
         sampler = device_generator(torch.Generator().manual_seed(ctx.seed), ctx.device, ctx.seed)
