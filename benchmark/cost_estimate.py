@@ -4,7 +4,8 @@ Each value of `--set`/`--config` may be within its range and still make a sweep 
 machine it was meant for (`data_free.rounds=1000000000`). So before a sweep starts, its work is estimated
 in *sample passes* (one sample through a model, forward and backward), from the resolved configs alone:
 
-- a data-free cell: rounds x (iterations x synth_batch [synthesis] + kd_steps x kd_batch [distillation]);
+- a data-free cell: rounds x iterations x synth_batch [synthesis] + kd_rounds x kd_steps x kd_batch [distillation]
+  (kd_rounds: the rounds that distil, all but Fast's warm-up);
 - a supervised cell (student, KD) and each teacher the sweep trains (once per dataset, architecture, seed):
   epochs x training clips (the synth set: clips per class x classes x its train share; a real dataset: a
   nominal count, the same on both sides of the comparison, so only the epochs count there).
@@ -44,7 +45,8 @@ def train_clips(data: DataConfig, dataset: str) -> float:
 def config_work(config, clips: float) -> float:
     """Sample passes of one cell run with `config` (0 for a config this estimate does not know)."""
     if isinstance(config, DataFreeConfig):
-        return float(config.rounds) * (config.iterations * config.synth_batch + config.kd_steps * config.kd_batch)
+        return (float(config.rounds) * config.iterations * config.synth_batch
+                + float(config.kd_rounds) * config.kd_steps * config.kd_batch)
     if isinstance(config, TrainConfig):
         return float(config.epochs) * clips
     return 0.0

@@ -61,7 +61,7 @@ def _setup(method: str):
     return build_method(method, config), config, teacher, student, ctx
 
 
-@pytest.mark.parametrize("method", ["adi", "cmi", "frami", "kd-noise"])
+@pytest.mark.parametrize("method", ["adi", "cmi", "frami", "kd-noise", "fast"])
 @pytest.mark.parametrize("checkpointing", ["off", "passes"])
 def test_a_synthesis_round_reads_nothing_back(method, checkpointing):
     built, config, teacher, student, ctx = _setup(method)
@@ -73,7 +73,7 @@ def test_a_synthesis_round_reads_nothing_back(method, checkpointing):
     assert batch.device.type == "meta" and counts == Counter()
 
 
-@pytest.mark.parametrize("method", ["adi", "frami"])
+@pytest.mark.parametrize("method", ["adi", "frami", "fast"])
 def test_a_kd_step_reads_nothing_back(method):
     built, config, teacher, student, ctx = _setup(method)
     distiller = built.make_distiller(ctx, teacher, student).to(META)

@@ -78,7 +78,8 @@ def test_the_papers_numbers_are_unchanged():
 def test_table_order_follows_the_declarations():
     # the paper's tables, then the controls (no table of their own: registration order)
     assert list(TABLE_ORDER) == ["teacher", "student", "kd", "adi", "cmi", "frami", "frami-no-finv",
-                                 "frami-no-reused", "frami-no-finv-no-reused", "kd-noise", "kd-subset"]
+                                 "frami-no-reused", "frami-no-finv-no-reused", "kd-noise", "kd-subset",
+                                 "dafl", "dfad", "dfq", "fast", "zskt"]  # the field's methods: no paper table
     assert set(TABLE_ORDER) == set(METHODS.names())
     frami = METHODS.get("frami")
     assert (frami.table2.label, frami.table3.label) == ("FRAMI", "FRAMI (full)")

@@ -10,7 +10,7 @@ from methods.adi import ADIConfig, DeepInversionSynthesizer
 from methods.frami import FeatureInvarianceSynthesizer, FRAMIConfig
 from models import create_model
 
-DATA_FREE = ["adi", "cmi", "frami", "frami-no-finv", "frami-no-reused", "frami-no-finv-no-reused"]
+DATA_FREE = ["adi", "cmi", "frami", "frami-no-finv", "frami-no-reused", "frami-no-finv-no-reused", "fast"]
 
 
 def test_registry_holds_every_table_method():

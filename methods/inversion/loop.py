@@ -63,6 +63,17 @@ class DataFreeConfig:
     # (`hashed: False`): a cell's identity does not depend on how its memory was bounded.
     checkpointing: str = field(default="passes", metadata={"hashed": False})
 
+    @property
+    def first_kd_round(self) -> int:
+        """The first round followed by KD steps: 0, every round distils (Fast's warm-up rounds only synthesize)."""
+        return 0
+
+    @property
+    def kd_rounds(self) -> int:
+        """Rounds followed by `kd_steps` KD steps (the loop, its cosine schedule, the planner and the cost
+        estimate count these)."""
+        return max(0, self.rounds - self.first_kd_round)
+
 
 def autocast(ctx: CellContext):
     """bf16 autocast on CUDA when the preset asks for it; fp32 on CPU."""
@@ -83,6 +94,11 @@ class Synthesizer(ABC):
 
     @abstractmethod
     def synthesize(self) -> torch.Tensor: ...
+
+    def to_steady_state(self) -> None:
+        """Put the synthesizer in the state it has after the first rounds, so that the planner and the
+        throughput command count a typical step (CMI's full memory bank is filled by them; Fast ends its
+        warm-up here). Nothing by default."""
 
     def loss_values(self) -> dict[str, float]:
         """The last batch's loss terms as numbers (one host read per round)."""
@@ -155,7 +171,7 @@ class DataFreeMethod(Method):
         distiller = self.make_distiller(ctx, teacher, student).to(ctx.device)
         params = list(student.parameters()) + list(distiller.parameters())  # e.g. FRAMI projections
         opt = make_optimizer(cfg, params)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.rounds * cfg.kd_steps)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.kd_rounds * cfg.kd_steps))
         pool = self.make_transfer_set(synthesizer)
         intended = TensorPool(cfg.pool_size)  # the labels synthesizers aimed for, beside their samples
         # pool indices and KD-time augmentation are drawn on the cell's device (the host generator on CPU)
@@ -198,7 +214,9 @@ class DataFreeMethod(Method):
                 student.train()
                 start = time.perf_counter()
                 finite = torch.ones((), dtype=torch.bool, device=ctx.device)
-                for _ in range(cfg.kd_steps):  # no host read inside: the finite check is once a round
+                loss = None
+                steps = cfg.kd_steps if round_index >= cfg.first_kd_round else 0  # none in a warm-up round
+                for _ in range(steps):  # no host read inside: the finite check is once a round
                     loss = kd_step(ctx, cfg, pool, sampler, distiller, opt, sched)
                     finite &= torch.isfinite(loss)
                     kd_stats.samples += cfg.kd_batch if len(pool) >= cfg.kd_batch else len(pool)
@@ -208,7 +226,7 @@ class DataFreeMethod(Method):
                 if not bool(finite):
                     raise DivergedError(f"non-finite loss in {self.name} KD round {round_index} (a KD step's loss "
                                         f"was NaN or inf; the cell stops at the end of that round)")
-                ctx.log({"round": round_index, "kd_loss": loss.item(),
+                ctx.log({"round": round_index, **({} if loss is None else {"kd_loss": loss.item()}),
                          **{f"synth/{k}": v for k, v in synthesizer.loss_values().items()},
                          **{f"diagnostics/{k}": v for k, v in teacher_on_batch.items()}})
                 if (round_index + 1) % cfg.eval_every == 0 or round_index + 1 == cfg.rounds:
