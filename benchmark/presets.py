@@ -109,7 +109,7 @@ PRESETS.add("smoke", Preset(
     embedding_dim=32,
     supervised=_SUPERVISED_SMOKE,
     data_free=_DATA_FREE_SMOKE,
-    per_method={**_SHORT_BUDGET_ADI, "fast": _FAST_SMOKE},
+    per_method={**_SHORT_BUDGET_ADI, "fast": _FAST_SMOKE, **_GENERATIVE_SMOKE},
 ))
 
 # micro: one or two steps of every phase, for the tests that follow code paths end to end (every method,
@@ -128,7 +128,7 @@ PRESETS.add("micro", Preset(
     data_free={"rounds": 1, "synth_batch": 4, "iterations": 2, "kd_steps": 2, "kd_batch": 4, "pool_size": 8,
                "eval_every": 1, "bank_size": 8, "n_negatives": 4, "nz": 8, "generator_width": 4,
                "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4, "checkpointing": "off"},
-    per_method={**_SHORT_BUDGET_ADI, "fast": _FAST_MICRO},
+    per_method={**_SHORT_BUDGET_ADI, "fast": _FAST_MICRO, **_GENERATIVE_MICRO},
 ))
 
 _SUPERVISED_CPU = {"epochs": 20, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 10, "patience": 8}
@@ -150,7 +150,7 @@ PRESETS.add("cpu", Preset(
     embedding_dim=64,
     supervised=_SUPERVISED_CPU,
     data_free=_DATA_FREE_CPU,
-    per_method={**_SHORT_BUDGET_ADI, "fast": _FAST_CPU},
+    per_method={**_SHORT_BUDGET_ADI, "fast": _FAST_CPU, **_GENERATIVE_CPU},
 ))
 
 PRESETS.add("paper", Preset(
