@@ -249,6 +249,7 @@ def test_verify_lists_per_class_counts_and_bad_files(tmp_path, capsys):
     assert f"clip shorter than one analysis window: {root / 'beep' / 'beep_short.wav'}" in out
     assert cli_main(["datasets", "verify", f"folder:{tmp_path / 'none'}"]) == 1
     assert "does not exist" in capsys.readouterr().out
+    assert cli_main(["datasets", "list"]) == 0 and "folder:PATH" in capsys.readouterr().out
 
 
 def test_the_planner_derives_the_shape_from_the_folder(tmp_path):

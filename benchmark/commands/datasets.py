@@ -58,6 +58,8 @@ def list_datasets(data_root) -> int:
         else:
             status = "built in"
         print(f"{entry.name:<12} {status:<40} {entry.summary}")
+    for prefix in DATASETS.prefixes.values():
+        print(f"{prefix.usage:<12} {'your folder':<40} {prefix.summary}")
     return 0
 
 
