@@ -366,9 +366,9 @@ LEGEND = ("Cells: mean ± sample std of test accuracy (%) over seeds (n = seeds 
           "FRAMI with Holm-adjusted two-level bootstrap p < 0.05 (resampling seeds, then clips within each seed; "
           "needs at least 3 seeds) within the table's family (same dataset and pair); see significance.md. "
           "`paper` rows: the FRAMI paper's number and our mean minus it, where the paper reports that cell "
-          "(its pairs are resnet34:resnet18 and wrn40_2:wrn16_2 on the real datasets). `†` in the Teacher column: "
-          "the `teacher` method was not run; the test accuracy of the teacher the cells used, as they recorded it "
-          "(n = teachers: one per seed, or one given with --teacher-checkpoint).\n")
+          "(its pairs are resnet34:resnet18 and wrn40_2:wrn16_2 on the real datasets).\n")
+TEACHER_NOTE = ("`†` in the Teacher column: the `teacher` method was not run; the test accuracy of the teacher the "
+                "cells used, as they recorded it (n = teachers: one per seed, or one given with --teacher-checkpoint).\n")
 
 
 def write_tables(records: list[RunRecord], out: Path, header: str) -> None:
@@ -385,7 +385,9 @@ def write_tables(records: list[RunRecord], out: Path, header: str) -> None:
         for name, frame in (("table2", table2(part, comps)), ("table3", table3(part, comps))):
             title = ("Table 2: methods" if name == "table2" else "Table 3: FRAMI ablations") + suffix
             rows = {c.method for c in floor} & (set(table2_columns()) if name == "table2" else set(table3_rows()))
-            texts[name].append(f"## {title}\n\n{LEGEND}\n{frame.to_markdown(index=False)}\n"
+            table = frame.to_markdown(index=False)
+            note = f"\n{TEACHER_NOTE}" if TEACHER_MARK.strip() in table else ""
+            texts[name].append(f"## {title}\n\n{LEGEND}\n{table}\n{note}"
                                + floor_section([c for c in floor if c.method in rows]))
             frames[name].append(frame.assign(setting=setting) if mixed else frame)
         kinds = kind_table(part)
