@@ -50,7 +50,7 @@ def test_rerun_skips_finished_cells(smoke_run, capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["run", "--methods", "bogus"], "unknown method 'bogus'; valid methods: adi"),
+    (["run", "--methods", "bogus"], "unknown method or group 'bogus'; groups: paper, field, all; methods: teacher"),
     (["run", "--datasets", "nope"], "unknown dataset 'nope'; valid datasets:"),
     (["run", "--preset", "huge"], "unknown preset 'huge'; valid presets: smoke, micro, cpu, paper"),
     (["run", "--pairs", "resnet34:vgg"], "unknown model 'vgg'"),
@@ -69,11 +69,13 @@ def test_bad_seeds_are_rejected(capsys):
 
 def test_list_prints_every_method_with_a_summary(capsys):
     assert main(["list", "methods"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    methods, groups = capsys.readouterr().out.strip().split("\n\n")  # the methods, then the method groups
+    lines = methods.splitlines()
     names = [line.split()[0] for line in lines]
     assert names == ["teacher", "student", "kd", "adi", "cmi", "frami", "frami-no-finv", "frami-no-reused",
-                     "frami-no-finv-no-reused", "kd-noise", "kd-subset"]
+                     "frami-no-finv-no-reused", "kd-noise", "kd-subset", "dafl", "dfad", "dfq", "fast", "zskt"]
     assert all(len(line.split()) > 2 for line in lines)
+    assert [line.split()[0] for line in groups.splitlines()[1:]] == ["paper", "field", "all"]
 
 
 def test_run_ends_by_writing_the_reports(smoke_run):

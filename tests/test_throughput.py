@@ -88,7 +88,8 @@ def test_synthesis_refuses_a_method_that_synthesizes_nothing():
 def test_unknown_method_exits_non_zero_listing_valid_names(tmp_path, capsys):
     assert run_cli(tmp_path, "student,nope") == 2
     err = capsys.readouterr().err
-    assert "unknown method 'nope'" in err and "frami-no-finv" in err and "teacher" in err
+    assert "unknown method or group 'nope'" in err and "frami-no-finv" in err and "teacher" in err
+    assert "groups: paper, field, all" in err
     assert not (tmp_path / "throughput.json").exists()
 
 
