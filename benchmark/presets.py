@@ -71,8 +71,13 @@ _FAST_MICRO = {"rounds": 2, "warmup": 1, "reset_round": 1, "pool_size": 8}  # ev
 # batch per round, then 5 (DFQ 10) KD steps on fresh samples, synthesis batch = KD batch -- and give the student
 # as many KD steps as CMI's preset (cpu: 6 x 50 = 300 of 64), so KD work is equal and synthesis is what differs:
 #   cpu: 60 rounds (DFQ 30) x 1 step x 64 = 3840 generator sample-iterations vs CMI's 6 x 24 x 32 = 4608;
-#        validation every 10 rounds (DFQ 5), i.e. 6 checks as CMI's. Measured at seed 0: README "The field's
-#        generator baselines" (commands and numbers).
+#        validation every 10 rounds (DFQ 5), i.e. 6 checks as CMI's. Measured at seed 0 (`run --preset cpu
+#        --methods M --seeds 1`, on 2 cores shared with other jobs at load 5-6, so seconds are inflated): DAFL
+#        13.3% test (val 15.0%), DFAD 10.0% (chance; kd-noise 10.0%, CMI's committed seed 0 30.0%); wall 1091 s and
+#        696 s, of which KD 772 s and 483 s, synthesis 241 s and 164 s. In the same window a Fast cell of the same
+#        KD work took 841 s and a kd-noise cell 301 s (41 s unloaded), so a cell costs about a CMI cell (85 s
+#        unloaded), KD dominating. At 60 generator steps the generator barely leaves its start (DFAD's teacher
+#        sees 4 classes in its samples, DAFL's 9 of 10): these presets test code and cost, not the methods.
 #   smoke: 5 rounds (DFQ 3) x 1 step x 32, 25 (30) KD steps of 32 vs the block's 2 x 12 = 24; micro: 2 rounds of
 #        1 step and 2 KD steps (every code path: a generator step after KD).
 def _generative(rounds: int, kd_steps: int, batch: int, eval_every: int) -> dict[str, dict]:
