@@ -29,7 +29,7 @@ import torch
 
 from methods import METHODS, TABLE_ORDER, build_method, method_config
 from methods.inversion.loop import (DataFreeMethod, autocast, kd_step, make_optimizer, models_for_device,
-                                   synchronize)
+                                   synchronize, synthesis_layout)
 from methods.inversion.randomness import device_generator
 from methods.inversion.hooks import frozen
 from methods.inversion.pool import TensorPool
@@ -279,9 +279,10 @@ def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None 
             synthesizer.synthesize()
 
     try:
-        return bench.measure(name, "synthesis", f"{bench.teacher_arch}->{bench.student_arch}",
-                             method.config.synth_batch, step, bench.data_free_precision,
-                             count=lambda: synthesizer.sample_iterations, note=f"{frames} frames")
+        with synthesis_layout(student, bench.device):  # as the loop holds it for a round's synthesis
+            return bench.measure(name, "synthesis", f"{bench.teacher_arch}->{bench.student_arch}",
+                                 method.config.synth_batch, step, bench.data_free_precision,
+                                 count=lambda: synthesizer.sample_iterations, note=f"{frames} frames")
     finally:
         synthesizer.close()
 

@@ -7,6 +7,7 @@ from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
 
 from .checkpointing import run_blocks
+from .norm import BatchNorm2d
 
 RESNET_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
@@ -38,7 +39,8 @@ class TimmTrunk(nn.Module):
 def resnet_trunk(depth: int, width: int | None = None) -> TimmTrunk:
     """Standard timm ResNet-depth, or a narrow variant whose stage widths are width * (1, 2, 4, 8)."""
     if width is None:
-        net = timm.create_model(f"resnet{depth}", pretrained=False, in_chans=1, num_classes=0, global_pool="")
+        net = timm.create_model(f"resnet{depth}", pretrained=False, in_chans=1, num_classes=0, global_pool="",
+                                norm_layer=BatchNorm2d)
     else:
         net = ResNet(
             BasicBlock,
@@ -48,5 +50,6 @@ def resnet_trunk(depth: int, width: int | None = None) -> TimmTrunk:
             global_pool="",
             stem_width=width,
             channels=(width, 2 * width, 4 * width, 8 * width),
+            norm_layer=BatchNorm2d,
         )
     return TimmTrunk(net)

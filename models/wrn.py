@@ -9,14 +9,15 @@ import torch
 from torch import nn
 
 from .checkpointing import run_blocks
+from .norm import BatchNorm2d
 
 
 class PreActBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.bn1 = BatchNorm2d(in_ch)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.bn2 = BatchNorm2d(out_ch)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
         self.relu = nn.ReLU(inplace=False)
         self.shortcut = None
@@ -46,7 +47,7 @@ class WideResNetTrunk(nn.Module):
                 in_ch = widths[stage + 1]
         self.blocks = nn.Sequential(*layers)
         self.stage_ends = tuple(n * (stage + 1) - 1 for stage in range(3))  # index of each stage's last block
-        self.bn = nn.BatchNorm2d(in_ch)
+        self.bn = BatchNorm2d(in_ch)
         self.relu = nn.ReLU(inplace=False)
         self.out_channels = in_ch
         self.time_stride = 4

@@ -112,7 +112,7 @@ def test_bn_prior_hooks_batchnorm2d_only_not_the_embedding_batchnorm1d():
     """Both references hook nn.BatchNorm2d only; the model's BatchNorm1d after pooling is not a prior."""
     model = create_model("wrn10_2_tiny", 4, embedding_dim=8).eval()
     stats = BatchNormStatistics(model)
-    assert stats.layers and all(type(layer) is torch.nn.BatchNorm2d for layer in stats.layers)
+    assert stats.layers and all(isinstance(layer, torch.nn.BatchNorm2d) for layer in stats.layers)
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
     with stats.active():
         model(torch.randn(3, 1, 16, 24))
