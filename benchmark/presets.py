@@ -76,7 +76,8 @@ _FAST_MICRO = {"rounds": 2, "warmup": 1, "reset_round": 1, "pool_size": 8}  # ev
 #        13.3% test (val 15.0%), DFAD 10.0% (chance; kd-noise 10.0%, CMI's committed seed 0 30.0%); wall 1091 s and
 #        696 s, of which KD 772 s and 483 s, synthesis 241 s and 164 s. In the same window a Fast cell of the same
 #        KD work took 841 s and a kd-noise cell 301 s (41 s unloaded), so a cell costs about a CMI cell (85 s
-#        unloaded), KD dominating. At 60 generator steps the generator barely leaves its start (DFAD's teacher
+#        unloaded), KD dominating. Later, at a lower load: ZSKT 10.0% (val 11.7%) in 359 s (KD 262, synthesis 74;
+#        kd-noise right after: 101 s), DFQ 10.8% (val 11.7%) in 143 s (KD 116, synthesis 19; 1920 sample-its). At 60 generator steps the generator barely leaves its start (DFAD's teacher
 #        sees 4 classes in its samples, DAFL's 9 of 10): these presets test code and cost, not the methods.
 #   smoke: 5 rounds (DFQ 3) x 1 step x 32, 25 (30) KD steps of 32 vs the block's 2 x 12 = 24; micro: 2 rounds of
 #        1 step and 2 KD steps (every code path: a generator step after KD).
