@@ -126,6 +126,23 @@ def test_the_command_writes_the_three_files(tmp_path, capsys):
     assert csv[0].startswith("dataset,pair,preset,method") and len(csv) == 5
 
 
+def test_the_command_joins_other_folders_and_counts_a_shared_cell_once(tmp_path, capsys):
+    """--with DIR: the paper's sweep and the field's in one frontier; kd-noise recorded in both folders is one
+    set of seeds, read from OUT."""
+    records = group()
+    paper, field = tmp_path / "paper", tmp_path / "field"
+    for folder, methods in ((paper, {"teacher", "student", "adi", "cmi", "kd-noise"}), (field, {"fast", "kd-noise"})):
+        store = RunStore(folder)
+        for r in records:
+            if r.method in methods:
+                store.append(r)
+    assert main(["frontier", "--out", str(paper), "--with", str(field)]) == 0
+    csv = (paper / "frontier.csv").read_text().splitlines()
+    methods = [line.split(",")[3] for line in csv[1:]]
+    assert sorted(methods) == ["adi", "cmi", "fast", "kd-noise"]
+    assert main(["frontier", "--out", str(field)]) == 0 and "| adi" not in (field / "frontier.md").read_text()
+
+
 def test_a_folder_without_records_is_a_clear_error(tmp_path, capsys):
     assert main(["frontier", "--out", str(tmp_path)]) == 2
     assert "no records at" in capsys.readouterr().err
