@@ -86,11 +86,8 @@ def save_checkpoint(path: Path, checkpoint: ModelCheckpoint) -> None:
 
 def file_sha256(path: Path) -> str:
     """The content hash of a file (what identifies a teacher checkpoint in records and config hashes)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def read_checkpoint(path: Path) -> ModelCheckpoint:

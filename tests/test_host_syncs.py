@@ -61,7 +61,10 @@ def _setup(method: str):
     return build_method(method, config), config, teacher, student, ctx
 
 
-@pytest.mark.parametrize("method", ["adi", "cmi", "frami", "kd-noise", "fast"])
+GENERATOR_METHODS = ("dafl", "dfad", "zskt", "dfq")  # fresh generator samples at KD time, no pool
+
+
+@pytest.mark.parametrize("method", ["adi", "cmi", "frami", "kd-noise", "fast", *GENERATOR_METHODS])
 @pytest.mark.parametrize("checkpointing", ["off", "passes"])
 def test_a_synthesis_round_reads_nothing_back(method, checkpointing):
     built, config, teacher, student, ctx = _setup(method)
@@ -97,3 +100,18 @@ def test_the_pool_and_the_bank_live_on_the_device_they_are_fed_from():
     bank = MemoryBank(8, 4, META)
     bank.add(torch.empty(5, 4, device=META))
     assert bank.sample(3).device.type == "meta"
+
+
+@pytest.mark.parametrize("method", GENERATOR_METHODS)
+def test_a_kd_step_on_fresh_samples_reads_nothing_back(method):
+    built, config, teacher, student, ctx = _setup(method)
+    synthesizer = built.make_synthesizer(ctx, teacher, student, 40)
+    source = built.make_transfer_set(synthesizer)
+    distiller = built.make_distiller(ctx, teacher, student).to(META)
+    opt = make_optimizer(config, list(student.parameters()) + list(distiller.parameters()))
+    student.train()
+    with counting_host_syncs() as counts:
+        for _ in range(2):
+            loss = kd_step(ctx, config, source, None, distiller, opt)
+    synthesizer.close()
+    assert loss.device.type == "meta" and counts == Counter()

@@ -185,11 +185,8 @@ _warned_unwritable: set[Path] = set()
 
 
 def file_sha1(path: Path) -> str:
-    digest = hashlib.sha1()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha1").hexdigest()
 
 
 def _stat_key(path: Path) -> list[int]:
