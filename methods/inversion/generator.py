@@ -38,7 +38,9 @@ class SpectrogramGenerator(nn.Module):
         # Channels-last convolution weights (kept by .to(device) and by reset's in-place init): the body's
         # convolutions then run NHWC, as the teacher's and student's do (inversion/loop.models_for_device).
         # On the CPU a cpu-preset generator's forward+backward took 75 ms instead of 114 (width 16, batch 32,
-        # one thread); its last convolution, to one channel, 10 ms instead of 22.
+        # one thread); its last convolution, to one channel, 10 ms instead of 22. `reset` draws its normal
+        # weights in storage order, so a seed gives other (identically distributed) initial weights than the
+        # NCHW generator of code before this layout, and so other cells than records made then.
         self.to(memory_format=torch.channels_last)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
