@@ -3,14 +3,12 @@ on-disk feature cache. Starting a provider first clears the cache of temp files 
 runs left behind. A dataset with an empty split is refused before anything is featurised."""
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import time
 from pathlib import Path
 
 from .data import DATASETS, cache_dir
-from .data.base import DataConfig
+from .data.base import DataConfig, sweep_data_config
 from .data.feature_cache import cached_split_features, features_key, remove_orphaned_temp_files
 from .grid import SweepSpec
 from .prepared import PreparedData, prepare
@@ -19,8 +17,7 @@ log = logging.getLogger("benchmark.loading")
 
 
 def data_config(spec: SweepSpec) -> DataConfig:
-    root = spec.data_root or (Path(os.environ["DFKD_DATA_ROOT"]) if os.environ.get("DFKD_DATA_ROOT") else None)
-    return dataclasses.replace(spec.preset.data, data_root=root, sample_rate=spec.preset.frontend.sample_rate)
+    return sweep_data_config(spec.preset.data, spec.preset.frontend.sample_rate, spec.data_root)
 
 
 class DataProvider:

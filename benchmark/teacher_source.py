@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .data import DATASETS
+from .data.base import sweep_data_config
 from .model_io import ModelCheckpoint, file_sha256, read_checkpoint
 from .prepared import PreparedData
 from .training import accuracy
@@ -76,7 +77,6 @@ def teacher_pairs(ref: TeacherCheckpoint, pairs: tuple[tuple[str, str], ...], gi
 def check_teacher_fits(ref: TeacherCheckpoint, spec) -> None:
     """Front end and class count of every dataset of the sweep against the checkpoint's, before any work
     (a dataset's classes come from its listing; nothing is featurised or trained)."""
-    from .loading import data_config  # loading imports grid, which imports this module's users
 
     ours = dict(ref.frontend)
     wanted = asdict(spec.preset.frontend)
@@ -89,7 +89,8 @@ def check_teacher_fits(ref: TeacherCheckpoint, spec) -> None:
         log.info("teacher checkpoint embedding_dim %d, the preset's students %d", ref.embedding_dim,
                  spec.preset.embedding_dim)
     for name in spec.datasets:
-        classes = DATASETS.get(name)(data_config(spec)).class_names
+        classes = DATASETS.get(name)(sweep_data_config(spec.preset.data, spec.preset.frontend.sample_rate,
+                                                       spec.data_root)).class_names
         if len(classes) != ref.num_classes:
             raise TeacherMismatch(f"--teacher-checkpoint {ref.path} has {ref.num_classes} classes but dataset "
                                   f"{name!r} has {len(classes)}: a teacher classifies the dataset's own classes")

@@ -5,6 +5,7 @@ feature extractor, and never held in memory as waveforms.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -115,3 +116,10 @@ class DataConfig:
                    "synth_min_seconds <= synth_max_seconds"),
         Constraint(("synth_snr_db",), lambda c: len(c.synth_snr_db) == 2 and c.synth_snr_db[0] <= c.synth_snr_db[1],
                    "synth_snr_db = (low, high) with low <= high"))
+
+
+def sweep_data_config(data: DataConfig, sample_rate: int, data_root: Path | None) -> DataConfig:
+    """The data config a sweep reads with: the preset's, at its front end's rate, rooted at --data-root or else
+    $DFKD_DATA_ROOT (here, below the sweep's modules, so that checks before a sweep can use it too)."""
+    root = data_root or (Path(os.environ["DFKD_DATA_ROOT"]) if os.environ.get("DFKD_DATA_ROOT") else None)
+    return replace(data, data_root=root, sample_rate=sample_rate)

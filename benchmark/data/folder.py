@@ -308,11 +308,10 @@ DATASETS.add_prefix(Prefix(PREFIX, canonical_name, FolderLoader, "folder:PATH",
 
 # --- planner shape and verify -------------------------------------------------------------------------------
 
-def folder_shape(path_text: str, data: DataConfig):
-    """The planner's description of a folder dataset without decoding audio: class count, median clip length
-    (headers of up to SHAPE_SAMPLE files, evenly spaced), training-split size (the split rule on the file list)."""
-    from ..planning.shapes import DatasetShape
-
+def folder_shape(path_text: str, data: DataConfig) -> tuple[str, int, float, int, str]:
+    """What the planner needs of a folder dataset, without decoding audio: (name, class count, median clip
+    seconds from the headers of up to SHAPE_SAMPLE files evenly spaced, training-split size by the split rule on
+    the file list, where it comes from); planning/shapes.py makes its DatasetShape of it."""
     layout = scan_folder(path_text)
     listed = set(layout.unlisted)
     files = [(rel, label) for rel, label in layout.files if rel not in listed]
@@ -330,8 +329,8 @@ def folder_shape(path_text: str, data: DataConfig):
         raise _fail(f"no audio file in {layout.root} has a readable header; `python -m benchmark datasets verify "
                     f"{layout.name}` lists the bad files")
     train = sum(s != "test" for s in split.values())  # validation included: an upper bound, as for the others
-    return DatasetShape(layout.name, len(layout.class_names), float(statistics.median(seconds)), train,
-                        f"{layout.root}: {len(files)} files, median of {len(seconds)} headers")
+    return (layout.name, len(layout.class_names), float(statistics.median(seconds)), train,
+            f"{layout.root}: {len(files)} files, median of {len(seconds)} headers")
 
 
 def verify_folder(path_text: str, read_files: bool = True):

@@ -32,7 +32,7 @@ OFFICIAL = {
 
 def _folder_shape(argument: str, data: DataConfig) -> DatasetShape:
     from ..data.folder import folder_shape
-    return folder_shape(argument, data)
+    return DatasetShape(*folder_shape(argument, data))
 
 
 # Prefixed dataset families (benchmark/data/registry.py): their shape is derived from the data itself.
