@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -19,20 +18,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models.norm import BatchNorm2d  # noqa: E402
+from tests.benchmarks.measure_synthesis_share import thread_times  # noqa: E402
 
 SHAPES = ((32, 4, 32, 76), (32, 8, 32, 76), (32, 16, 32, 76), (32, 32, 16, 38), (32, 64, 8, 19))
 
 
-def round_robin(variants: dict, rounds: int) -> dict[str, float]:
-    for fn in variants.values():
-        fn()
-    times = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            start = time.thread_time()
-            fn()
-            times[name].append(1000 * (time.thread_time() - start))
-    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
+def round_robin(variants: dict, rounds: int) -> dict[str, tuple[float, float]]:
+    """(min, median) ms per variant, from measure_synthesis_share's round-robin thread-time timer."""
+    return {name: (min(t), statistics.median(t)) for name, t in thread_times(variants, rounds).items()}
 
 
 def variants_for(shape, channels_last: bool) -> dict:
