@@ -15,6 +15,7 @@ import torch
 from methods import CellContext, SynthesizedSamples, build_method, method_config
 from methods.base import result_fields
 
+from .data.base import hashed_data_config
 from .environment import cuda_facts, device_description, git_commit, package_versions
 from .numerics import numerics_state
 from .prepared import PreparedData
@@ -52,7 +53,7 @@ def cell_config(cell: Cell, preset: Preset, teacher_checkpoint: str | None = Non
     of a `--teacher-checkpoint` file, which then is every cell's teacher (absent otherwise, so hashes stay)."""
     return {
         "preset": preset.name,
-        "data": asdict(preset.data) | {"data_root": None},  # where data lives does not change results
+        "data": hashed_data_config(preset.data),
         "frontend": asdict(preset.frontend),
         "embedding_dim": preset.embedding_dim,
         "method": result_fields(method_config(cell.method, preset)),
@@ -93,7 +94,7 @@ def train_or_load_teacher(preset: Preset, data: PreparedData, arch: str, seed: i
     if checkpoint is not None:
         return load_given_teacher(checkpoint, data, device)
     train_cfg = method_config("teacher", preset)
-    data_cfg = asdict(preset.data) | {"data_root": None}
+    data_cfg = hashed_data_config(preset.data)
     key = teacher_key(data, data_cfg, arch, seed, train_cfg, preset.embedding_dim)
     return teachers.get(key, data, arch, seed, train_cfg, preset.embedding_dim, device)
 

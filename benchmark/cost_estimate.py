@@ -37,7 +37,7 @@ class TooExpensive(ValueError):
 
 
 def train_clips(data: DataConfig, dataset: str) -> float:
-    if dataset == "synth":
+    if dataset in ("synth", "synth-long"):
         return data.synth_clips_per_class * SYNTH_CLASSES * SYNTH_TRAIN_SHARE
     return NOMINAL_TRAIN_CLIPS
 

@@ -1,10 +1,17 @@
 """A dataset made ready for models: normalised log-mel FeatureSets for train/val/test."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import torch
 
 from .data.base import ClipSet
 from .data.features import FeatureSet, FrontEndConfig, Normaliser
+
+
+EVENT_BELOW_PEAK_DB = 30.0  # synth: equal to the clip length (76 frames at the cpu preset); synth-long: 34 of 251
+NATURAL_LOG_TO_DB = 10.0 / math.log(10.0)  # the front end's log is natural: 10 log10(p) = ln(p) * 10 / ln 10
 
 
 @dataclass
@@ -33,6 +40,21 @@ class PreparedData:
     def typical_frames(self) -> int:
         """Median training clip length in frames: the length synthesized clips imitate."""
         return int(self.train.lengths.float().median().item())
+
+    def typical_event_frames(self, below_peak_db: float = EVENT_BELOW_PEAK_DB) -> int:
+        """Median length in frames of the training clips' sounding span: from the first to the last frame whose
+        mel power is within `below_peak_db` of the clip's loudest frame. Equal to `typical_frames` where sound
+        fills the clips (the `synth` set, whose background noise sits at most 9 dB under the event); far shorter
+        where a short event sits in a long quiet clip (ESC-50, `synth-long`)."""
+        spans = [sounding_span(self.normaliser.invert(f), below_peak_db) for f in self.train.features]
+        return int(torch.tensor(spans, dtype=torch.float32).median().item())
+
+
+def sounding_span(log_mel: torch.Tensor, below_peak_db: float) -> int:
+    """Frames from the first to the last whose mean mel power (dB) is within `below_peak_db` of the loudest."""
+    frame_db = (torch.logsumexp(log_mel, dim=0) - math.log(log_mel.shape[0])) * NATURAL_LOG_TO_DB
+    active = torch.nonzero(frame_db >= frame_db.max() - below_peak_db).flatten()
+    return int(active[-1] - active[0] + 1)
 
 
 def normalise(split: FeatureSet, normaliser: Normaliser) -> FeatureSet:

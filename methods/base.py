@@ -39,10 +39,13 @@ class CellContext:
 
 def result_fields(config) -> dict:
     """A method config as a dict without the fields that cannot change a result (field metadata
-    `hashed: False`, e.g. how a step's memory is bounded): what a cell's identity hashes."""
+    `hashed: False`, e.g. how a step's memory is bounded), nor a later field at the value every record made before
+    it had (metadata `unhashed_value`): what a cell's identity hashes."""
     out = asdict(config)
     for f in fields(config):
         if f.metadata.get("hashed", True) is False:
+            out.pop(f.name, None)
+        elif "unhashed_value" in f.metadata and out.get(f.name) == f.metadata["unhashed_value"]:
             out.pop(f.name, None)
     return out
 

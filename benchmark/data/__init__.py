@@ -1,5 +1,5 @@
 """Datasets: the embedded synthetic set and the paper's real datasets, behind one registry."""
-from . import folder, real, synth  # noqa: F401  (importing registers "synth", the three real datasets and the folder: prefix)
+from . import folder, real, synth, synth_long  # noqa: F401  (importing registers "synth", "synth-long", the three real datasets and the folder: prefix)
 from .registry import DATASETS, PAPER_DATASETS
 from .synth import cache_dir
 

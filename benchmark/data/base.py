@@ -6,7 +6,7 @@ feature extractor, and never held in memory as waveforms.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -104,18 +104,41 @@ class DataConfig:
     synth_min_seconds: float = 0.5
     synth_max_seconds: float = 4.0
     synth_snr_db: tuple[float, float] = (-9.0, 6.0)  # background noise; the smoke preset uses an easy range
+    # synth-long (benchmark/data/synth_long.py): the clip length and the events' durations in it
+    long_clip_seconds: float = 5.0
+    long_event_seconds: tuple[float, float] = (0.3, 1.0)
     # Valid ranges (benchmark/ranges.py), checked before anything runs. The synth set splits each class 70/15/15
     # (synth.split_of): 6 clips a class is the fewest that leave validation and test a clip each.
     RANGES: ClassVar[dict[str, Any]] = {
         "sample_rate": at_least(1), "protocol": Matches(r"paper|fold[1-9][0-9]*", "'paper' or 'fold<k>', k >= 1"),
         "val_fraction": between(0, 1, low_open=True, high_open=True), "seed": at_least(0),
         "on_bad_file": OneOf(("fail", "skip")), "synth_clips_per_class": at_least(6),
-        "synth_min_seconds": POSITIVE, "synth_max_seconds": POSITIVE, "synth_snr_db": Range()}
+        "synth_min_seconds": POSITIVE, "synth_max_seconds": POSITIVE, "synth_snr_db": Range(),
+        "long_clip_seconds": POSITIVE, "long_event_seconds": Range()}
     CONSTRAINTS: ClassVar[tuple[Constraint, ...]] = (
         Constraint(("synth_min_seconds", "synth_max_seconds"), lambda c: c.synth_min_seconds <= c.synth_max_seconds,
                    "synth_min_seconds <= synth_max_seconds"),
         Constraint(("synth_snr_db",), lambda c: len(c.synth_snr_db) == 2 and c.synth_snr_db[0] <= c.synth_snr_db[1],
-                   "synth_snr_db = (low, high) with low <= high"))
+                   "synth_snr_db = (low, high) with low <= high"),
+        Constraint(("long_event_seconds", "long_clip_seconds"),
+                   lambda c: len(c.long_event_seconds) == 2 and 0 < c.long_event_seconds[0]
+                   <= c.long_event_seconds[1] <= c.long_clip_seconds,
+                   "long_event_seconds = (low, high) with 0 < low <= high <= long_clip_seconds"))
+
+# Fields added after records were committed: left out of the hashed config while at their default, so the hashes
+# of every record made before them (and of every cell not on synth-long) stay as they were.
+_LATER_FIELDS = ("long_clip_seconds", "long_event_seconds")
+
+
+def hashed_data_config(data: "DataConfig") -> dict:
+    """The data config as config hashes and teacher keys see it: without where data lives (that does not change
+    results) and without later fields at their default."""
+    defaults = DataConfig()
+    fields = asdict(data) | {"data_root": None}
+    for name in _LATER_FIELDS:
+        if getattr(data, name) == getattr(defaults, name):
+            del fields[name]
+    return fields
 
 
 def sweep_data_config(data: DataConfig, sample_rate: int, data_root: Path | None) -> DataConfig:

@@ -261,22 +261,27 @@ def _read_cached(path: Path, n_clips: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_or_build(spec: SynthSpec) -> list[np.ndarray]:
-    """Waveforms of the whole set, stored as float16 (what every run sees, cached or not). A corrupt cache
-    file is rebuilt; one that cannot be written raises CacheUnusable naming the path and the fix."""
-    path = cache_dir() / f"synth-{spec.key()}.npz"
-    n_clips = spec.clips_per_class * len(CLASSES)
+    """Waveforms of the whole `synth` set (see cached_waveforms)."""
+    return cached_waveforms(f"synth-{spec.key()}", spec.clips_per_class * len(CLASSES), lambda: build_waveforms(spec))
+
+
+def cached_waveforms(name: str, n_clips: int, build: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+    """Waveforms of an embedded set, stored as float16 under `name` in the cache folder (what every run sees,
+    cached or not). A corrupt cache file is rebuilt; one that cannot be written raises CacheUnusable naming the
+    path and the fix."""
+    path = cache_dir() / f"{name}.npz"
     cached = None
     if path.exists():
         try:
             cached = _read_cached(path, n_clips)
-            log.info("synth cache hit: %s", path)
+            log.info("embedded set cache hit: %s", path)
         except Exception as exc:  # whatever a damaged file raises (BadZipFile, EOFError, ...): rebuild it
             discard_corrupt([path], exc, log)
     if cached is not None:
         flat, offsets = cached
     else:
-        log.info("building synth (%d clips) -> %s", n_clips, path)
-        waves = build_waveforms(spec)
+        log.info("building %s (%d clips) -> %s", name, n_clips, path)
+        waves = build()
         offsets = np.cumsum([0] + [len(w) for w in waves])
         flat = np.concatenate(waves).astype(np.float16)
         tmp = temp_path(path)
@@ -300,15 +305,19 @@ def synth_spec(cfg: DataConfig) -> SynthSpec:
 def load_synth(cfg: DataConfig) -> ClipSet:
     """The embedded synthetic set (10 classes: 5 time-independent, 5 time-dependent)."""
     spec = synth_spec(cfg)
-    waves = load_or_build(spec)
+    return embedded_clipset("synth", spec, load_or_build(spec), {"generator": "benchmark.data.synth",
+                                                                  "spec": asdict(spec)})
+
+
+def embedded_clipset(name: str, spec: SynthSpec, waves: list[np.ndarray], description: dict) -> ClipSet:
+    """A ClipSet over the ten classes' waveforms (class-major order), split by `split_of`."""
     clips, audio = [], {}
     for c in range(len(CLASSES)):
         for i in range(spec.clips_per_class):
             clip = Clip(f"{CLASSES[c].name}-{i:04d}", c, split_of(spec, i))
             clips.append(clip)
             audio[clip.clip_id] = waves[c * spec.clips_per_class + i]
-    description = {"generator": "benchmark.data.synth", "spec": asdict(spec)}
-    return ClipSet("synth", [c.name for c in CLASSES], spec.sample_rate, clips, lambda clip: audio[clip.clip_id],
+    return ClipSet(name, [c.name for c in CLASSES], spec.sample_rate, clips, lambda clip: audio[clip.clip_id],
                    [c.kind for c in CLASSES], description)
 
 

@@ -53,5 +53,11 @@ def dataset_shape(name: str, data: DataConfig) -> DatasetShape:
         middle = (data.synth_min_seconds + data.synth_max_seconds) / 2
         return DatasetShape("synth", classes, middle, round(0.7 * data.synth_clips_per_class) * classes,
                             "embedded synth set: lengths between its min and max, 70% train split")
+    if name == "synth-long":
+        from ..data.synth import CLASSES
+        classes = len(CLASSES)
+        return DatasetShape("synth-long", classes, data.long_clip_seconds,
+                            round(0.7 * data.synth_clips_per_class) * classes,
+                            "embedded synth-long set: every clip long_clip_seconds, 70% train split")
     raise ValueError(f"the planner has no description of dataset {name!r}; known: "
-                     f"{', '.join([*OFFICIAL, 'synth'])}, folder:PATH")
+                     f"{', '.join([*OFFICIAL, 'synth', 'synth-long'])}, folder:PATH")

@@ -50,6 +50,10 @@ class DataFreeConfig:
     pool_size: int = 51200
     eval_every: int = 10  # rounds between validation checks
     length_factor: float = 1.0  # synthesized frames = length_factor * median training frames
+    # What "training frames" means above: "clips", the padded clip's length (the paper's protocol), or "events",
+    # the median sounding span of the training clips (PreparedData.typical_event_frames; issue 20 section 6).
+    # Records made before the field existed used "clips", so that value is left out of the config hash.
+    length_from: str = field(default="clips", metadata={"unhashed_value": "clips"})
     views: ViewConfig = field(default_factory=ViewConfig)
     # Valid ranges (benchmark/ranges.py), checked before anything runs. A KD batch (at most the pool, at first
     # one synthesized batch) goes through the student's BatchNorm in training mode: two samples at least.
@@ -57,7 +61,8 @@ class DataFreeConfig:
         "rounds": at_least(1), "synth_batch": at_least(2), "iterations": at_least(1), "kd_steps": at_least(1),
         "kd_batch": at_least(2), "kd_optimizer": OneOf(("sgd", "adamw")), "kd_lr": POSITIVE,
         "kd_weight_decay": NON_NEGATIVE, "temperature": POSITIVE, "pool_size": at_least(2),
-        "eval_every": at_least(1), "length_factor": POSITIVE, "checkpointing": OneOf(("off", "blocks", "passes"))}
+        "eval_every": at_least(1), "length_factor": POSITIVE, "length_from": OneOf(("clips", "events")),
+        "checkpointing": OneOf(("off", "blocks", "passes"))}
     # Activation checkpointing of synthesis steps (methods/inversion/memory.py): "off", "blocks" or "passes".
     # The same math (gradients equal, tests/test_memory_bound.py), so it is left out of the config hash
     # (`hashed: False`): a cell's identity does not depend on how its memory was bounded.
@@ -155,8 +160,10 @@ class DataFreeMethod(Method):
         return TensorPool(self.config.pool_size)
 
     def synthesized_frames(self, ctx: CellContext) -> int:
-        """Length of synthesized clips: `length_factor` times the median training clip."""
-        return max(8, round(self.config.length_factor * ctx.data.typical_frames()))
+        """Length of synthesized clips: `length_factor` times the median training clip (`length_from` "clips") or
+        the median sounding span of the training clips ("events")."""
+        typical = ctx.data.typical_event_frames() if self.config.length_from == "events" else ctx.data.typical_frames()
+        return max(8, round(self.config.length_factor * typical))
 
     def run(self, ctx: CellContext) -> MethodResult:
         from .pool import TensorPool
