@@ -1,6 +1,8 @@
 """`python -m benchmark curve --vary data_free.iterations=1,4,12,32 --methods adi,cmi,frami,kd-noise`:
 the cost–accuracy frontier. One sweep per value of the varied field into OUT/runs.jsonl (resumable),
-then OUT/curve.{md,csv} and plots of accuracy against sample-iterations and against wall seconds."""
+then OUT/curve.{md,csv} and plots of accuracy against sample-iterations and against wall seconds.
+`--vary` given several times zips the axes by position (`--vary cmi.iterations=6,12,24 --vary
+fast.iterations=2,5,10`: budget points 1..3), so methods whose own blocks set the field share one curve."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +10,7 @@ import dataclasses
 import time
 
 from ..cost_estimate import refuse_if_expensive
-from ..curve import Axis, methods_per_value, write_curve
+from ..curve import Axes, Axis, methods_per_value, write_curve
 from ..presets import PRESETS
 from ..records import RunStore, ensure_writable_dir
 from ..reports import provenance_header, records_or_error
@@ -25,8 +27,10 @@ def add_parser(sub) -> None:
                        description="Runs the sweep once per value of --vary (a --set key with several values), "
                                    "then writes OUT/curve.md, curve.csv and plots of accuracy (mean, 95% CI over "
                                    "seeds) against synthesis sample-iterations and wall seconds per cell.")
-    p.add_argument("--vary", type=parse_axis, default=Axis.parse(DEFAULT_AXIS), metavar="BLOCK.FIELD=V1,V2,...",
-                   help=f"the field and its values (default {DEFAULT_AXIS}: synthesis steps per batch)")
+    p.add_argument("--vary", type=parse_axis, action="append", default=None, metavar="BLOCK.FIELD=V1,V2,...",
+                   help=f"the field and its values (default {DEFAULT_AXIS}: synthesis steps per batch); "
+                        f"repeat it, each with as many values, to zip fields by position into budget points "
+                        f"1..K (--vary cmi.iterations=6,12,24 --vary fast.iterations=2,5,10)")
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: rewrite curve.md, curve.csv and the plots from OUT/runs.jsonl")
     add_sweep_arguments(p, methods="adi,cmi,frami,kd-noise", out="runs/curve")
@@ -41,21 +45,28 @@ def parse_axis(text: str) -> Axis:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def report(args, methods: tuple[str, ...] | None) -> None:
+def axes_of(args) -> Axes:
+    """The --vary axes (the default one when none is given), checked to zip."""
+    return Axes.of(args.vary or [Axis.parse(DEFAULT_AXIS)])
+
+
+def report(args, axes: Axes, presets, methods: tuple[str, ...] | None) -> None:
     records = records_or_error(args.out)
-    points = write_curve(records, args.vary, args.out, provenance_header(records, "DFKD audio benchmark: budget curve"),
-                         methods)
+    points = write_curve(records, axes, args.out, provenance_header(records, "DFKD audio benchmark: budget curve"),
+                         methods, presets)
     print(points.drop(columns=["ci_low", "ci_high", "seed_accuracies"], errors="ignore")
           .to_markdown(index=False, floatfmt=".2f"))
 
 
 def main(args) -> int:
+    axes = axes_of(args)
+    base = sweep_spec(args)
+    presets = axes.presets(base.preset)  # every value checked before the first cell runs
     if args.report_only:
-        report(args, sweep_spec(args).methods)  # the methods as a run of this command would read them
+        report(args, axes, presets, base.methods)  # the methods as a run of this command would read them
         print(f"{args.out}/curve.md and plots rewritten from {args.out}/runs.jsonl")
         return 0
-    base = sweep_spec(args)
-    presets = args.vary.presets(base.preset)  # every value checked before the first cell runs
+    axes.check(base.preset, base.methods)  # an axis that would vary nothing or the wrong thing: before any work
     for preset in presets:
         refuse_if_expensive(dataclasses.replace(base, preset=preset), PRESETS.get(args.preset), args.allow_expensive)
     methods_at = methods_per_value(base.methods, presets)  # a method the axis does not change runs at one value
@@ -63,13 +74,15 @@ def main(args) -> int:
     command = command_line(args)
     executor, runtime = executor_and_runtime(args, base, command)
     start = time.perf_counter()
-    for value, preset, methods in zip(args.vary.values, presets, methods_at):
+    for k, (preset, methods) in enumerate(zip(presets, methods_at)):
         if not methods:
-            print(f"{args.vary.name}={value}: nothing to run (no method of this curve has {args.vary.name})")
+            why = "each method's config here ran at an earlier point" if axes.zipped else \
+                f"no method of this curve has {axes.name}"
+            print(f"{axes.label(k)}: nothing to run ({why})")
             continue
         spec = dataclasses.replace(base, preset=preset, methods=methods)
         written = run_sweep(spec, store, dataclasses.replace(runtime, spec=spec), executor, wait=not args.no_wait)
-        print(f"{args.vary.name}={value}: {len(written)} cells run ({sum(not r.ok for r in written)} not ok)")
-    report(args, base.methods)
+        print(f"{axes.label(k)}: {len(written)} cells run ({sum(not r.ok for r in written)} not ok)")
+    report(args, axes, presets, base.methods)
     print(f"curve finished in {(time.perf_counter() - start) / 60:.1f} min; {args.out}/curve.md and plots")
     return 0
