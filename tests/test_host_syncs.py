@@ -76,8 +76,8 @@ def test_a_synthesis_round_reads_nothing_back(method, checkpointing):
     assert batch.device.type == "meta" and counts == Counter()
 
 
-@pytest.mark.parametrize("method", ["adi", "frami", "fast"])
-def test_a_kd_step_reads_nothing_back(method):
+@pytest.mark.parametrize("method, canvas", [("adi", None), ("frami", None), ("fast", None), ("adi", 96)])
+def test_a_kd_step_reads_nothing_back(method, canvas):
     built, config, teacher, student, ctx = _setup(method)
     distiller = built.make_distiller(ctx, teacher, student).to(META)
     opt = make_optimizer(config, list(student.parameters()) + list(distiller.parameters()))
@@ -87,7 +87,7 @@ def test_a_kd_step_reads_nothing_back(method):
     student.train()
     with counting_host_syncs() as counts:
         for _ in range(2):
-            loss = kd_step(ctx, config, pool, None, distiller, opt, sched)
+            loss = kd_step(ctx, config, pool, None, distiller, opt, sched, canvas)
     assert loss.device.type == "meta" and counts == Counter()
 
 

@@ -24,7 +24,7 @@ from benchmark.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least
 from benchmark.training import DivergedError, PhaseStats, accuracy, check_finite
 
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
-from .augment import ViewConfig, kd_view
+from .augment import ViewConfig, kd_view, place_in_canvas
 from .randomness import device_generator
 from .diagnostics import pool_diagnostics, teacher_view
 
@@ -54,6 +54,10 @@ class DataFreeConfig:
     # the median sounding span of the training clips (PreparedData.typical_event_frames; issue 20 section 6).
     # Records made before the field existed used "clips", so that value is left out of the config hash.
     length_from: str = field(default="clips", metadata={"unhashed_value": "clips"})
+    # KD batches placed at random offsets in a canvas of the training clips' median length filled with 0 (the
+    # normalised mean), so a student distilled on short synthesized events sees inputs shaped like the long,
+    # mostly quiet clips it will classify (issue 20, section 6). False before the field existed: unhashed there.
+    kd_canvas: bool = field(default=False, metadata={"unhashed_value": False})
     views: ViewConfig = field(default_factory=ViewConfig)
     # Valid ranges (benchmark/ranges.py), checked before anything runs. A KD batch (at most the pool, at first
     # one synthesized batch) goes through the student's BatchNorm in training mode: two samples at least.
@@ -201,6 +205,7 @@ class DataFreeMethod(Method):
               synth_stats, kd_stats):
         """Alternate synthesis and KD; returns (best validation accuracy, its student weights)."""
         best_acc, best_state = -1.0, None
+        canvas = ctx.data.typical_frames() if cfg.kd_canvas else None  # read once, not in the step loop
         with Progress(f"{self.name} {ctx.teacher_arch}->{ctx.student_arch}", total=cfg.rounds) as progress:
             for round_index in range(cfg.rounds):
                 student.eval()
@@ -224,7 +229,7 @@ class DataFreeMethod(Method):
                 loss = None
                 steps = cfg.kd_steps if round_index >= cfg.first_kd_round else 0  # none in a warm-up round
                 for _ in range(steps):  # no host read inside: the finite check is once a round
-                    loss = kd_step(ctx, cfg, pool, sampler, distiller, opt, sched)
+                    loss = kd_step(ctx, cfg, pool, sampler, distiller, opt, sched, canvas)
                     finite &= torch.isfinite(loss)
                     kd_stats.samples += cfg.kd_batch if len(pool) >= cfg.kd_batch else len(pool)
                     kd_stats.steps += 1
@@ -272,9 +277,12 @@ def check_synthesis_finite(synthesizer: Synthesizer, where: str) -> None:
 
 
 def kd_step(ctx: CellContext, cfg: DataFreeConfig, pool, sampler: torch.Generator | None, distiller: Distiller,
-            opt: torch.optim.Optimizer, sched=None) -> torch.Tensor:
-    """One KD step on a pool batch; returns the loss, detached, on the device (nothing read on the host)."""
+            opt: torch.optim.Optimizer, sched=None, canvas_frames: int | None = None) -> torch.Tensor:
+    """One KD step on a pool batch (in a canvas of `canvas_frames`, see DataFreeConfig.kd_canvas); returns the
+    loss, detached, on the device (nothing read on the host)."""
     x = draw_kd_batch(pool, cfg, sampler, ctx.device)
+    if canvas_frames is not None:
+        x = place_in_canvas(x, canvas_frames, sampler)
     with autocast(ctx):
         loss = distiller(x)
     opt.zero_grad(set_to_none=True)

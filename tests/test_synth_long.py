@@ -1,0 +1,183 @@
+"""synth-long (short events in long quiet clips), the sounding span that `length_from=events` synthesizes, and the
+hashes that keep records made before these fields valid (issue 20, section 6)."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.cell import Cell, cell_config, config_hash
+from benchmark.customize import collect_changes, customized
+from benchmark.data import DATASETS
+from benchmark.data.base import DataConfig, hashed_data_config
+from benchmark.data.features import FeatureSet, Normaliser
+from benchmark.data.synth import CLASSES, render_clip
+from benchmark.data.synth_long import SILENT_SHARE, build_long_waveforms, long_spec
+from benchmark.planning.shapes import dataset_shape
+from benchmark.prepared import PreparedData, sounding_span
+from benchmark.presets import PRESETS
+from benchmark.ranges import ConfigRangeError
+from methods import build_method, method_config
+from methods.base import result_fields
+
+SMALL = DataConfig(sample_rate=8000, synth_clips_per_class=6, long_clip_seconds=1.0, long_event_seconds=(0.1, 0.2))
+
+
+@pytest.fixture(scope="module")
+def waves():
+    return build_long_waveforms(long_spec(SMALL))
+
+
+def test_every_clip_is_the_long_length_with_one_short_event_in_it(waves):
+    spec = long_spec(SMALL)
+    assert len(waves) == len(CLASSES) * SMALL.synth_clips_per_class
+    for k, wave in enumerate(waves):
+        assert wave.shape == (8000,) and np.isfinite(wave).all()
+        event = render_clip(spec.event, k // 6, k % 6)
+        assert 0.1 * 8000 <= len(event) <= 0.2 * 8000
+        # the event sits somewhere in the clip: the loud samples span at most the event's length
+        loud = np.flatnonzero(np.abs(wave) > 0.5 * np.abs(event).max())
+        assert loud[-1] - loud[0] < len(event)
+
+
+def test_about_half_the_backgrounds_are_digital_silence_and_the_rest_low_noise(waves):
+    spec = long_spec(SMALL)
+    silent = 0
+    for k, wave in enumerate(waves):
+        event = render_clip(spec.event, k // 6, k % 6)
+        outside = np.abs(wave) * (np.abs(wave) < 1e-9)
+        quiet = np.sort(np.abs(wave))[: len(wave) - len(event)]  # the samples no event covers, at most
+        if np.count_nonzero(quiet) == 0:
+            silent += 1
+        else:  # low noise: at least 30 dB below the event's peak
+            assert quiet.max() <= np.abs(event).max() * 10 ** (-30 / 20) * 1.01
+        assert outside.sum() == 0
+    assert abs(silent / len(waves) - SILENT_SHARE) < 0.2
+
+
+def test_the_set_is_registered_deterministic_and_split_like_synth():
+    first, second = DATASETS.get("synth-long")(SMALL), DATASETS.get("synth-long")(SMALL)
+    assert first.name == "synth-long" and first.class_names == [c.name for c in CLASSES]
+    assert [c.split for c in first.clips] == [c.split for c in DATASETS.get("synth")(SMALL).clips]
+    for clip in first.clips[:12]:
+        np.testing.assert_array_equal(first.load(clip), second.load(clip))
+    assert first.description["spec"]["clip_seconds"] == 1.0
+
+
+def test_the_planner_counts_synth_long_clips_at_their_full_length():
+    shape = dataset_shape("synth-long", SMALL)
+    assert shape.typical_seconds == 1.0 and shape.num_classes == 10
+
+
+def test_event_longer_than_the_clip_is_refused_before_work():
+    with pytest.raises(ConfigRangeError, match="long_event_seconds"):
+        customized(PRESETS.get("micro"), collect_changes(None, ["data.long_event_seconds=[0.5, 6.0]"]))
+
+
+# --- the sounding span -----------------------------------------------------------------------------------------
+
+def log_mel_with_loud_frames(frames: int, loud: slice, quiet_db: float) -> torch.Tensor:
+    """(4 mels, frames) natural-log power: 0 in the loud frames, `quiet_db` below that elsewhere."""
+    out = torch.full((4, frames), -quiet_db * math.log(10) / 10)
+    out[:, loud] = 0.0
+    return out
+
+
+def test_the_span_runs_from_the_first_to_the_last_frame_within_the_threshold():
+    clip = log_mel_with_loud_frames(50, slice(10, 20), quiet_db=40)
+    assert sounding_span(clip, 30.0) == 10
+    clip[:, 35] = 0.0  # a second loud frame later on: the span reaches it
+    assert sounding_span(clip, 30.0) == 26
+    # background only 20 dB down counts as sounding at 30 dB: the whole clip
+    assert sounding_span(log_mel_with_loud_frames(50, slice(10, 20), quiet_db=20), 30.0) == 50
+
+
+def prepared(features: list[torch.Tensor]) -> PreparedData:
+    train = FeatureSet(features, torch.zeros(len(features), dtype=torch.long), [str(i) for i in range(len(features))])
+    normaliser = Normaliser.fit(train)
+    normalised = FeatureSet([normaliser(f) for f in features], train.labels, train.ids)
+    return PreparedData("x", ["a"], None, PRESETS.get("micro").frontend, normaliser, normalised, normalised,
+                        normalised, {})
+
+
+def test_typical_event_frames_is_the_median_span_of_the_raw_training_clips():
+    data = prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+    assert data.typical_frames() == 60
+    assert data.typical_event_frames() == 8
+
+
+@pytest.mark.parametrize("length_from, expected", [("clips", 2 * 60), ("events", 2 * 8)])
+def test_length_from_sets_the_synthesized_length(length_from, expected):
+    class Ctx:
+        data = prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+
+    preset = customized(PRESETS.get("micro"), collect_changes(None, [f"data_free.length_from={length_from}"]))
+    method = build_method("frami", method_config("frami", preset))
+    assert method.config.length_factor == 2.0
+    assert method.synthesized_frames(Ctx) == expected
+
+
+def test_the_synth_set_synthesizes_the_same_length_either_way():
+    """On `synth` the background noise fills every clip, so `events` changes nothing there."""
+    from benchmark.grid import SweepSpec
+    from benchmark.loading import DataProvider
+    preset = PRESETS.get("micro")
+    data = DataProvider(SweepSpec(preset, ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("kd",), (0,))).get("synth")
+    assert data.typical_event_frames() == data.typical_frames()
+
+
+# --- hashes of records made before the fields ------------------------------------------------------------------
+
+def test_new_fields_at_their_legacy_values_leave_the_hashed_config_as_it_was():
+    legacy_data = {k: v for k, v in hashed_data_config(DataConfig()).items()}
+    assert "long_clip_seconds" not in legacy_data and "long_event_seconds" not in legacy_data
+    assert hashed_data_config(replace(DataConfig(), long_clip_seconds=4.0))["long_clip_seconds"] == 4.0
+    adi = method_config("adi", PRESETS.get("cpu"))
+    assert "length_from" not in result_fields(adi)
+    assert result_fields(replace(adi, length_from="events"))["length_from"] == "events"
+
+
+def test_the_committed_cpu_records_hash_as_they_did():
+    """Recompute the config hash of a committed record from today's code: the new fields must not move it."""
+    import json
+    from pathlib import Path
+    line = next(json.loads(row) for row in Path("results/runs.jsonl").read_text().splitlines()
+                if json.loads(row)["method"] == "adi")
+    cell = Cell(line["dataset"], line["teacher"], line["student"], line["method"], line["seed"])
+    assert config_hash(cell_config(cell, PRESETS.get("cpu"))) == line["config_hash"]
+
+
+# --- the KD canvas ---------------------------------------------------------------------------------------------
+
+def test_place_in_canvas_keeps_each_clip_whole_at_its_own_offset_in_zeros():
+    from methods.inversion.augment import place_in_canvas
+    x = torch.arange(1, 1 + 4 * 2 * 3, dtype=torch.float32).view(4, 1, 2, 3)
+    y = place_in_canvas(x, 8, torch.Generator().manual_seed(1))
+    assert y.shape == (4, 1, 2, 8)
+    offsets = []
+    for clip, placed in zip(x, y):
+        start = int(torch.nonzero(placed[0, 0]).flatten()[0])
+        offsets.append(start)
+        torch.testing.assert_close(placed[..., start:start + 3], clip)
+        assert placed.abs().sum() == clip.abs().sum()  # zeros elsewhere
+    assert len(set(offsets)) > 1 and all(0 <= o <= 5 for o in offsets)
+    assert place_in_canvas(x, 3) is x  # already as long: unchanged
+
+
+def test_the_canvas_passes_gradients_to_the_clip_unchanged():
+    from methods.inversion.augment import place_in_canvas
+    x = torch.randn(3, 1, 2, 4, requires_grad=True)
+    weights = torch.randn(3, 1, 2, 10)
+    (place_in_canvas(x, 10, torch.Generator().manual_seed(0)) * weights).sum().backward()
+    placed = place_in_canvas(torch.ones_like(x), 10, torch.Generator().manual_seed(0))
+    expected = torch.stack([w[..., p.bool()[0, 0]] for w, p in zip(weights, placed)])
+    torch.testing.assert_close(x.grad, expected)
+
+
+def test_kd_canvas_is_unhashed_while_off():
+    adi = method_config("adi", PRESETS.get("cpu"))
+    assert "kd_canvas" not in result_fields(adi)
+    assert result_fields(replace(adi, kd_canvas=True))["kd_canvas"] is True
