@@ -180,4 +180,22 @@ def test_the_canvas_passes_gradients_to_the_clip_unchanged():
 def test_kd_canvas_is_unhashed_while_off():
     adi = method_config("adi", PRESETS.get("cpu"))
     assert "kd_canvas" not in result_fields(adi)
-    assert result_fields(replace(adi, kd_canvas=True))["kd_canvas"] is True
+    assert result_fields(replace(adi, kd_canvas="silence"))["kd_canvas"] == "silence"
+
+
+def test_the_silence_canvas_is_digital_silence_as_the_normalised_front_end_renders_it():
+    from types import SimpleNamespace
+    from methods.inversion.loop import kd_canvas
+    from methods.inversion.augment import place_in_canvas
+    data = prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+    ctx = SimpleNamespace(data=data, device=torch.device("cpu"))
+    adi = method_config("adi", PRESETS.get("micro"))
+    assert kd_canvas(adi, ctx) is None
+    mean = kd_canvas(replace(adi, kd_canvas="mean"), ctx)
+    assert mean.frames == 60 and mean.fill is None
+    silence = kd_canvas(replace(adi, kd_canvas="silence"), ctx)
+    expected = (math.log(data.frontend.log_offset) - data.normaliser.mean) / data.normaliser.std  # by hand
+    torch.testing.assert_close(silence.fill, expected)
+    placed = place_in_canvas(torch.full((2, 1, 4, 3), 7.0), 10, torch.Generator().manual_seed(0), silence.fill)
+    outside = placed[placed != 7.0].view(2, 1, 4, 7)
+    torch.testing.assert_close(outside, expected.expand(2, 1, 4, 7))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -54,10 +55,11 @@ class DataFreeConfig:
     # the median sounding span of the training clips (PreparedData.typical_event_frames; issue 20 section 6).
     # Records made before the field existed used "clips", so that value is left out of the config hash.
     length_from: str = field(default="clips", metadata={"unhashed_value": "clips"})
-    # KD batches placed at random offsets in a canvas of the training clips' median length filled with 0 (the
-    # normalised mean), so a student distilled on short synthesized events sees inputs shaped like the long,
-    # mostly quiet clips it will classify (issue 20, section 6). False before the field existed: unhashed there.
-    kd_canvas: bool = field(default=False, metadata={"unhashed_value": False})
+    # KD batches placed at random offsets in a canvas of the training clips' median length, so a student
+    # distilled on short synthesized events sees inputs shaped like the long, mostly quiet clips it will classify
+    # (issue 20, section 6): "off"; "mean", filled with 0 (the normalised training mean); "silence", filled with
+    # digital silence as the front end renders it (log of its log_offset, normalised): what a padded clip holds.
+    kd_canvas: str = field(default="off", metadata={"unhashed_value": "off"})
     views: ViewConfig = field(default_factory=ViewConfig)
     # Valid ranges (benchmark/ranges.py), checked before anything runs. A KD batch (at most the pool, at first
     # one synthesized batch) goes through the student's BatchNorm in training mode: two samples at least.
@@ -66,6 +68,7 @@ class DataFreeConfig:
         "kd_batch": at_least(2), "kd_optimizer": OneOf(("sgd", "adamw")), "kd_lr": POSITIVE,
         "kd_weight_decay": NON_NEGATIVE, "temperature": POSITIVE, "pool_size": at_least(2),
         "eval_every": at_least(1), "length_factor": POSITIVE, "length_from": OneOf(("clips", "events")),
+        "kd_canvas": OneOf(("off", "mean", "silence")),
         "checkpointing": OneOf(("off", "blocks", "passes"))}
     # Activation checkpointing of synthesis steps (methods/inversion/memory.py): "off", "blocks" or "passes".
     # The same math (gradients equal, tests/test_memory_bound.py), so it is left out of the config hash
@@ -205,7 +208,7 @@ class DataFreeMethod(Method):
               synth_stats, kd_stats):
         """Alternate synthesis and KD; returns (best validation accuracy, its student weights)."""
         best_acc, best_state = -1.0, None
-        canvas = ctx.data.typical_frames() if cfg.kd_canvas else None  # read once, not in the step loop
+        canvas = kd_canvas(cfg, ctx)  # read once, not in the step loop
         with Progress(f"{self.name} {ctx.teacher_arch}->{ctx.student_arch}", total=cfg.rounds) as progress:
             for round_index in range(cfg.rounds):
                 student.eval()
@@ -277,12 +280,12 @@ def check_synthesis_finite(synthesizer: Synthesizer, where: str) -> None:
 
 
 def kd_step(ctx: CellContext, cfg: DataFreeConfig, pool, sampler: torch.Generator | None, distiller: Distiller,
-            opt: torch.optim.Optimizer, sched=None, canvas_frames: int | None = None) -> torch.Tensor:
-    """One KD step on a pool batch (in a canvas of `canvas_frames`, see DataFreeConfig.kd_canvas); returns the
-    loss, detached, on the device (nothing read on the host)."""
+            opt: torch.optim.Optimizer, sched=None, canvas: "KDCanvas | None" = None) -> torch.Tensor:
+    """One KD step on a pool batch (in `canvas`, see DataFreeConfig.kd_canvas); returns the loss, detached, on
+    the device (nothing read on the host)."""
     x = draw_kd_batch(pool, cfg, sampler, ctx.device)
-    if canvas_frames is not None:
-        x = place_in_canvas(x, canvas_frames, sampler)
+    if canvas is not None:
+        x = place_in_canvas(x, canvas.frames, sampler, canvas.fill)
     with autocast(ctx):
         loss = distiller(x)
     opt.zero_grad(set_to_none=True)
@@ -291,6 +294,23 @@ def kd_step(ctx: CellContext, cfg: DataFreeConfig, pool, sampler: torch.Generato
     if sched is not None:
         sched.step()
     return loss.detach()
+
+
+@dataclass(frozen=True)
+class KDCanvas:
+    frames: int
+    fill: torch.Tensor | None  # (n_mels, 1) on the cell's device; None: zeros
+
+
+def kd_canvas(cfg: DataFreeConfig, ctx: CellContext) -> KDCanvas | None:
+    """The canvas KD batches are placed in (DataFreeConfig.kd_canvas), or None."""
+    if cfg.kd_canvas == "off":
+        return None
+    fill = None
+    if cfg.kd_canvas == "silence":
+        silence = torch.full_like(ctx.data.normaliser.mean, math.log(ctx.data.frontend.log_offset))  # (n_mels, 1)
+        fill = ctx.data.normaliser(silence).to(ctx.device)
+    return KDCanvas(ctx.data.typical_frames(), fill)
 
 
 def draw_kd_batch(pool, cfg: DataFreeConfig, sampler: torch.Generator | None,
