@@ -50,11 +50,17 @@ class PreparedData:
         return int(torch.tensor(spans, dtype=torch.float32).median().item())
 
 
-def sounding_span(log_mel: torch.Tensor, below_peak_db: float) -> int:
-    """Frames from the first to the last whose mean mel power (dB) is within `below_peak_db` of the loudest."""
+def sounding_bounds(log_mel: torch.Tensor, below_peak_db: float = EVENT_BELOW_PEAK_DB) -> tuple[int, int]:
+    """[first, last + 1) of the frames whose mean mel power (dB) is within `below_peak_db` of the loudest."""
     frame_db = (torch.logsumexp(log_mel, dim=0) - math.log(log_mel.shape[0])) * NATURAL_LOG_TO_DB
     active = torch.nonzero(frame_db >= frame_db.max() - below_peak_db).flatten()
-    return int(active[-1] - active[0] + 1)
+    return int(active[0]), int(active[-1]) + 1
+
+
+def sounding_span(log_mel: torch.Tensor, below_peak_db: float = EVENT_BELOW_PEAK_DB) -> int:
+    """Frames from the first to the last whose mean mel power (dB) is within `below_peak_db` of the loudest."""
+    first, end = sounding_bounds(log_mel, below_peak_db)
+    return end - first
 
 
 def normalise(split: FeatureSet, normaliser: Normaliser) -> FeatureSet:

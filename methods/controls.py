@@ -6,7 +6,8 @@ transfer set that needs no inversion.
   over it.
 - `kd-subset`: KD on as many real training clips as the pool holds (cropped or zero-padded to the
   synthesized length, as the pool's clips are). The ceiling at that budget: what the same number of
-  samples buys when they are real.
+  samples buys when they are real. Where the methods synthesize events (`length_from = "events"`), each
+  clip is cropped around its sounding span, not at random, so the real samples are events as well.
 
 Both take the `data_free` block of a preset (they are DataFreeConfig), so a preset's budget reaches them
 and the methods they control alike: rounds, synth_batch, pool_size, kd_steps, kd_batch, kd_augment, the
@@ -16,6 +17,9 @@ synthesis sample-iterations are 0.
 from __future__ import annotations
 
 import torch
+
+from benchmark.data.features import Normaliser
+from benchmark.prepared import sounding_bounds
 
 from .base import CellContext
 from .inversion.distill import LogitDistiller
@@ -42,9 +46,11 @@ class RealSubsetSynthesizer(Synthesizer):
     """Real training clips, `batch` per call, without repeats until every training clip was drawn once:
     after `pool_size / batch` rounds the pool holds pool_size distinct real clips (if the split has them)."""
 
-    def __init__(self, train, batch: int, frames: int, device: torch.device, seed: int):
+    def __init__(self, train, batch: int, frames: int, device: torch.device, seed: int,
+                 normaliser: Normaliser | None = None):
         super().__init__()
         self.train, self.batch, self.frames, self.device = train, batch, frames, device
+        self.normaliser = normaliser  # given: crop around each clip's sounding span (raw power needs it)
         self.generator = torch.Generator().manual_seed(seed)
         self.order: list[int] = []
 
@@ -57,8 +63,15 @@ class RealSubsetSynthesizer(Synthesizer):
         return picked
 
     def synthesize(self) -> torch.Tensor:
-        clips = [fit_frames(self.train.features[i], self.frames, self.generator) for i in self.next_indices()]
+        clips = [self.crop(self.train.features[i]) for i in self.next_indices()]
         return torch.stack(clips).unsqueeze(1).to(self.device)
+
+    def crop(self, feature: torch.Tensor) -> torch.Tensor:
+        if self.normaliser is None or feature.shape[1] <= self.frames:
+            return fit_frames(feature, self.frames, self.generator)
+        first, end = sounding_bounds(self.normaliser.invert(feature))
+        start = min(max(0, (first + end - self.frames) // 2), feature.shape[1] - self.frames)
+        return feature[:, start:start + self.frames]
 
 
 class KDOnNoise(DataFreeMethod):
@@ -73,7 +86,9 @@ class KDOnNoise(DataFreeMethod):
 
 class KDOnRealSubset(KDOnNoise):
     def make_synthesizer(self, ctx: CellContext, teacher, student, frames: int) -> Synthesizer:
-        return RealSubsetSynthesizer(ctx.data.train, self.config.synth_batch, frames, ctx.device, ctx.seed)
+        around_events = ctx.data.normaliser if self.config.length_from == "events" else None
+        return RealSubsetSynthesizer(ctx.data.train, self.config.synth_batch, frames, ctx.device, ctx.seed,
+                                     around_events)
 
 
 register_method("kd-noise", KDOnNoise, DataFreeConfig(),

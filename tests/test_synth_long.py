@@ -199,3 +199,19 @@ def test_the_silence_canvas_is_digital_silence_as_the_normalised_front_end_rende
     placed = place_in_canvas(torch.full((2, 1, 4, 3), 7.0), 10, torch.Generator().manual_seed(0), silence.fill)
     outside = placed[placed != 7.0].view(2, 1, 4, 7)
     torch.testing.assert_close(outside, expected.expand(2, 1, 4, 7))
+
+
+def test_kd_subset_at_event_length_crops_each_clip_around_its_sounding_span():
+    from methods.controls import RealSubsetSynthesizer
+    clips = [log_mel_with_loud_frames(60, slice(start, start + 6), quiet_db=45) for start in (0, 20, 52)]
+    data = prepared(clips)
+    around = RealSubsetSynthesizer(data.train, 3, 10, torch.device("cpu"), 0, data.normaliser)
+    for clip in clips:
+        cropped = data.normaliser.invert(around.crop(data.normaliser(clip)))
+        assert cropped.shape == (4, 10)
+        assert (cropped.mean(0) > -1).sum() == 6  # the whole event is inside the window
+    # without the normaliser: a random crop, which misses a 6-frame event in 60 frames most of the time
+    anywhere = RealSubsetSynthesizer(data.train, 3, 10, torch.device("cpu"), 0)
+    hits = [bool((data.normaliser.invert(anywhere.crop(data.train.features[1])).mean(0) > -1).any())
+            for _ in range(50)]
+    assert 0 < sum(hits) < 40
