@@ -20,19 +20,19 @@ lowest loss over the iterations is kept, as in the reference code.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from benchmark.ranges import NON_NEGATIVE, POSITIVE, between
+from benchmark.ranges import NON_NEGATIVE, POSITIVE, OneOf, between
 
 from .base import CellContext
 from .inversion.augment import roll_time
 from .inversion.distill import LogitDistiller
 from .inversion.hooks import BatchNormStatistics, frozen
-from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
+from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer, silence_fill
 from .inversion.memory import StepMemory
 from .inversion.randomness import device_generator
 from .inversion.priors import l2_norm, total_variation_l2
@@ -54,10 +54,16 @@ class ADIConfig(DataFreeConfig):
     competition_temperature: float = 3.0
     jitter_fraction: float = 2 / 32  # roll by up to 2 of 32 pixels -> 1/16 of the time axis
     balanced_targets: bool = True  # classes in turn, as the CIFAR script's targets
+    # Where the inputs start: "noise", N(0, 1) as DI.py's `torch.randn` (in the normalised log-mel space: loud
+    # broadband noise in every frame); "silence", digital silence as the front end renders it plus N(0, 0.1^2),
+    # so frames the losses leave alone stay quiet, as most frames of a long padded clip are (issue 20, sec. 6).
+    init: str = field(default="noise", metadata={"unhashed_value": "noise"})
     RANGES: ClassVar[dict[str, Any]] = {
         "input_lr": POSITIVE, "bn_weight": NON_NEGATIVE, "first_bn_multiplier": NON_NEGATIVE,
         "tv_weight": NON_NEGATIVE, "l2_weight": NON_NEGATIVE, "competition_weight": NON_NEGATIVE,
-        "competition_temperature": POSITIVE, "jitter_fraction": between(0, 1, high_open=True)}
+        "competition_temperature": POSITIVE, "jitter_fraction": between(0, 1, high_open=True),
+        "init": OneOf(("noise", "silence"))}
+SILENCE_INIT_STD = 0.1
 
 
 def competition_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -83,10 +89,14 @@ class DeepInversionSynthesizer(Synthesizer):
         self.generator = torch.Generator().manual_seed(seed)
         self.device_rng = device_generator(self.generator, device, seed)  # inputs, targets, jitter: on the device
         self.memory = StepMemory(cfg.checkpointing, (teacher, student))
+        self.start: torch.Tensor | None = None  # (n_mels, 1) where inputs start (init "silence"); None: N(0, 1)
 
     def synthesize(self) -> torch.Tensor:
         cfg = self.cfg
-        x = torch.randn(cfg.synth_batch, *self.shape, generator=self.device_rng, device=self.device).requires_grad_()
+        x = torch.randn(cfg.synth_batch, *self.shape, generator=self.device_rng, device=self.device)
+        if self.start is not None:
+            x = self.start + SILENCE_INIT_STD * x
+        x.requires_grad_()
         y = self.targets()
         self.last_targets = y
         opt = self.input_optimizer(x)
@@ -133,8 +143,11 @@ class DeepInversionSynthesizer(Synthesizer):
 
 class AdaptiveDeepInversion(DataFreeMethod):
     def make_synthesizer(self, ctx: CellContext, teacher, student, frames: int) -> Synthesizer:
-        return DeepInversionSynthesizer(self.config, teacher, student, ctx.data.num_classes,
-                                        (1, ctx.data.n_mels, frames), ctx.device, ctx.seed)
+        synthesizer = DeepInversionSynthesizer(self.config, teacher, student, ctx.data.num_classes,
+                                               (1, ctx.data.n_mels, frames), ctx.device, ctx.seed)
+        if self.config.init == "silence":
+            synthesizer.start = silence_fill(ctx.data, ctx.device)
+        return synthesizer
 
     def make_distiller(self, ctx: CellContext, teacher, student):
         return LogitDistiller(teacher, student, self.config.temperature)

@@ -215,3 +215,25 @@ def test_kd_subset_at_event_length_crops_each_clip_around_its_sounding_span():
     hits = [bool((data.normaliser.invert(anywhere.crop(data.train.features[1])).mean(0) > -1).any())
             for _ in range(50)]
     assert 0 < sum(hits) < 40
+
+
+def test_adi_silence_init_starts_every_input_at_digital_silence_plus_small_noise():
+    """With a vanishing step size the kept batch is where the inputs started: the silence fill + N(0, 0.1^2)."""
+    from types import SimpleNamespace
+    from methods.adi import SILENCE_INIT_STD
+    from methods.inversion.loop import silence_fill
+    from models import create_model
+    data = prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+    preset = customized(PRESETS.get("micro"), collect_changes(None, ["adi.init=silence", "adi.input_lr=1e-12",
+                                                                     "data_free.synth_batch=64"]))
+    config = method_config("adi", preset)
+    ctx = SimpleNamespace(data=SimpleNamespace(num_classes=3, n_mels=4, normaliser=data.normaliser,
+                                               frontend=data.frontend), device=torch.device("cpu"), seed=0)
+    teacher = create_model("wrn10_2_tiny", 3, 16).eval()
+    student = create_model("wrn10_2_tiny", 3, 16).eval()
+    synthesizer = build_method("adi", config).make_synthesizer(ctx, teacher, student, 20)
+    batch = synthesizer.synthesize()
+    fill = silence_fill(data, torch.device("cpu"))
+    assert batch.shape == (64, 1, 4, 20)
+    torch.testing.assert_close(batch.mean(dim=(0, 1, 3)), fill.flatten(), atol=0.02, rtol=0)
+    assert abs(float((batch - fill).std()) - SILENCE_INIT_STD) < 0.01

@@ -306,11 +306,15 @@ def kd_canvas(cfg: DataFreeConfig, ctx: CellContext) -> KDCanvas | None:
     """The canvas KD batches are placed in (DataFreeConfig.kd_canvas), or None."""
     if cfg.kd_canvas == "off":
         return None
-    fill = None
-    if cfg.kd_canvas == "silence":
-        silence = torch.full_like(ctx.data.normaliser.mean, math.log(ctx.data.frontend.log_offset))  # (n_mels, 1)
-        fill = ctx.data.normaliser(silence).to(ctx.device)
+    fill = silence_fill(ctx.data, ctx.device) if cfg.kd_canvas == "silence" else None
     return KDCanvas(ctx.data.typical_frames(), fill)
+
+
+def silence_fill(data, device: torch.device) -> torch.Tensor:
+    """(n_mels, 1): digital silence as the models see it, the front end's log of its log_offset normalised by
+    the teacher's normaliser. No clip is read: what a zero-padded stretch of any clip becomes."""
+    silence = torch.full_like(data.normaliser.mean, math.log(data.frontend.log_offset))
+    return data.normaliser(silence).to(device)
 
 
 def draw_kd_batch(pool, cfg: DataFreeConfig, sampler: torch.Generator | None,
