@@ -280,6 +280,13 @@ def what_varies(axes: Axes) -> str:
             f"changes ran once and is shown at every point.")
 
 
+def setting_text(value) -> str:
+    """A config value for the table: numbers in their shortest exact form, '—' where the method has no such field."""
+    if isinstance(value, float):
+        return "—" if value != value else f"{value:g}"
+    return str(value)
+
+
 def write_curve(records: list[RunRecord], axis: Axis | Axes, out: Path, header: str,
                 methods: tuple[str, ...] | None = None, presets: list[Preset] | None = None) -> pd.DataFrame:
     """curve.md, curve.csv and the two plots under `out` (zipped axes need the curve's `presets`)."""
@@ -294,6 +301,9 @@ def write_curve(records: list[RunRecord], axis: Axis | Axes, out: Path, header: 
     shown = points.copy()
     shown["accuracy"] = [interval_of(row).text() for _, row in points.iterrows()]
     shown = shown.drop(columns=["ci_low", "ci_high", "seed_accuracies"])
+    for field_name in {a.name.rpartition(".")[2] for a in axis.axes} & set(shown.columns):
+        # the varied settings as given (a learning rate of 0.005 must not print as 0.01 under floatfmt .2f)
+        shown[field_name] = [setting_text(v) for v in shown[field_name]]
     write_atomic(out / "curve.csv", points.assign(seed_accuracies=[" ".join(f"{a:.4g}" for a in seeds) for seeds
                                                                    in points.seed_accuracies]).to_csv(index=False))
     text = (header + f"\n## Budget curve: {what_varies(axis)}\n\n"

@@ -167,3 +167,15 @@ def test_the_leaderboard_has_a_frontier_section(tmp_path):
     section = text[text.index("## Cost-accuracy frontier"):]
     assert "| fast" in section and "![frontier](leaderboard_frontier.png)" in section
     assert (tmp_path / "leaderboard_frontier.png").stat().st_size > 1000
+
+
+def test_a_curve_budget_names_only_the_blocks_that_reach_the_method_and_a_seed_counts_once():
+    """A zipped curve gives every cell the same overrides: kd-noise's point must not be labelled (and split off)
+    by `fast.iterations`, CMI's names only `cmi.iterations`; kd-noise measured in two folders counts each seed once."""
+    curve = {"cmi": {"iterations": 6}, "fast": {"iterations": 2}}
+    records = group() + [record("kd-noise", s, 10.0, 0.0, 9.0, overrides=curve) for s in range(2)]
+    records += [record("cmi", s, 40.0, 10.0, 9.0, overrides=curve) for s in range(3)]
+    rows = frontier_frame(records).set_index("label")
+    assert "cmi @ cmi.iterations=6" in rows.index
+    assert [label for label in rows.index if label.startswith("kd-noise")] == ["kd-noise"]
+    assert rows.loc["kd-noise", "seeds"] == 3  # seeds 0 and 1 of the curve's kd-noise are not counted twice

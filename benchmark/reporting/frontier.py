@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from methods import METHODS
+
 from ..record_schema import RunRecord
 from ..report_tables import FLOOR, Comparison, compare, latest
 from ..settings import newest_config_only
@@ -31,9 +33,11 @@ GROUP = ["dataset", "pair", "preset"]
 
 
 def budget_of(record: RunRecord) -> str:
-    """The record's changes to its preset as `block.field=value` ('' for the preset itself)."""
+    """The record's changes to its preset as `block.field=value` ('' for the preset itself), without the blocks of
+    other methods: a curve's `fast.iterations` does not change its kd-noise or CMI cells."""
     overrides = (record.config or {}).get("overrides") or {}
     return ", ".join(f"{block}.{name}={value}" for block, fields in sorted(overrides.items())
+                     if block == record.method or block not in METHODS
                      for name, value in sorted(fields.items()))
 
 
@@ -83,11 +87,11 @@ class Point:
 def frontier_points(records: list[RunRecord]) -> list[Point]:
     """Every data-free point and the floor's, from the latest ok record of each cell (one config hash each)."""
     ok = [r for r in newest_config_only(latest(records)) if r.ok and r.accuracy is not None]
-    cells: dict[tuple, list[RunRecord]] = {}
-    for r in ok:
-        cells.setdefault((r.dataset, r.pair, r.preset, r.method, budget_of(r)), []).append(r)
-    return [Point(*key, tuple(sorted(rs, key=lambda r: r.seed))) for key, rs in sorted(cells.items())
-            if is_frontier_method(rs)]
+    cells: dict[tuple, dict[int, RunRecord]] = {}
+    for r in ok:  # a seed of one setting measured in two folders counts once: the first folder's (--out, then --with)
+        cells.setdefault((r.dataset, r.pair, r.preset, r.method, budget_of(r)), {}).setdefault(r.seed, r)
+    return [Point(*key, tuple(by_seed[s] for s in sorted(by_seed))) for key, by_seed in sorted(cells.items())
+            if is_frontier_method(list(by_seed.values()))]
 
 
 def _holm(family: list[Comparison]) -> list[Comparison]:
