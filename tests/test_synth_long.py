@@ -103,8 +103,13 @@ def prepared(features: list[torch.Tensor]) -> PreparedData:
                         normalised, {})
 
 
+def three_events_in_60_frames() -> PreparedData:
+    """Three 60-frame clips with events of 6, 8 and 30 frames, 45 dB above the rest: median span 8."""
+    return prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+
+
 def test_typical_event_frames_is_the_median_span_of_the_raw_training_clips():
-    data = prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+    data = three_events_in_60_frames()
     assert data.typical_frames() == 60
     assert data.typical_event_frames() == 8
 
@@ -112,7 +117,7 @@ def test_typical_event_frames_is_the_median_span_of_the_raw_training_clips():
 @pytest.mark.parametrize("length_from, expected", [("clips", 2 * 60), ("events", 2 * 8)])
 def test_length_from_sets_the_synthesized_length(length_from, expected):
     class Ctx:
-        data = prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+        data = three_events_in_60_frames()
 
     preset = customized(PRESETS.get("micro"), collect_changes(None, [f"data_free.length_from={length_from}"]))
     method = build_method("frami", method_config("frami", preset))
@@ -187,7 +192,7 @@ def test_the_silence_canvas_is_digital_silence_as_the_normalised_front_end_rende
     from types import SimpleNamespace
     from methods.inversion.loop import kd_canvas
     from methods.inversion.augment import place_in_canvas
-    data = prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+    data = three_events_in_60_frames()
     ctx = SimpleNamespace(data=data, device=torch.device("cpu"))
     adi = method_config("adi", PRESETS.get("micro"))
     assert kd_canvas(adi, ctx) is None
@@ -223,7 +228,7 @@ def test_adi_silence_init_starts_every_input_at_digital_silence_plus_small_noise
     from methods.adi import SILENCE_INIT_STD
     from methods.inversion.loop import silence_fill
     from models import create_model
-    data = prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
+    data = three_events_in_60_frames()
     preset = customized(PRESETS.get("micro"), collect_changes(None, ["adi.init=silence", "adi.input_lr=1e-12",
                                                                      "data_free.synth_batch=64"]))
     config = method_config("adi", preset)
