@@ -32,7 +32,8 @@ from .base import CellContext
 from .inversion.augment import roll_time
 from .inversion.distill import LogitDistiller
 from .inversion.hooks import BatchNormStatistics, frozen
-from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer, silence_fill
+from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
+from .inversion.scene import SceneFields, make_scene, silence_fill
 from .inversion.memory import StepMemory
 from .inversion.randomness import device_generator
 from .inversion.priors import l2_norm, total_variation_l2
@@ -40,7 +41,7 @@ from .registry import register_method
 
 
 @dataclass(frozen=True)
-class ADIConfig(DataFreeConfig):
+class ADIConfig(DataFreeConfig, SceneFields):
     """Defaults: DeepInversion's CIFAR-10 "paper parameters" (module docstring cites each)."""
 
     iterations: int = 2000
@@ -90,6 +91,7 @@ class DeepInversionSynthesizer(Synthesizer):
         self.device_rng = device_generator(self.generator, device, seed)  # inputs, targets, jitter: on the device
         self.memory = StepMemory(cfg.checkpointing, (teacher, student))
         self.start: torch.Tensor | None = None  # (n_mels, 1) where inputs start (init "silence"); None: N(0, 1)
+        self.scene = None  # a SynthesisScene the inputs (events) are placed in before the teacher sees them
 
     def synthesize(self) -> torch.Tensor:
         cfg = self.cfg
@@ -97,6 +99,8 @@ class DeepInversionSynthesizer(Synthesizer):
         if self.start is not None:
             x = self.start + SILENCE_INIT_STD * x
         x.requires_grad_()
+        if self.scene is not None:
+            self.scene.reset()
         y = self.targets()
         self.last_targets = y
         opt = self.input_optimizer(x)
@@ -121,9 +125,11 @@ class DeepInversionSynthesizer(Synthesizer):
     def _optimise(self, x, y, opt) -> torch.Tensor:
         cfg = self.cfg
         best = BestSoFar()
-        max_shift = int(cfg.jitter_fraction * self.shape[-1])
+        scene = self.scene
+        max_shift = int(cfg.jitter_fraction * (self.shape[-1] if scene is None else scene.frames))
         for _ in range(cfg.iterations):
-            x_j = roll_time(x, max_shift, self.device_rng)
+            seen = x if scene is None else scene(x)  # what the teacher sees and the pool keeps
+            x_j = roll_time(seen, max_shift, self.device_rng)
             t_logits, bn_loss = self.memory.run(self._teacher_pass, x_j)
             terms = {"ce": F.cross_entropy(t_logits.float(), y), "bn": bn_loss,
                      "tv": total_variation_l2(x_j), "l2": l2_norm(x_j)}
@@ -132,10 +138,14 @@ class DeepInversionSynthesizer(Synthesizer):
                 terms["competition"] = competition_loss(self.memory.run(self.student, x_j), t_logits,
                                                        cfg.competition_temperature)
                 loss = loss + cfg.competition_weight * terms["competition"]
-            best.offer(loss, x)  # x as it was when this loss was measured
+            best.offer(loss, seen)  # the inputs as they were when this loss was measured
             opt.zero_grad(set_to_none=True)
+            if scene is not None:
+                scene.zero_grad_()
             self.memory.backward(loss)
             opt.step()
+            if scene is not None:
+                scene.step()
             self.sample_iterations += cfg.synth_batch
         self.last_losses = {k: v.detach() for k, v in terms.items()} | {"total": best.loss}
         return best.values[0]
@@ -147,6 +157,8 @@ class AdaptiveDeepInversion(DataFreeMethod):
                                                (1, ctx.data.n_mels, frames), ctx.device, ctx.seed)
         if self.config.init == "silence":
             synthesizer.start = silence_fill(ctx.data, ctx.device)
+        synthesizer.scene = make_scene(self.config.scene, self.config.synth_batch, ctx.data, frames,
+                                       self.config.scene_lr, ctx.device, synthesizer.device_rng)
         return synthesizer
 
     def make_distiller(self, ctx: CellContext, teacher, student):

@@ -76,6 +76,21 @@ def test_a_synthesis_round_reads_nothing_back(method, checkpointing):
     assert batch.device.type == "meta" and counts == Counter()
 
 
+@pytest.mark.parametrize("method", ["adi", "frami"])
+def test_a_synthesis_round_in_a_learned_scene_reads_nothing_back(method):
+    """Events placed in a clip-length scene (issue 20, section 6): offsets, texture and the background's Adam
+    step all stay on the device."""
+    from benchmark.planning.steps import shape_only_data
+    built, config, teacher, student, ctx = _setup(method)
+    built.config = dataclasses.replace(config, length_from="events", scene="learned")
+    ctx.data = shape_only_data(10, 32, 96)
+    synthesizer = built.make_synthesizer(ctx, teacher, student.eval(), 40)
+    with counting_host_syncs() as counts:
+        batch = synthesizer.synthesize()
+    synthesizer.close()
+    assert batch.shape[-1] == 96 and counts == Counter()
+
+
 @pytest.mark.parametrize("method, canvas", [("adi", None), ("frami", None), ("fast", None), ("adi", "silence")])
 def test_a_kd_step_reads_nothing_back(method, canvas):
     built, config, teacher, student, ctx = _setup(method)

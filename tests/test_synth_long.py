@@ -226,7 +226,7 @@ def test_adi_silence_init_starts_every_input_at_digital_silence_plus_small_noise
     """With a vanishing step size the kept batch is where the inputs started: the silence fill + N(0, 0.1^2)."""
     from types import SimpleNamespace
     from methods.adi import SILENCE_INIT_STD
-    from methods.inversion.loop import silence_fill
+    from methods.inversion.scene import silence_fill
     from models import create_model
     data = three_events_in_60_frames()
     preset = customized(PRESETS.get("micro"), collect_changes(None, ["adi.init=silence", "adi.input_lr=1e-12",

@@ -46,11 +46,14 @@ def _models(teacher_arch: str, student_arch: str, classes: int, embedding_dim: i
     return teacher, student
 
 
-def shape_only_data(classes: int, n_mels: int) -> SimpleNamespace:
+def shape_only_data(classes: int, n_mels: int, frames: int) -> SimpleNamespace:
     """What a synthesizer reads of a dataset when only its shape is known: sizes, an identity normaliser and the
-    default front end (digital silence for ADI's `init = "silence"`; its values change no count)."""
+    default front end (digital silence for ADI's `init = "silence"`; its values change no count). The planner
+    plans every data-free cell at the clip length `frames`: a synthesis scene's teacher passes and pool are that
+    long, and an event-length synthesis is shorter, so the plan is an upper bound."""
     identity = Normaliser(torch.zeros(n_mels, 1, device=META), torch.ones(n_mels, 1, device=META))
-    return SimpleNamespace(num_classes=classes, n_mels=n_mels, normaliser=identity, frontend=FrontEndConfig())
+    return SimpleNamespace(num_classes=classes, n_mels=n_mels, normaliser=identity, frontend=FrontEndConfig(),
+                           typical_frames=lambda: frames)
 
 
 def synthesis_step(method_name: str, config, teacher_arch: str, student_arch: str, classes: int, n_mels: int, frames: int,
@@ -62,7 +65,7 @@ def synthesis_step(method_name: str, config, teacher_arch: str, student_arch: st
     if not method.optimises_samples:
         return StepCount(config.synth_batch * n_mels * frames * 4, 0)  # one batch of input-sized samples
     teacher, student = _models(teacher_arch, student_arch, classes, embedding_dim)
-    ctx = SimpleNamespace(data=shape_only_data(classes, n_mels), device=META, seed=0, amp=False)
+    ctx = SimpleNamespace(data=shape_only_data(classes, n_mels, frames), device=META, seed=0, amp=False)
 
     def step():
         synthesizer = method.make_synthesizer(ctx, teacher, student.eval(), frames)
@@ -83,7 +86,7 @@ def kd_step(method_name: str, config, teacher_arch: str, student_arch: str, clas
     """One KD step at the config's batch: distiller, optimizer state, a pool batch, loss, backward, step."""
     method = build_method(method_name, config)
     teacher, student = _models(teacher_arch, student_arch, classes, embedding_dim)
-    ctx = SimpleNamespace(data=shape_only_data(classes, n_mels), device=META, seed=0, amp=False)
+    ctx = SimpleNamespace(data=shape_only_data(classes, n_mels, frames), device=META, seed=0, amp=False)
 
     def step():
         distiller = method.make_distiller(ctx, teacher, student).to(META)

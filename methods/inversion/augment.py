@@ -41,10 +41,11 @@ def roll_time_per_sample(x: torch.Tensor, max_shift: int, generator: torch.Gener
 
 
 def place_in_canvas(x: torch.Tensor, frames: int, generator: torch.Generator | None = None,
-                    fill: torch.Tensor | None = None) -> torch.Tensor:
+                    fill: torch.Tensor | None = None, background: torch.Tensor | None = None) -> torch.Tensor:
     """Each clip of x (B, C, F, T) at its own uniformly random offset in a canvas of `frames` frames filled with
-    `fill` (F, 1) (default 0, the normalised training mean); offsets drawn on x's device: no host read. Clips
-    already as long pass through.
+    `fill` (F, 1) (default 0, the normalised training mean) or given whole as `background` (B, C, F, frames;
+    gradients reach it where no clip covers it); offsets drawn on x's device: no host read. Clips already as
+    long pass through.
     Why: a short synthesized event distilled alone teaches the student nothing about the long, mostly quiet
     clips it will classify (issue 20, section 6: `kd_canvas`)."""
     b, t = x.shape[0], x.shape[-1]
@@ -52,7 +53,10 @@ def place_in_canvas(x: torch.Tensor, frames: int, generator: torch.Generator | N
         return x
     offsets = torch.randint(0, frames - t + 1, (b,), generator=on_device(generator, x.device), device=x.device)
     index = (offsets[:, None] + torch.arange(t, device=x.device)[None, :]).view(b, *([1] * (x.dim() - 2)), t)
-    canvas = x.new_zeros(*x.shape[:-1], frames) if fill is None else fill.to(x).expand(*x.shape[:-1], frames)
+    if background is not None:
+        canvas = background.to(x.dtype)
+    else:
+        canvas = x.new_zeros(*x.shape[:-1], frames) if fill is None else fill.to(x).expand(*x.shape[:-1], frames)
     return canvas.scatter(-1, index.expand_as(x), x)
 
 

@@ -27,6 +27,7 @@ from benchmark.training import DivergedError, PhaseStats, accuracy, check_finite
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
 from .augment import ViewConfig, kd_view, place_in_canvas
 from .randomness import device_generator
+from .scene import silence_fill
 from .diagnostics import pool_diagnostics, teacher_view
 
 
@@ -308,13 +309,6 @@ def kd_canvas(cfg: DataFreeConfig, ctx: CellContext) -> KDCanvas | None:
         return None
     fill = silence_fill(ctx.data, ctx.device) if cfg.kd_canvas == "silence" else None
     return KDCanvas(ctx.data.typical_frames(), fill)
-
-
-def silence_fill(data, device: torch.device) -> torch.Tensor:
-    """(n_mels, 1): digital silence as the models see it, the front end's log of its log_offset normalised by
-    the teacher's normaliser. No clip is read: what a zero-padded stretch of any clip becomes."""
-    silence = torch.full_like(data.normaliser.mean, math.log(data.frontend.log_offset))
-    return data.normaliser(silence).to(device)
 
 
 def draw_kd_batch(pool, cfg: DataFreeConfig, sampler: torch.Generator | None,
