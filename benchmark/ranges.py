@@ -9,6 +9,10 @@ A value outside its range raises `ConfigRangeError`, one line naming the field, 
 `run`, `config`, `samples`, `curve` and `throughput` stop before any work (exit code 2).
 
 A `None` is left to the field's type (Optional fields), a bool to its type, and a tuple is checked element-wise.
+
+The other declaration beside a field is what a config hash sees of it (`hashed_fields`): field metadata
+`hashed: False` (cannot change a result) or `unhashed_value` (a field added later, left out at the value every
+earlier record had, so their hashes stay valid).
 """
 from __future__ import annotations
 
@@ -175,3 +179,16 @@ def _needs_range(hint: Any) -> bool:
     if args:  # X | None
         return any(_needs_range(a) for a in args)
     return hint in (int, float, str)
+
+
+def hashed_fields(config: Any) -> dict:
+    """A config as a dict without the fields that cannot change a result (field metadata `hashed: False`, e.g.
+    how a step's memory is bounded), nor a later field at the value every record made before it had (metadata
+    `unhashed_value`): what a cell's identity hashes (method configs, DataConfig)."""
+    out = dataclasses.asdict(config)
+    for f in dataclasses.fields(config):
+        if f.metadata.get("hashed", True) is False:
+            out.pop(f.name, None)
+        elif "unhashed_value" in f.metadata and out.get(f.name) == f.metadata["unhashed_value"]:
+            out.pop(f.name, None)
+    return out

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from benchmark.ranges import hashed_fields
 from benchmark.training import PhaseStats
 from benchmark.prepared import PreparedData
 from models import AudioClassifier, create_model
@@ -38,16 +39,8 @@ class CellContext:
 
 
 def result_fields(config) -> dict:
-    """A method config as a dict without the fields that cannot change a result (field metadata
-    `hashed: False`, e.g. how a step's memory is bounded), nor a later field at the value every record made before
-    it had (metadata `unhashed_value`): what a cell's identity hashes."""
-    out = asdict(config)
-    for f in fields(config):
-        if f.metadata.get("hashed", True) is False:
-            out.pop(f.name, None)
-        elif "unhashed_value" in f.metadata and out.get(f.name) == f.metadata["unhashed_value"]:
-            out.pop(f.name, None)
-    return out
+    """A method config as a cell's identity hashes it (benchmark.ranges.hashed_fields)."""
+    return hashed_fields(config)
 
 
 @dataclass

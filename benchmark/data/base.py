@@ -6,13 +6,13 @@ feature extractor, and never held in memory as waveforms.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from ..ranges import POSITIVE, Constraint, Matches, OneOf, Range, at_least, between
+from ..ranges import POSITIVE, Constraint, Matches, OneOf, Range, at_least, between, hashed_fields
 
 SPLITS = ("train", "val", "test")
 TIME_DEPENDENT, TIME_INDEPENDENT = "TD", "TID"
@@ -105,8 +105,10 @@ class DataConfig:
     synth_max_seconds: float = 4.0
     synth_snr_db: tuple[float, float] = (-9.0, 6.0)  # background noise; the smoke preset uses an easy range
     # synth-long (benchmark/data/synth_long.py): the clip length and the events' durations in it
-    long_clip_seconds: float = 5.0
-    long_event_seconds: tuple[float, float] = (0.3, 1.0)
+    # Added after records were committed: left out of the hashed config at these values (benchmark.ranges.
+    # hashed_fields), so every earlier record's hash, and every cell's not on synth-long, stays as it was.
+    long_clip_seconds: float = field(default=5.0, metadata={"unhashed_value": 5.0})
+    long_event_seconds: tuple[float, float] = field(default=(0.3, 1.0), metadata={"unhashed_value": (0.3, 1.0)})
     # Valid ranges (benchmark/ranges.py), checked before anything runs. The synth set splits each class 70/15/15
     # (synth.split_of): 6 clips a class is the fewest that leave validation and test a clip each.
     RANGES: ClassVar[dict[str, Any]] = {
@@ -125,20 +127,10 @@ class DataConfig:
                    <= c.long_event_seconds[1] <= c.long_clip_seconds,
                    "long_event_seconds = (low, high) with 0 < low <= high <= long_clip_seconds"))
 
-# Fields added after records were committed: left out of the hashed config while at their default, so the hashes
-# of every record made before them (and of every cell not on synth-long) stay as they were.
-_LATER_FIELDS = ("long_clip_seconds", "long_event_seconds")
-
-
 def hashed_data_config(data: "DataConfig") -> dict:
     """The data config as config hashes and teacher keys see it: without where data lives (that does not change
-    results) and without later fields at their default."""
-    defaults = DataConfig()
-    fields = asdict(data) | {"data_root": None}
-    for name in _LATER_FIELDS:
-        if getattr(data, name) == getattr(defaults, name):
-            del fields[name]
-    return fields
+    results) and without later fields at their first value (benchmark.ranges.hashed_fields)."""
+    return hashed_fields(data) | {"data_root": None}
 
 
 def sweep_data_config(data: DataConfig, sample_rate: int, data_root: Path | None) -> DataConfig:
