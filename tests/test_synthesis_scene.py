@@ -139,3 +139,16 @@ def test_scene_fields_are_unhashed_while_off():
     assert "scene" not in result_fields(config) and "scene_lr" not in result_fields(config)
     on = dataclasses.replace(config, length_from="events", scene="learned")
     assert result_fields(on)["scene"] == "learned"
+
+
+def test_the_mixed_scene_keeps_every_other_background_silent_and_learns_the_rest():
+    scene = _scene("mixed")
+    for _ in range(3):
+        scene.zero_grad_()
+        scene(torch.zeros(4, 1, 2, 3)).pow(2).mean().backward()
+        scene.step()
+    background = scene.background()
+    silence = torch.tensor([-2.0, -3.0]).view(1, 2, 1)
+    assert (background[0::2, 0] == silence).all()  # samples 0 and 2: digital silence, untouched
+    assert (background[1::2, 0] > silence).float().mean() > 0.5  # samples 1 and 3: moved towards the loss's 0
+    assert (scene.level.grad[0::2] == 0).all() and (scene.level.grad[1::2] != 0).any()

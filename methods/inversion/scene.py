@@ -8,7 +8,10 @@ synthesized event short and puts it at a random offset in a background of the cl
   - "silence": digital silence as the front end renders it (no parameters);
   - "learned": a stationary background per sample, a per-mel level (starting at digital silence) plus a learned
     amplitude of a fixed Gaussian texture: n_mels + 1 numbers per sample, so the background cannot carry an
-    event of its own but can become the quiet noise floor half of the real clips have.
+    event of its own but can become a quiet noise floor;
+  - "mixed": every other sample of a batch in digital silence, the rest learned. Recordings come both ways
+    (zero-padded clips, clips with a noise floor), and a prior on batch statistics moves every background of a
+    batch the same way, so "learned" alone turns all of them into noise floors (measured: README, synth-long).
 The teacher (and the BN prior) see the whole scene, and the scene is what enters the pool, so the student
 distils on clip-length inputs shaped like the ones it will classify.
 This has no image counterpart: an image has no quiet background to be mostly made of. The event replaces the
@@ -28,7 +31,7 @@ from benchmark.ranges import POSITIVE, Constraint, OneOf
 from .augment import place_in_canvas
 from .randomness import on_device
 
-SCENES = ("off", "silence", "learned")
+SCENES = ("off", "silence", "learned", "mixed")
 
 
 @dataclass(frozen=True)
@@ -80,16 +83,21 @@ class SynthesisScene(nn.Module):
             self.texture.zero_()
             self.noise.copy_(torch.randn(self.noise.shape, generator=on_device(self.generator, self.noise.device),
                                          device=self.noise.device))
-        learned = self.kind == "learned"
+        learned = self.kind != "silence"
         self.level.requires_grad_(learned)
         self.texture.requires_grad_(learned)
         self.optimizer = torch.optim.Adam([self.level, self.texture], lr=self.lr) if learned else None
 
     def background(self) -> torch.Tensor:
         """(B, 1, n_mels, frames)."""
+        silence = self.silence.expand(self.batch, 1, *self.noise.shape[-2:])
         if self.kind == "silence":
-            return self.silence.expand(self.batch, 1, *self.noise.shape[-2:])
-        return self.level + self.texture * self.noise
+            return silence
+        learned = self.level + self.texture * self.noise
+        if self.kind == "mixed":  # even samples stay digital silence (no gradient reaches their parameters)
+            silent = (torch.arange(self.batch, device=learned.device) % 2 == 0).view(-1, 1, 1, 1)
+            return torch.where(silent, silence, learned)
+        return learned
 
     def forward(self, event: torch.Tensor) -> torch.Tensor:
         """Each event (B, 1, n_mels, T <= frames) at its own random offset in its background. Offsets are drawn
