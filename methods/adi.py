@@ -33,7 +33,7 @@ from .inversion.augment import roll_time
 from .inversion.distill import LogitDistiller
 from .inversion.hooks import BatchNormStatistics, frozen
 from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
-from .inversion.scene import SceneFields, make_scene, silence_fill
+from .inversion.scene import NO_SCENE, SceneFields, scene_of, silence_fill
 from .inversion.memory import StepMemory
 from .inversion.randomness import device_generator
 from .inversion.priors import l2_norm, total_variation_l2
@@ -91,7 +91,7 @@ class DeepInversionSynthesizer(Synthesizer):
         self.device_rng = device_generator(self.generator, device, seed)  # inputs, targets, jitter: on the device
         self.memory = StepMemory(cfg.checkpointing, (teacher, student))
         self.start: torch.Tensor | None = None  # (n_mels, 1) where inputs start (init "silence"); None: N(0, 1)
-        self.scene = None  # a SynthesisScene the inputs (events) are placed in before the teacher sees them
+        self.scene = NO_SCENE  # where the inputs (events) are placed before the teacher sees them
 
     def synthesize(self) -> torch.Tensor:
         cfg = self.cfg
@@ -99,8 +99,7 @@ class DeepInversionSynthesizer(Synthesizer):
         if self.start is not None:
             x = self.start + SILENCE_INIT_STD * x
         x.requires_grad_()
-        if self.scene is not None:
-            self.scene.reset()
+        self.scene.reset()
         y = self.targets()
         self.last_targets = y
         opt = self.input_optimizer(x)
@@ -126,9 +125,9 @@ class DeepInversionSynthesizer(Synthesizer):
         cfg = self.cfg
         best = BestSoFar()
         scene = self.scene
-        max_shift = int(cfg.jitter_fraction * (self.shape[-1] if scene is None else scene.frames))
+        max_shift = int(cfg.jitter_fraction * (scene.frames or self.shape[-1]))
         for _ in range(cfg.iterations):
-            seen = x if scene is None else scene(x)  # what the teacher sees and the pool keeps
+            seen = scene(x)  # what the teacher sees and the pool keeps
             x_j = roll_time(seen, max_shift, self.device_rng)
             t_logits, bn_loss = self.memory.run(self._teacher_pass, x_j)
             terms = {"ce": F.cross_entropy(t_logits.float(), y), "bn": bn_loss,
@@ -140,12 +139,10 @@ class DeepInversionSynthesizer(Synthesizer):
                 loss = loss + cfg.competition_weight * terms["competition"]
             best.offer(loss, seen)  # the inputs as they were when this loss was measured
             opt.zero_grad(set_to_none=True)
-            if scene is not None:
-                scene.zero_grad_()
+            scene.zero_grad_()
             self.memory.backward(loss)
             opt.step()
-            if scene is not None:
-                scene.step()
+            scene.step()
             self.sample_iterations += cfg.synth_batch
         self.last_losses = {k: v.detach() for k, v in terms.items()} | {"total": best.loss}
         return best.values[0]
@@ -157,8 +154,7 @@ class AdaptiveDeepInversion(DataFreeMethod):
                                                (1, ctx.data.n_mels, frames), ctx.device, ctx.seed)
         if self.config.init == "silence":
             synthesizer.start = silence_fill(ctx.data, ctx.device)
-        synthesizer.scene = make_scene(self.config.scene, self.config.synth_batch, ctx.data, frames,
-                                       self.config.scene_lr, ctx.device, synthesizer.device_rng)
+        synthesizer.scene = scene_of(self.config, ctx.data, frames, ctx.device, synthesizer.device_rng)
         return synthesizer
 
     def make_distiller(self, ctx: CellContext, teacher, student):

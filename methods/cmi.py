@@ -26,7 +26,7 @@ from .inversion.generator import SpectrogramGenerator
 from .inversion.hooks import BatchNormStatistics, frozen
 from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
 from .inversion.memory import StepMemory
-from .inversion.scene import SceneFields, make_scene
+from .inversion.scene import NO_SCENE, SceneFields, scene_of
 from .registry import register_method
 
 
@@ -79,7 +79,7 @@ class ContrastiveSynthesizer(Synthesizer):
         self.head_opt = torch.optim.Adam(self.head.parameters(), lr=cfg.lr_g)
         self.bank = MemoryBank(cfg.bank_size, 2 * dim, device)
         self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator)
-        self.scene = None  # a SynthesisScene the generated events are placed in before the teacher sees them
+        self.scene = NO_SCENE  # where the generated events are placed before the teacher sees them
 
     def contrastive_terms(self, local: torch.Tensor, global_: torch.Tensor, n_current: int,
                           x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -89,8 +89,7 @@ class ContrastiveSynthesizer(Synthesizer):
     def synthesize(self) -> torch.Tensor:
         cfg, n = self.cfg, self.cfg.synth_batch
         self.generator.reset()
-        if self.scene is not None:
-            self.scene.reset()
+        self.scene.reset()
         z = torch.randn(n, self.nz, generator=self.device_rng, device=self.device).requires_grad_()
         y = torch.randint(0, self.num_classes, (n,), generator=self.device_rng, device=self.device)
         self.last_targets = y
@@ -101,9 +100,7 @@ class ContrastiveSynthesizer(Synthesizer):
     def step_terms(self, z: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """One synthesis step's loss terms (unweighted), the generated batch and its instance features."""
         cfg, n = self.cfg, len(z)
-        x = self.generator(z)
-        if self.scene is not None:
-            x = self.scene(x)  # the scene is what the teacher sees and the pool keeps
+        x = self.scene(self.generator(z))  # the scene is what the teacher sees and the pool keeps
         global_view, local_view = self.views.global_view(x), self.views.local_view(x)
         run = self.memory.run
         t_logits, bn_loss, global_feat = run(self._teacher_pass, global_view)
@@ -139,13 +136,11 @@ class ContrastiveSynthesizer(Synthesizer):
             best.offer(loss, x, features)
             opt.zero_grad(set_to_none=True)
             self.head_opt.zero_grad(set_to_none=True)
-            if self.scene is not None:
-                self.scene.zero_grad_()
+            self.scene.zero_grad_()
             self.memory.backward(loss)
             opt.step()
             self.head_opt.step()
-            if self.scene is not None:
-                self.scene.step()
+            self.scene.step()
             self.sample_iterations += n
         best_x, best_features = best.values
         self.bank.add(best_features)
@@ -159,8 +154,7 @@ class ContrastiveModelInversion(DataFreeMethod):
     def make_synthesizer(self, ctx: CellContext, teacher, student, frames: int) -> Synthesizer:
         synthesizer = self.synthesizer_cls(self.config, teacher, student, ctx.data.num_classes, ctx.data.n_mels,
                                            frames, ctx.device, ctx.seed)
-        synthesizer.scene = make_scene(self.config.scene, self.config.synth_batch, ctx.data, frames,
-                                       self.config.scene_lr, ctx.device, synthesizer.device_rng)
+        synthesizer.scene = scene_of(self.config, ctx.data, frames, ctx.device, synthesizer.device_rng)
         return synthesizer
 
     def make_distiller(self, ctx: CellContext, teacher, student):

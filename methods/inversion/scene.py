@@ -73,17 +73,20 @@ class SynthesisScene(nn.Module):
         self.level = nn.Parameter(torch.zeros(batch, 1, n_mels, 1, device=silence.device))
         self.texture = nn.Parameter(torch.zeros(batch, 1, 1, 1, device=silence.device))
         self.register_buffer("noise", torch.zeros(batch, 1, n_mels, frames, device=silence.device))
+        # "mixed": the samples that stay digital silence (even indices), fixed for the scene's life
+        self.register_buffer("silent", (torch.arange(batch, device=silence.device) % 2 == 0).view(-1, 1, 1, 1))
         self.optimizer: torch.optim.Optimizer | None = None
         self.reset()
 
     def reset(self) -> None:
         """A new batch: backgrounds back at digital silence, a fresh texture, fresh optimizer state."""
+        learned = self.kind != "silence"
         with torch.no_grad():
             self.level.copy_(self.silence.expand_as(self.level))
             self.texture.zero_()
-            self.noise.copy_(torch.randn(self.noise.shape, generator=on_device(self.generator, self.noise.device),
-                                         device=self.noise.device))
-        learned = self.kind != "silence"
+            if learned:  # a silence scene never reads the texture
+                self.noise.copy_(torch.randn(self.noise.shape, generator=on_device(self.generator, self.noise.device),
+                                             device=self.noise.device))
         self.level.requires_grad_(learned)
         self.texture.requires_grad_(learned)
         self.optimizer = torch.optim.Adam([self.level, self.texture], lr=self.lr) if learned else None
@@ -95,8 +98,7 @@ class SynthesisScene(nn.Module):
             return silence
         learned = self.level + self.texture * self.noise
         if self.kind == "mixed":  # even samples stay digital silence (no gradient reaches their parameters)
-            silent = (torch.arange(self.batch, device=learned.device) % 2 == 0).view(-1, 1, 1, 1)
-            return torch.where(silent, silence, learned)
+            return torch.where(self.silent, silence, learned)
         return learned
 
     def forward(self, event: torch.Tensor) -> torch.Tensor:
@@ -111,6 +113,32 @@ class SynthesisScene(nn.Module):
     def step(self) -> None:
         if self.optimizer is not None:
             self.optimizer.step()
+
+
+class NoScene:
+    """The scene of a synthesizer that places nothing: the events pass through as they are. Lets a synthesizer
+    call its scene at every step without asking whether it has one."""
+
+    frames = None
+
+    def __call__(self, event: torch.Tensor) -> torch.Tensor:
+        return event
+
+    def reset(self) -> None: ...
+
+    def zero_grad_(self) -> None: ...
+
+    def step(self) -> None: ...
+
+
+NO_SCENE = NoScene()
+
+
+def scene_of(config: "SceneFields", data, event_frames: int, device: torch.device,
+             generator: torch.Generator | None = None) -> "SynthesisScene | NoScene":
+    """The scene a method's config asks for (its `scene`, `scene_lr` and `synth_batch`), or NO_SCENE."""
+    return make_scene(config.scene, config.synth_batch, data, event_frames, config.scene_lr, device,
+                      generator) or NO_SCENE
 
 
 def make_scene(kind: str, batch: int, data, event_frames: int, lr: float, device: torch.device,
