@@ -84,9 +84,10 @@ class SynthesisScene(nn.Module):
         with torch.no_grad():
             self.level.copy_(self.silence.expand_as(self.level))
             self.texture.zero_()
-            if learned:  # a silence scene never reads the texture
-                self.noise.copy_(torch.randn(self.noise.shape, generator=on_device(self.generator, self.noise.device),
-                                             device=self.noise.device))
+            # drawn for a silence scene too, which never reads it: the draws after it (event offsets, jitter) stay
+            # those the committed silence-scene record was made with
+            self.noise.copy_(torch.randn(self.noise.shape, generator=on_device(self.generator, self.noise.device),
+                                         device=self.noise.device))
         self.level.requires_grad_(learned)
         self.texture.requires_grad_(learned)
         self.optimizer = torch.optim.Adam([self.level, self.texture], lr=self.lr) if learned else None
