@@ -7,7 +7,7 @@ import logging
 import sys
 
 from .commands import COMMANDS
-from .executors import WorkerPoolBroke
+from .execution.executors import WorkerPoolBroke
 from .registry import UnknownNameError
 
 

@@ -28,14 +28,14 @@ import pandas as pd
 from methods import METHODS
 from methods.overrides import SCOPES, ConfigKeyError, scope_of
 
-from .cell import Cell, cell_config
 from .customize import NESTED_CONFIGS, customized, parse_value
-from .plots import ACCURACY_LABEL, FLOOR_METHOD, panels, save
+from .execution.cell import Cell, cell_config
 from .presets import Preset
-from .record_schema import RunRecord
-from .records import write_atomic
 from .reporting.drawing import draw_accuracy, readable_log_axis
 from .reporting.intervals import accuracy_interval, interval_columns, interval_of
+from .reporting.plots import ACCURACY_LABEL, FLOOR_METHOD, panels, save
+from .store.record_schema import RunRecord
+from .store.records import write_atomic
 
 
 @dataclasses.dataclass(frozen=True)

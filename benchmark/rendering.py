@@ -13,8 +13,8 @@ import torchaudio
 from methods import SynthesizedSamples
 
 from .data.features import FrontEndConfig
-from .plots import pyplot
 from .prepared import PreparedData
+from .reporting.plots import pyplot
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ import pytest
 import soundfile as sf
 
 from benchmark.cli import build_parser
+from benchmark.commands.datasets import add_parser as add_datasets_parser, main as run_datasets
 from benchmark.data import DATASETS
 from benchmark.data.audio_io import TOO_SHORT, UNREADABLE, BadAudioFile, ClipTooShort, probe, window_samples_at
 from benchmark.data.base import DataConfig, bad_file_policy
 from benchmark.data.features import FrontEndConfig, extract_split
-from benchmark.record_schema import RunRecord
-from benchmark.commands.datasets import add_parser as add_datasets_parser, main as run_datasets
-from benchmark.summary import run_summary
+from benchmark.reporting.summary import run_summary
+from benchmark.store.record_schema import RunRecord
 from tests.test_real_datasets import make_audiomnist, make_esc50, make_us8k
 
 FRONTEND = FrontEndConfig(n_mels=16)  # n_fft 512 at 16 kHz: one analysis window = 32 ms
@@ -57,7 +57,7 @@ def parse(argv: list[str]):
 
 
 def test_run_accepts_on_bad_file_and_sets_the_data_config():
-    from benchmark.cell import Cell, cell_config, config_hash
+    from benchmark.execution.cell import Cell, cell_config, config_hash
     from benchmark.commands.run import sweep_spec
 
     plain = sweep_spec(parse(["run", "--preset", "micro"])).preset

@@ -1,7 +1,7 @@
-from benchmark.bounds import Bound, violations
 from benchmark.cli import main
-from benchmark.record_schema import RunRecord
-from benchmark.records import RunStore
+from benchmark.stats.bounds import Bound, violations
+from benchmark.store.record_schema import RunRecord
+from benchmark.store.records import RunStore
 
 
 def _rec(method, acc, seed=0, status="ok"):

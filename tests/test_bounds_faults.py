@@ -2,10 +2,10 @@
 that name the file and the line (issue 13, item 3)."""
 import pytest
 
-from benchmark.bounds import read_bounds
 from benchmark.cli import main
-from benchmark.record_schema import RunRecord
-from benchmark.records import RunStore
+from benchmark.stats.bounds import read_bounds
+from benchmark.store.record_schema import RunRecord
+from benchmark.store.records import RunStore
 
 HEADER = "dataset,pair,method,lower,upper,preset\n"
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.bounds import Bound, check_bounds, read_bounds
-from benchmark.bounds_derive import FALSE_ALARM, measured_from_bounds_file, measured_from_records, \
-    simulate_false_alarm, smallest_failing_drop
 from benchmark.cli import main
-from benchmark.record_schema import RunRecord
-from benchmark.summary import reference_line
+from benchmark.reporting.summary import reference_line
+from benchmark.stats.bounds import Bound, check_bounds, read_bounds
+from benchmark.stats.bounds_derive import (FALSE_ALARM, measured_from_bounds_file, measured_from_records,
+                                           simulate_false_alarm, smallest_failing_drop)
+from benchmark.store.record_schema import RunRecord
 
 REPO = Path(__file__).resolve().parent.parent
 BOUNDS = REPO / "results" / "bounds"

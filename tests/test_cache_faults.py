@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import loading
-from benchmark.cell import train_or_load_teacher
+from benchmark.checkpoints.teachers import TeacherCache
 from benchmark.cli import main
 from benchmark.data import synth
 from benchmark.data.base import Clip, ClipSet
 from benchmark.data.feature_cache import CacheUnusable, cache_paths, cached_split_features, host_tag, temp_path
 from benchmark.data.features import FrontEndConfig, extract_split
-from benchmark.grid import SweepSpec
-from benchmark.loading import DataProvider
+from benchmark.execution import loading
+from benchmark.execution.cell import train_or_load_teacher
+from benchmark.execution.grid import SweepSpec
+from benchmark.execution.loading import DataProvider
 from benchmark.presets import PRESETS
-from benchmark.teachers import TeacherCache
 
 FRONTEND = FrontEndConfig(sample_rate=8000, n_fft=256, win_length=200, hop_length=80, n_mels=16)
 MICRO = PRESETS.get("micro")
@@ -199,7 +199,7 @@ def test_a_truncated_teacher_is_retrained(own_cache, caplog):
     train_or_load_teacher(MICRO, data, "wrn16_2_tiny", 0, TeacherCache(own_cache / "teachers"), torch.device("cpu"))
     (path,) = (own_cache / "teachers").glob("*.pt")
     truncate(path)
-    caplog.set_level(logging.INFO, logger="benchmark.teachers")
+    caplog.set_level(logging.INFO, logger="benchmark.checkpoints.teachers")
     _, info = train_or_load_teacher(MICRO, data, "wrn16_2_tiny", 0, TeacherCache(own_cache / "teachers"),
                                     torch.device("cpu"))
     assert f"corrupt cache entry {path}" in caplog.text and info["cached"] is False

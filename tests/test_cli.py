@@ -3,7 +3,7 @@ import json
 import pytest
 
 from benchmark.cli import main
-from benchmark.records import RunStore
+from benchmark.store.records import RunStore
 
 REQUIRED = {"dataset", "teacher", "student", "method", "seed", "preset", "status", "accuracy", "phases",
             "peak_memory_mb", "config", "config_hash", "git_commit", "packages", "device", "wall_seconds",
@@ -96,8 +96,8 @@ def test_run_ends_by_printing_the_tables_verdicts_and_the_reference_line(tmp_pat
 
 
 def test_reference_line_checks_only_this_runs_cells(tmp_path):
-    from benchmark.record_schema import RunRecord
-    from benchmark.summary import reference_line
+    from benchmark.store.record_schema import RunRecord
+    from benchmark.reporting.summary import reference_line
 
     (tmp_path / "cpu.csv").write_text("dataset,pair,method,lower,upper,preset\n"
                                       "synth,a:b,kd,50,60,cpu\nsynth,a:b,adi,10,20,cpu\n")

@@ -9,14 +9,14 @@ import json
 
 import pytest
 
-from benchmark import loading
 from benchmark.cli import main
-from benchmark.cost_estimate import EXPENSIVE_FACTOR, TooExpensive, refuse_if_expensive
+from benchmark.costs.cost_estimate import EXPENSIVE_FACTOR, TooExpensive, refuse_if_expensive
 from benchmark.customize import check_preset_rules, customized
 from benchmark.data import synth
 from benchmark.data.base import DataConfig
 from benchmark.data.features import FrontEndConfig
-from benchmark.grid import SweepSpec
+from benchmark.execution import loading
+from benchmark.execution.grid import SweepSpec
 from benchmark.presets import PRESETS
 from benchmark.ranges import check_config, undeclared_fields
 from methods import METHODS, method_configs

@@ -13,14 +13,14 @@ import pytest
 import soundfile as sf
 import torch
 
+from benchmark.checkpoints.teachers import teacher_key
 from benchmark.cli import main
 from benchmark.data import DATASETS
 from benchmark.data.base import DataConfig
 from benchmark.data.feature_cache import HASH_INDEX, cached_split_features, content_fingerprint, features_key
 from benchmark.data.features import FrontEndConfig
-from benchmark.presets import PRESETS
 from benchmark.prepared import prepare
-from benchmark.teachers import teacher_key
+from benchmark.presets import PRESETS
 from benchmark.training import TrainConfig
 from tests.test_real_datasets import make_esc50
 

@@ -8,9 +8,9 @@ from benchmark.cli import build_parser
 from benchmark.cli import main as cli_main
 from benchmark.commands.run import sweep_spec, with_models
 from benchmark.floor import with_floor
-from benchmark.record_schema import RunRecord
-from benchmark.report_tables import FLOOR_COLUMN, table2
-from benchmark.summary import teacher_lines
+from benchmark.reporting.report_tables import FLOOR_COLUMN, table2
+from benchmark.reporting.summary import teacher_lines
+from benchmark.store.record_schema import RunRecord
 
 PAIR = ("t", "s")
 

@@ -10,8 +10,8 @@ from torch import nn
 
 from benchmark.data.features import FeatureSet
 from benchmark.presets import PRESETS
-from benchmark.record_schema import RunRecord
-from benchmark.report_tables import floor_comparisons, floor_section
+from benchmark.reporting.report_tables import floor_comparisons, floor_section
+from benchmark.store.record_schema import RunRecord
 from methods import METHODS, method_config
 from methods.controls import NoiseSynthesizer, RealSubsetSynthesizer
 from methods.inversion.diagnostics import bn_losses, pool_diagnostics, teacher_view
@@ -146,7 +146,7 @@ def test_every_data_free_row_is_judged_against_the_floor_and_the_controls_are_no
 
 def test_the_controls_run_as_methods_and_record_diagnostics(tmp_path):
     from benchmark.cli import main
-    from benchmark.records import RunStore
+    from benchmark.store.records import RunStore
 
     assert set(METHODS.names()) >= {"kd-noise", "kd-subset"}
     argv = ["run", "--preset", "micro", "--methods", "kd-noise,kd-subset,adi", "--seeds", "1", "--out", str(tmp_path)]

@@ -7,8 +7,8 @@ import pytest
 from benchmark.cli import main
 from benchmark.curve import Axis, curve_frame
 from benchmark.presets import PRESETS
-from benchmark.record_schema import RunRecord
-from benchmark.records import RunStore
+from benchmark.store.record_schema import RunRecord
+from benchmark.store.records import RunStore
 from methods import method_config
 from methods.overrides import ConfigKeyError
 

@@ -10,7 +10,7 @@ import pytest
 from benchmark.cli import main
 from benchmark.curve import Axes, Axis
 from benchmark.presets import PRESETS
-from benchmark.records import RunStore
+from benchmark.store.records import RunStore
 from methods import method_config
 from methods.overrides import ConfigKeyError
 

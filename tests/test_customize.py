@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchmark.cell import Cell, cell_config, config_hash
 from benchmark.cli import main
 from benchmark.customize import collect_changes, customized, parse_assignment, parse_value
+from benchmark.execution.cell import Cell, cell_config, config_hash
 from benchmark.presets import PRESETS
 from methods import method_config
 from methods.overrides import ConfigKeyError

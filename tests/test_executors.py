@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cell import Cell
-from benchmark.executors import ExecutorOptions, LocalExecutor, RayExecutor, default_threads, make_executor
-from benchmark.jobs import Runtime, TeacherJob, teacher_jobs
+from benchmark.execution.cell import Cell
+from benchmark.execution.executors import ExecutorOptions, LocalExecutor, RayExecutor, default_threads, make_executor
+from benchmark.execution.grid import SweepSpec
+from benchmark.execution.jobs import Runtime, TeacherJob, teacher_jobs
+from benchmark.execution.sweep import run_sweep
 from benchmark.presets import PRESETS
-from benchmark.records import RunStore
 from benchmark.registry import UnknownNameError
-from benchmark.grid import SweepSpec
-from benchmark.sweep import run_sweep
+from benchmark.store.records import RunStore
 
 ray = pytest.importorskip("ray")
 

@@ -16,7 +16,7 @@ import methods.fast as fast_module
 from benchmark.cli import main
 from benchmark.planning.plan import Device, plan_cell
 from benchmark.presets import PRESETS
-from benchmark.records import RunStore
+from benchmark.store.records import RunStore
 from methods import build_method, method_config
 from methods.fast import (FastConfig, FastMetaSynthesizer, MomentumBatchNormStatistics, reset_batchnorms,
                           reset_first_layers)

@@ -16,12 +16,12 @@ import soundfile as sf
 from benchmark.cli import main as cli_main
 from benchmark.data import DATASETS
 from benchmark.data.base import DataConfig
-from benchmark.data.features import FrontEndConfig
 from benchmark.data.feature_cache import features_key
+from benchmark.data.features import FrontEndConfig
 from benchmark.data.folder import FolderDatasetError, hash_split
 from benchmark.data.sources import DatasetIntegrityError
-from benchmark.grid import SweepSpec
-from benchmark.loading import DataProvider
+from benchmark.execution.grid import SweepSpec
+from benchmark.execution.loading import DataProvider
 from benchmark.planning.shapes import dataset_shape
 from benchmark.presets import PRESETS
 

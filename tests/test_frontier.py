@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 from benchmark.cli import main
-from benchmark.leaderboard import write_leaderboard
-from benchmark.record_schema import RunRecord
-from benchmark.records import RunStore
 from benchmark.reporting.frontier import frontier_frame
 from benchmark.reporting.frontier_report import write_frontier
 from benchmark.reporting.intervals import accuracy_interval
+from benchmark.reporting.leaderboard import write_leaderboard
+from benchmark.store.record_schema import RunRecord
+from benchmark.store.records import RunStore
 
 CLIPS = 40
 

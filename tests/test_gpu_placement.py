@@ -10,16 +10,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmark import executors, jobs
-from benchmark.cell import Cell
 from benchmark.cli import main as cli_main
-from benchmark.executors import ExecutorOptions, RayExecutor, worker_pool
-from benchmark.grid import SweepSpec
+from benchmark.execution import executors; from benchmark.execution import jobs
+from benchmark.execution.cell import Cell
+from benchmark.execution.executors import ExecutorOptions, RayExecutor, worker_pool
+from benchmark.execution.grid import SweepSpec
+from benchmark.execution.placement import (GpuSlot, PlacementError, PlacementRequest, check_ray_gpus, local_gpu_slots,
+                                           resolve_placement)
 from benchmark.numerics import Numerics
-from benchmark.placement import (GpuSlot, PlacementError, PlacementRequest, check_ray_gpus, local_gpu_slots,
-                                 resolve_placement)
 from benchmark.presets import PRESETS
-from benchmark.record_schema import RunRecord
+from benchmark.store.record_schema import RunRecord
 
 SPEC = SweepSpec(PRESETS.get("micro"), ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("kd",), (0,))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.records import RunStore, cell_key
+from benchmark.store.records import RunStore, cell_key
 
 REPO = Path(__file__).resolve().parent.parent
 ARGV = ["run", "--preset", "micro", "--methods", "teacher,student,cmi", "--seeds", "2", "--no-tables", "--no-floor"]
@@ -20,8 +20,8 @@ CELLS = 6
 # Run the CLI in a child whose Nth record write (or first teacher save) writes half its bytes and dies.
 WRAPPER = r'''
 import os, signal, sys
-import benchmark.records as records
-import benchmark.teachers as teachers
+import benchmark.store.records as records
+import benchmark.checkpoints.teachers as teachers
 import torch
 from benchmark.cli import main
 

@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from benchmark.leaderboard import leaderboard, mean_ci, write_leaderboard
-from benchmark.record_schema import RunRecord
+from benchmark.reporting.leaderboard import leaderboard, mean_ci, write_leaderboard
+from benchmark.store.record_schema import RunRecord
 
 
 def _rec(method, acc, seed, synth_s=0.0, its=0, status="ok"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.reference import paper_accuracy
+from benchmark.reporting.reference import paper_accuracy
 from methods import METHODS, TABLE_ORDER, TablePlacement
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ import json, sys
 import methods
 from benchmark.cli import build_parser, main
 from benchmark.commands.run import sweep_spec
-from benchmark.report_tables import table2_columns
+from benchmark.reporting.report_tables import table2_columns
 assert methods.__file__.startswith(sys.argv[1]), methods.__file__
 spec = sweep_spec(build_parser().parse_args(["run", "--methods", "all"]))
 print(json.dumps({"all": list(spec.methods), "columns": list(table2_columns().values())}))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from benchmark.cli import main
-from benchmark.records import RunStore
+from benchmark.store.records import RunStore
 from methods import METHODS, TABLE_ORDER
 from methods.adi import ADIConfig, DeepInversionSynthesizer
 from methods.frami import FeatureInvarianceSynthesizer, FRAMIConfig
@@ -103,7 +103,7 @@ def test_smoke_sweep_stays_within_the_shipped_smoke_bounds(smoke_all):
     """Regression check: the smoke sweep against bounds derived from measured smoke runs."""
     from pathlib import Path
 
-    from benchmark.bounds import read_bounds, violations
+    from benchmark.stats.bounds import read_bounds, violations
 
     bounds = read_bounds(Path(__file__).resolve().parent.parent / "results" / "bounds" / "smoke.csv")
     records = [r for r in smoke_all[1].values()]

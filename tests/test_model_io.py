@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from benchmark import load_student
+from benchmark.checkpoints.model_io import FORMAT, InvalidCheckpoint, ModelCheckpoint, read_checkpoint, save_checkpoint
 from benchmark.cli import main as cli_main
 from benchmark.data.features import FrontEndConfig, LogMel, Normaliser
-from benchmark.model_io import FORMAT, InvalidCheckpoint, ModelCheckpoint, read_checkpoint, save_checkpoint
 from benchmark.presets import PRESETS
-from benchmark.records import RunStore
+from benchmark.store.records import RunStore
 from models import create_model
 
 MICRO = PRESETS.get("micro")

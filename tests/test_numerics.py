@@ -139,7 +139,7 @@ def test_a_gpu_that_cannot_be_queried_leaves_the_facts_empty_not_a_failed_cell(m
 def test_the_matmul_peak_is_measured_in_the_works_tf32_mode(restore_numerics, monkeypatch):
     """torch's defaults let convolutions use TF32 but not matmuls: a peak measured so would be an fp32 peak
     for TF32 work, and the work's % of peak could pass 100%. The peak takes the work's mode and says so."""
-    from benchmark import throughput
+    from benchmark.costs import throughput
 
     modes = []
     real_mm = torch.mm

@@ -13,12 +13,12 @@ from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 
 from benchmark.curve import Axis, write_curve
-from benchmark.leaderboard import write_leaderboard
-from benchmark.plots import plot_cost, plot_ranking
-from benchmark.record_schema import RunRecord
 from benchmark.reporting.drawing import ReadableLogLocator, tick_text
 from benchmark.reporting.frontier import frontier_frame
 from benchmark.reporting.frontier_plot import plot_frontier
+from benchmark.reporting.leaderboard import write_leaderboard
+from benchmark.reporting.plots import plot_cost, plot_ranking
+from benchmark.store.record_schema import RunRecord
 
 matplotlib.use("Agg")
 CLIPS = 40

@@ -1,4 +1,4 @@
-"""Seeds a verdict needs (benchmark/power.py): textbook values, an independent power integral, a simulation,
+"""Seeds a verdict needs (benchmark/stats/power.py): textbook values, an independent power integral, a simulation,
 the 1-2 seed wording, the zero cases, Holm's levels, and the numbers in every report that carries a verdict."""
 import math
 import re
@@ -8,12 +8,12 @@ import pytest
 from scipy import integrate
 from scipy import stats as sps
 
-from benchmark.leaderboard import write_leaderboard
-from benchmark.power import min_detectable_difference, seed_power, seeds_needed, t_power
-from benchmark.record_schema import RunRecord
-from benchmark.report_tables import write_tables
-from benchmark.statistics import holm, holm_thresholds
-from benchmark.summary import run_summary
+from benchmark.reporting.leaderboard import write_leaderboard
+from benchmark.reporting.report_tables import write_tables
+from benchmark.reporting.summary import run_summary
+from benchmark.stats.power import min_detectable_difference, seed_power, seeds_needed, t_power
+from benchmark.stats.significance import holm, holm_thresholds
+from benchmark.store.record_schema import RunRecord
 
 
 def integral_power(ncp: float, df: int, alpha: float) -> float:

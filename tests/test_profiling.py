@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmark.profiling import StepProfile, clock_for, profile_markdown, summarize
+from benchmark.costs.profiling import StepProfile, clock_for, profile_markdown, summarize
 
 
 def _event(key: str, cpu_us: float, device_us: float, count: int = 2) -> SimpleNamespace:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.record_schema import REQUIRED, SCHEMA_VERSION, MalformedRecord, RunRecord
-from benchmark.records import RunStore, cell_key
+from benchmark.store.record_schema import REQUIRED, SCHEMA_VERSION, MalformedRecord, RunRecord
+from benchmark.store.records import RunStore, cell_key
 
 # The committed cpu-preset records of commit 905ebdc~3 (`git show 905ebdc~3:results/runs.jsonl`), byte for byte.
 V1_RUNS = Path(__file__).parent / "data" / "runs_v1.jsonl.gz"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.record_schema import SCHEMA_VERSION, MalformedRecord, RunRecord
-from benchmark.records import RunStore, cell_key
+from benchmark.store.record_schema import SCHEMA_VERSION, MalformedRecord, RunRecord
+from benchmark.store.records import RunStore, cell_key
 
 V1_RUNS = Path(__file__).parent / "data" / "runs_v1.jsonl.gz"  # committed cpu-preset records (27 ok cells)
 
@@ -102,7 +102,7 @@ def test_a_nan_accuracy_is_skipped_and_the_leaderboard_is_written(tmp_path):
 
 
 def test_short_predictions_never_enter_a_paired_test(tmp_path):
-    from benchmark.report_tables import comparisons
+    from benchmark.reporting.report_tables import comparisons
 
     records = committed()
     index = records.index(of(records, "frami", 0))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.record_schema import RunRecord
-from benchmark.records import RunStore, cell_key, write_atomic
+from benchmark.store.record_schema import RunRecord
+from benchmark.store.records import RunStore, cell_key, write_atomic
 
 REPO = Path(__file__).resolve().parent.parent
 

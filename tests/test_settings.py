@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from benchmark.cli import main
-from benchmark.leaderboard import leaderboard_by_setting
-from benchmark.record_schema import RunRecord
-from benchmark.records import RunStore
-from benchmark.report_tables import write_tables
-from benchmark.settings import MixedSettings, check_not_mixed, newest_config_only, setting_of, split_by_setting
+from benchmark.reporting.leaderboard import leaderboard_by_setting
+from benchmark.reporting.report_tables import write_tables
+from benchmark.store.record_schema import RunRecord
+from benchmark.store.records import RunStore
+from benchmark.store.settings import MixedSettings, check_not_mixed, newest_config_only, setting_of, split_by_setting
 
 
 def record(method: str, seed: int, accuracy: float, preset: str = "cpu", config_hash: str = "h",

@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import teachers
-from benchmark.cell import Cell, train_or_load_teacher
+from benchmark.checkpoints import teachers
+from benchmark.checkpoints.teachers import TeacherCache, TeacherNotCached
 from benchmark.data.feature_cache import host_tag
-from benchmark.executors import ExecutorOptions, RayExecutor
-from benchmark.grid import SweepSpec
-from benchmark.jobs import Runtime
-from benchmark.key_lock import key_lock
-from benchmark.loading import DataProvider
+from benchmark.execution.cell import Cell, train_or_load_teacher
+from benchmark.execution.executors import ExecutorOptions, RayExecutor
+from benchmark.execution.grid import SweepSpec
+from benchmark.execution.jobs import Runtime
+from benchmark.execution.key_lock import key_lock
+from benchmark.execution.loading import DataProvider
 from benchmark.numerics import Numerics
 from benchmark.presets import PRESETS
-from benchmark.teachers import TeacherCache, TeacherNotCached
 
 ray = pytest.importorskip("ray")
 
@@ -119,8 +119,8 @@ def test_a_loading_only_cache_never_trains(tmp_path, monkeypatch):
 def test_a_held_key_lock_makes_the_next_holder_wait_and_names_the_holder(tmp_path, caplog):
     """The lock is the kernel's flock on KEY.lock: a second holder waits (saying who holds it) until release."""
     lock = tmp_path / "abc.lock"
-    logger = logging.getLogger("benchmark.teachers")
-    caplog.set_level(logging.INFO, logger="benchmark.teachers")
+    logger = logging.getLogger("benchmark.checkpoints.teachers")
+    caplog.set_level(logging.INFO, logger="benchmark.checkpoints.teachers")
     order = []
 
     def second_holder():

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from benchmark.record_schema import RunRecord
-from benchmark.statistics import (BYTES_PER_DRAW, CHUNK_BYTES, SeedPair, bootstrap_ci_diff, bootstrap_p_value,
-                                  chunk_size, holm, mcnemar_by_seed, mcnemar_exact, paired_correctness,
-                                  paired_correctness_by_seed, paired_seed_test, paired_t_test, two_level_bootstrap,
-                                  wilcoxon_signed_rank)
+from benchmark.stats.significance import (BYTES_PER_DRAW, CHUNK_BYTES, SeedPair, bootstrap_ci_diff, bootstrap_p_value,
+                                          chunk_size, holm, mcnemar_by_seed, mcnemar_exact, paired_correctness,
+                                          paired_correctness_by_seed, paired_seed_test, paired_t_test,
+                                          two_level_bootstrap, wilcoxon_signed_rank)
+from benchmark.store.record_schema import RunRecord
 
 
 def test_mcnemar_exact_by_hand():

@@ -11,10 +11,10 @@ import warnings
 
 import pytest
 
-import benchmark.records as records
+import benchmark.store.records as records
 from benchmark.cli import main
-from benchmark.record_schema import RunRecord
-from benchmark.records import RunStore
+from benchmark.store.record_schema import RunRecord
+from benchmark.store.records import RunStore
 
 
 def _record(seed: int, **changes) -> RunRecord:
@@ -193,14 +193,14 @@ def test_a_second_sweep_says_it_waits_then_runs(held_folder):
         fcntl.flock(lock, fcntl.LOCK_UN)
 
     listener = Listener()
-    logging.getLogger("benchmark.records").addHandler(listener)
+    logging.getLogger("benchmark.store.records").addHandler(listener)
     releaser = threading.Thread(target=release_once_told)
     releaser.start()
     try:
         assert main(_micro_run(out)) == 0
     finally:
         releaser.join()
-        logging.getLogger("benchmark.records").removeHandler(listener)
+        logging.getLogger("benchmark.store.records").removeHandler(listener)
     assert said.is_set(), "the waiting sweep never said that another sweep holds the folder"
     assert len(RunStore(out).read_records()) == 1
     assert (out / "sweep.lock").read_text().strip() == str(os.getpid())  # the new holder's pid
@@ -234,7 +234,7 @@ def test_an_unwritable_out_is_a_message(tmp_path, monkeypatch, capsys):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr("benchmark.records.tempfile.TemporaryFile", refuse)
+    monkeypatch.setattr("benchmark.store.records.tempfile.TemporaryFile", refuse)
     assert main(_micro_run(tmp_path / "out")) == 2
     assert f"error: cannot write to results folder {tmp_path / 'out'}: Permission denied" in capsys.readouterr().err
 

@@ -5,12 +5,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import benchmark.cell as cell_module
-from benchmark.cell import Cell, cell_config, config_hash, run_cell
+import benchmark.execution.cell as cell_module
+from benchmark.execution.cell import Cell, cell_config, config_hash, run_cell
+from benchmark.execution.grid import SweepSpec, expand_grid, pending_cells
 from benchmark.presets import PRESETS
-from benchmark.record_schema import RunRecord
-from benchmark.records import RunStore
-from benchmark.grid import SweepSpec, expand_grid, pending_cells
+from benchmark.store.record_schema import RunRecord
+from benchmark.store.records import RunStore
 from benchmark.training import DivergedError
 from methods.base import Method
 

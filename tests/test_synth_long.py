@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.cell import Cell, cell_config, config_hash
 from benchmark.customize import collect_changes, customized
 from benchmark.data import DATASETS
 from benchmark.data.base import DataConfig, hashed_data_config
 from benchmark.data.features import FeatureSet, Normaliser
 from benchmark.data.synth import CLASSES, render_clip
 from benchmark.data.synth_long import SILENT_SHARE, build_long_waveforms, long_spec
+from benchmark.execution.cell import Cell, cell_config, config_hash
 from benchmark.planning.shapes import dataset_shape
 from benchmark.prepared import PreparedData, sounding_span
 from benchmark.presets import PRESETS
@@ -127,8 +127,8 @@ def test_length_from_sets_the_synthesized_length(length_from, expected):
 
 def test_the_synth_set_synthesizes_the_same_length_either_way():
     """On `synth` the background noise fills every clip, so `events` changes nothing there."""
-    from benchmark.grid import SweepSpec
-    from benchmark.loading import DataProvider
+    from benchmark.execution.grid import SweepSpec
+    from benchmark.execution.loading import DataProvider
     preset = PRESETS.get("micro")
     data = DataProvider(SweepSpec(preset, ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("kd",), (0,))).get("synth")
     assert data.typical_event_frames() == data.typical_frames()

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.cell import train_or_load_teacher
-from benchmark.grid import SweepSpec
-from benchmark.loading import DataProvider
+from benchmark.checkpoints.teachers import TeacherCache
+from benchmark.execution.cell import train_or_load_teacher
+from benchmark.execution.grid import SweepSpec
+from benchmark.execution.loading import DataProvider
 from benchmark.presets import PRESETS
-from benchmark.teachers import TeacherCache
 
 MICRO = PRESETS.get("micro")
 SPEC = SweepSpec(MICRO, ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("teacher",), (0,))
@@ -43,7 +43,7 @@ def test_a_cache_file_that_would_run_code_is_refused_and_rebuilt(own_cache, tmp_
     blob["info"]["payload"] = WritesAMarker(marker)  # re-saved with an extra object, as in the issue
     torch.save(blob, path)
 
-    caplog.set_level(logging.INFO, logger="benchmark.teachers")
+    caplog.set_level(logging.INFO, logger="benchmark.checkpoints.teachers")
     _, info = train_or_load_teacher(MICRO, data, "wrn16_2_tiny", 0, TeacherCache(own_cache / "teachers"),
                                     torch.device("cpu"))
     assert not marker.exists(), "loading the teacher cache ran code from the file"
@@ -61,7 +61,7 @@ def test_a_cache_file_of_another_layout_is_rebuilt_not_used(own_cache, caplog):
     train_or_load_teacher(MICRO, data, "wrn16_2_tiny", 0, TeacherCache(own_cache / "teachers"), torch.device("cpu"))
     (path,) = (own_cache / "teachers").glob("*.pt")
     torch.save([1, 2, 3], path)  # loads weights-only, but is no teacher
-    caplog.set_level(logging.INFO, logger="benchmark.teachers")
+    caplog.set_level(logging.INFO, logger="benchmark.checkpoints.teachers")
     _, info = train_or_load_teacher(MICRO, data, "wrn16_2_tiny", 0, TeacherCache(own_cache / "teachers"),
                                     torch.device("cpu"))
     assert f"corrupt cache entry {path}" in caplog.text and "found list" in caplog.text and info["cached"] is False

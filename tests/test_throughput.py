@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from benchmark.cli import main
+from benchmark.costs.throughput import Workbench, measure_distill_step, measure_synthesis_step
 from benchmark.presets import PRESETS
-from benchmark.throughput import Workbench, measure_distill_step, measure_synthesis_step
 
 METHODS = ["student", "adi", "frami"]
 PAIR = "wrn16_2_tiny:wrn10_2_tiny"  # the other tests' pair: one smoke teacher per session

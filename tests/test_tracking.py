@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from benchmark.data.features import FrontEndConfig
-from benchmark.record_schema import RunRecord
+from benchmark.store.record_schema import RunRecord
 from benchmark.tracking import CellTracker, TrackingConfig, log_report_tables, open_cell_tracker, resolve_tracking
 
 wandb = pytest.importorskip("wandb")
@@ -305,7 +305,7 @@ def test_an_offline_sweep_logs_one_run_per_cell_and_the_tables(tmp_path):
     """End to end through the CLI: records stay in runs.jsonl; W&B gets a run per cell (with its losses,
     samples for the data-free cell, final accuracy) and one run with the report tables, all in one group."""
     from benchmark.cli import main
-    from benchmark.records import RunStore
+    from benchmark.store.records import RunStore
 
     out = tmp_path / "res"
     assert main(["run", "--preset", "smoke", "--methods", "teacher,cmi", "--seeds", "1", "--pairs",

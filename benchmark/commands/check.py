@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..bounds import check_bounds, read_bounds, reference_machine
-from ..bounds_derive import FALSE_ALARM, derive, measured_from_bounds_file, measured_from_records, write_derived
-from ..records import RunStore
+from ..stats.bounds import check_bounds, read_bounds, reference_machine
+from ..stats.bounds_derive import FALSE_ALARM, derive, measured_from_bounds_file, measured_from_records, write_derived
+from ..store.records import RunStore
 
 NAME = "check"
 

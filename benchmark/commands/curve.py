@@ -9,12 +9,12 @@ import argparse
 import dataclasses
 import time
 
-from ..cost_estimate import refuse_if_expensive
+from ..costs.cost_estimate import refuse_if_expensive
 from ..curve import Axes, Axis, methods_per_value, write_curve
+from ..execution.sweep import run_sweep
 from ..presets import PRESETS
-from ..records import RunStore, ensure_writable_dir
-from ..reports import provenance_header, records_or_error
-from ..sweep import run_sweep
+from ..reporting.reports import provenance_header, records_or_error
+from ..store.records import RunStore, ensure_writable_dir
 from .options import command_line
 from .run import add_sweep_arguments, executor_and_runtime, sweep_spec
 

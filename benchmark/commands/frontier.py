@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..records import cell_key
 from ..reporting.frontier_report import write_frontier
-from ..reports import provenance_header, records_or_error
+from ..reporting.reports import provenance_header, records_or_error
+from ..store.records import cell_key
 from .options import add_results_parser
 
 NAME = "frontier"

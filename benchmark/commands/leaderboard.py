@@ -1,8 +1,8 @@
 """`python -m benchmark leaderboard`: leaderboard.md and its plots from OUT/runs.jsonl."""
 from __future__ import annotations
 
-from ..leaderboard import write_leaderboard
-from ..reports import write_report
+from ..reporting.leaderboard import write_leaderboard
+from ..reporting.reports import write_report
 from .options import add_results_parser
 
 NAME = "leaderboard"

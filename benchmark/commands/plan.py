@@ -10,7 +10,7 @@ from tabulate import tabulate
 from methods import GROUPS, TABLE_ORDER, parse_methods
 
 from ..data import DATASETS, PAPER_DATASETS
-from ..grid import parse_pairs
+from ..execution.grid import parse_pairs
 from ..planning.plan import Device, plan_grid
 from .options import add_preset_arguments, parse_seeds, preset_from_args
 

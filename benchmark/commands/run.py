@@ -12,23 +12,23 @@ import torch
 
 from methods import GROUPS, METHODS, TABLE_ORDER, parse_methods
 
-from ..cost_estimate import refuse_if_expensive
+from ..checkpoints.teacher_source import check_teacher_fits, open_teacher_checkpoint, teacher_pairs
+from ..costs.cost_estimate import refuse_if_expensive
 from ..data import DATASETS, PAPER_DATASETS
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
-from ..executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
+from ..execution.executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
+from ..execution.grid import SweepSpec, expand_grid, parse_pairs
+from ..execution.jobs import Runtime
+from ..execution.placement import Placement, PlacementRequest, resolve_placement
+from ..execution.sweep import run_sweep
 from ..floor import with_floor
-from ..grid import SweepSpec, expand_grid, parse_pairs
-from ..jobs import Runtime
-from ..presets import PRESETS
 from ..numerics import apply_numerics
 from ..planning.fit import cell_memory_gb, check_grid_fits
-from ..placement import Placement, PlacementRequest, resolve_placement
-from ..records import RunStore, ensure_writable_dir
-from ..reports import write_all
-from ..settings import check_not_mixed, setting_name, setting_of
-from ..summary import run_summary, skipped_files_lines
-from ..sweep import run_sweep
-from ..teacher_source import check_teacher_fits, open_teacher_checkpoint, teacher_pairs
+from ..presets import PRESETS
+from ..reporting.reports import write_all
+from ..reporting.summary import run_summary, skipped_files_lines
+from ..store.records import RunStore, ensure_writable_dir
+from ..store.settings import check_not_mixed, setting_name, setting_of
 from ..tracking import log_report_tables, resolve_tracking
 from .options import (add_numerics_arguments, add_preset_arguments, command_line, numerics_from_args, parse_seeds,
                       preset_from_args)

@@ -13,14 +13,14 @@ from methods import METHODS, SynthesizedSamples, build_method, method_config
 from methods.inversion.diagnostics import pool_diagnostics
 from methods.inversion.loop import DataFreeMethod
 
-from ..cell import Cell, make_context
+from ..checkpoints.teachers import TeacherCache
 from ..data import cache_dir
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
 from ..environment import resolve_device
-from ..grid import SweepSpec, parse_pairs
-from ..loading import DataProvider
+from ..execution.cell import Cell, make_context
+from ..execution.grid import SweepSpec, parse_pairs
+from ..execution.loading import DataProvider
 from ..rendering import label_samples, mel_to_wave, plot_grid
-from ..teachers import TeacherCache
 from .options import add_preset_arguments, preset_from_args
 
 NAME = "samples"

@@ -1,8 +1,8 @@
 """`python -m benchmark tables`: Table 2/3 (md, csv, tex) and significance.md from OUT/runs.jsonl."""
 from __future__ import annotations
 
-from ..report_tables import write_tables
-from ..reports import write_report
+from ..reporting.report_tables import write_tables
+from ..reporting.reports import write_report
 from .options import add_results_parser
 
 NAME = "tables"

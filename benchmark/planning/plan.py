@@ -14,9 +14,9 @@ import torch
 from methods import METHODS, method_config
 from methods.inversion.loop import DataFreeConfig
 
-from ..presets import Preset
 from ..data import cache_dir
-from ..records import write_atomic
+from ..presets import Preset
+from ..store.records import write_atomic
 from .shapes import dataset_shape
 from .steps import StepCount, is_data_free, kd_step, model_bytes, synthesis_step, train_step, _models
 

@@ -21,11 +21,11 @@ import pandas as pd
 
 from methods import METHODS
 
-from ..record_schema import RunRecord
-from ..report_tables import FLOOR, Comparison, compare, latest
-from ..settings import newest_config_only
-from ..statistics import holm
+from ..stats.significance import holm
+from ..store.record_schema import RunRecord
+from ..store.settings import newest_config_only
 from .intervals import accuracy_interval, interval_columns
+from .report_tables import FLOOR, Comparison, compare, latest
 
 SPEEDUP_REFERENCES = ("adi", "cmi")  # the slow inversion baselines every speed-up is read against
 FAMILY = "frontier"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..plots import FLOOR_METHOD, panels, save
 from .drawing import draw_accuracy, readable_log_axis
 from .intervals import interval_of
+from .plots import FLOOR_METHOD, panels, save
 
 MARKERS = "osD^vP*Xh<>"
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..record_schema import RunRecord
-from ..records import write_atomic
+from ..store.record_schema import RunRecord
+from ..store.records import write_atomic
 from .frontier import SPEEDUP_REFERENCES, frontier_frame
-from .intervals import interval_of
 from .frontier_plot import plot_frontier
+from .intervals import interval_of
 
 LEGEND = (
     "One row per data-free method (and the `kd-noise` floor) at one budget (`budget`: the setting's --set changes, "

@@ -1,6 +1,6 @@
 """One method's accuracy over seeds, with the interval every plot and the frontier draw.
 
-The interval is the two-level bootstrap the verdicts use (benchmark/statistics.py: seeds with replacement,
+The interval is the two-level bootstrap the verdicts use (benchmark/stats/significance.py: seeds with replacement,
 then clips within each drawn seed), run on the method's own per-clip correctness against an all-wrong
 baseline, so its percentiles are accuracies and stay within [0, 100]. A t-interval over two seeds spanned
 -100% to 160% on the committed curve. Below MIN_SEEDS seeds no interval is given: the seeds themselves are
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..record_schema import RunRecord
-from ..statistics import MIN_SEEDS, SeedPair, two_level_bootstrap
+from ..stats.significance import MIN_SEEDS, SeedPair, two_level_bootstrap
+from ..store.record_schema import RunRecord
 
 N_BOOT = 10000  # as the verdicts (report_tables.compare -> two_level_bootstrap's default)
 

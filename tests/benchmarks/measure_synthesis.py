@@ -19,12 +19,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.cell import Cell, make_context  # noqa: E402
+from benchmark.checkpoints.teachers import TeacherCache  # noqa: E402
 from benchmark.data import cache_dir  # noqa: E402
-from benchmark.grid import SweepSpec  # noqa: E402
-from benchmark.loading import DataProvider  # noqa: E402
+from benchmark.execution.cell import Cell, make_context  # noqa: E402
+from benchmark.execution.grid import SweepSpec  # noqa: E402
+from benchmark.execution.loading import DataProvider  # noqa: E402
 from benchmark.presets import PRESETS  # noqa: E402
-from benchmark.teachers import TeacherCache  # noqa: E402
 from methods import build_method, method_config  # noqa: E402
 
 

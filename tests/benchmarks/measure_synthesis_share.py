@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from benchmark.costs.throughput import Workbench, _prepare_models, count_flops, data_free_method  # noqa: E402
 from benchmark.presets import PRESETS  # noqa: E402
-from benchmark.throughput import Workbench, _prepare_models, count_flops, data_free_method  # noqa: E402
 from methods.inversion.hooks import frozen  # noqa: E402
 from methods.inversion.loop import synthesis_layout  # noqa: E402
 

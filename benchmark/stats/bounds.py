@@ -2,7 +2,7 @@
 
 A bounds file is a CSV with columns dataset, pair, method, lower, upper (percent), an optional
 preset, and optionally center, spread, seeds, quantile: a *prediction bound* derived from measured
-seeds (benchmark/bounds_derive.py). A prediction bound checks the mean of the k seeds a run has of
+seeds (benchmark/stats/bounds_derive.py). A prediction bound checks the mean of the k seeds a run has of
 its cell against center +- quantile x spread x sqrt(1/k + 1/seeds) (clipped to [0, 100]); its lower
 and upper are that interval for one seed. A bound without them (a fixed range, e.g. the paper's
 numbers +- 5 pp) checks every seed against [lower, upper].
@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .record_schema import RunRecord, as_record
+from ..store.record_schema import RunRecord, as_record
 
 COLUMNS = ("dataset", "pair", "method", "lower", "upper")
 PREDICTION_COLUMNS = ("center", "spread", "seeds", "quantile")  # optional, all four or none

@@ -14,13 +14,13 @@ import time
 
 from methods import METHODS
 
+from ..store.record_schema import RunRecord
+from ..store.records import RunStore, sweep_lock
 from .executors import Executor, LocalExecutor, ExecutorOptions
 from .grid import SweepSpec, expand_grid, pending_cells
 from .jobs import Runtime, prepare_data, teacher_jobs
-from .record_schema import RunRecord
-from .records import RunStore, sweep_lock
 
-log = logging.getLogger("benchmark.sweep")
+log = logging.getLogger("benchmark.execution.sweep")
 
 
 def without_repeats(spec: SweepSpec) -> SweepSpec:

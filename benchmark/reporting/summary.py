@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .bounds import check_bounds, read_bounds, reference_machine
+from ..stats.bounds import check_bounds, read_bounds, reference_machine
+from ..store.record_schema import RunRecord
+from ..store.records import RUNS_FILE
 from .report_tables import (cells_teacher, comparisons, floor_comparisons, floor_frame, groups, table2, table3,
                             verdict_sentences)
-from .record_schema import RunRecord
-from .records import RUNS_FILE
 
-REFERENCE_BOUNDS = Path(__file__).resolve().parent.parent / "results" / "bounds"
+REFERENCE_BOUNDS = Path(__file__).resolve().parents[2] / "results" / "bounds"
 
 
 def reference_line(records: list[RunRecord], preset: str, bounds_dir: Path = REFERENCE_BOUNDS) -> str:

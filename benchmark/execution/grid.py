@@ -6,12 +6,12 @@ from pathlib import Path
 
 from models import MODELS
 
+from ..checkpoints.saved_models import ModelSaver
+from ..checkpoints.teacher_source import TeacherCheckpoint
+from ..presets import Preset
+from ..registry import UnknownNameError
+from ..store.records import RunStore, identity_key
 from .cell import Cell, cell_config, config_hash
-from .saved_models import ModelSaver
-from .teacher_source import TeacherCheckpoint
-from .presets import Preset
-from .records import RunStore, identity_key
-from .registry import UnknownNameError
 
 
 @dataclass(frozen=True)

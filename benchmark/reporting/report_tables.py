@@ -4,7 +4,7 @@ Cells show mean ± sample std over seeds and n (ok records only; failures are co
 averaged); the paper's number and our difference from it stand in a row beneath where the
 paper reports that cell. Marks: * = differs from FRAMI with Holm-adjusted two-level bootstrap
 p < 0.05 (seeds, then clips within seed; at least 3 seeds) within its table family (dataset and pair).
-The verdicts count training runs as the unit of a claim; see `benchmark.statistics`.
+The verdicts count training runs as the unit of a claim; see `benchmark.stats.significance`.
 """
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ import pandas as pd
 
 from methods import TABLE_ORDER, table_methods
 
-from .record_schema import RunRecord
-from .records import cell_key, write_atomic
+from ..stats.power import SeedPower, seed_power
+from ..stats.significance import (MIN_SEEDS, McNemar, SeedTest, TwoLevelBootstrap, holm, holm_thresholds,
+                                  mcnemar_by_seed, mcnemar_exact, paired_correctness, paired_correctness_by_seed,
+                                  paired_seed_test, two_level_bootstrap)
+from ..store.record_schema import RunRecord
+from ..store.records import cell_key, write_atomic
+from ..store.settings import split_by_setting
 from .reference import paper_accuracy
-from .settings import split_by_setting
-from .power import SeedPower, seed_power
-from .statistics import (MIN_SEEDS, McNemar, SeedTest, TwoLevelBootstrap, holm, holm_thresholds, mcnemar_by_seed,
-                         mcnemar_exact, paired_correctness, paired_correctness_by_seed, paired_seed_test,
-                         two_level_bootstrap)
 
 # The comparisons the paper's claims rest on: (method, baseline), claim = method beats baseline.
 TABLE2_CLAIMS = [("frami", "adi"), ("frami", "kd"), ("frami", "cmi")]
@@ -110,7 +110,7 @@ class Comparison:
         return self.bootstrap.p_value if self.bootstrap else np.nan
 
     def power(self) -> SeedPower:
-        """Minimum detectable difference at these seeds and seeds needed for the observed one (benchmark.power)."""
+        """Minimum detectable difference at these seeds and seeds needed for the observed one (benchmark.stats.power)."""
         return seed_power(list(self.seed_differences.values()), self.holm_alpha)
 
     def significant(self) -> bool:

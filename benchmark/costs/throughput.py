@@ -37,20 +37,20 @@ from methods.kd import KnowledgeDistillation, kd_batch_loss
 from methods.supervised import StudentMethod, TeacherMethod
 from models import create_model
 
-from .batching import Batch, bucketed_batches, make_batch
-from .cell import Cell, make_context, peak_memory_mb
-from .data import DATASETS, cache_dir
-from .data.features import LogMel
-from .environment import device_description, git_commit, package_versions, resolve_device
-from .grid import SweepSpec, parse_pairs
-from .loading import DataProvider, data_config
-from .presets import PRESETS, Preset
-from .planning.memory import FlopCount
+from ..batching import Batch, bucketed_batches, make_batch
+from ..checkpoints.teachers import TeacherCache
+from ..data import DATASETS, cache_dir
+from ..data.features import LogMel
+from ..environment import device_description, git_commit, package_versions, resolve_device
+from ..execution.cell import Cell, make_context, peak_memory_mb
+from ..execution.grid import SweepSpec, parse_pairs
+from ..execution.loading import DataProvider, data_config
+from ..numerics import matmul_tf32, tf32_in_effect
+from ..planning.memory import FlopCount
+from ..presets import PRESETS, Preset
+from ..store.records import write_atomic
+from ..training import cross_entropy_loss
 from .profiling import StepProfile, profile_markdown, profile_step
-from .numerics import matmul_tf32, tf32_in_effect
-from .records import write_atomic
-from .teachers import TeacherCache
-from .training import cross_entropy_loss
 
 DEFAULT_MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
 FEATURE_CLIPS = 64  # clips per feature-extraction "step"
@@ -95,7 +95,7 @@ class Measurement:
     achieved_flops_per_s: float | None = None
     fraction_of_matmul_peak: float | None = None  # against the peak of the same precision
     note: str = ""
-    profile: dict | None = None  # --profile: top operators and time outside them (benchmark.profiling)
+    profile: dict | None = None  # --profile: top operators and time outside them (benchmark.costs.profiling)
 
 
 def time_step(step: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Timing:

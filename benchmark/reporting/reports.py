@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from ..store.record_schema import RunRecord
+from ..store.records import RunStore
 from .leaderboard import write_leaderboard
-from .record_schema import RunRecord
-from .records import RunStore
 from .report_tables import write_tables
 
 

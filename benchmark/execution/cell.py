@@ -15,17 +15,17 @@ import torch
 from methods import CellContext, SynthesizedSamples, build_method, method_config
 from methods.base import result_fields
 
-from .data.base import hashed_data_config
-from .environment import cuda_facts, device_description, git_commit, package_versions
-from .numerics import numerics_state
-from .prepared import PreparedData
-from .presets import Preset
-from .record_schema import RunRecord
-from .teacher_source import TeacherCheckpoint, load_given_teacher
-from .teachers import TeacherCache, teacher_key
-from .rendering import label_samples
-from .tracking import CellTracker
-from .training import DivergedError, PhaseStats, predict
+from ..checkpoints.teacher_source import TeacherCheckpoint, load_given_teacher
+from ..checkpoints.teachers import TeacherCache, teacher_key
+from ..data.base import hashed_data_config
+from ..environment import cuda_facts, device_description, git_commit, package_versions
+from ..numerics import numerics_state
+from ..prepared import PreparedData
+from ..presets import Preset
+from ..rendering import label_samples
+from ..store.record_schema import RunRecord
+from ..tracking import CellTracker
+from ..training import DivergedError, PhaseStats, predict
 
 
 # keep(record, trained model, (teacher, teacher info) or None): what run --save-models hands an ok cell's models to

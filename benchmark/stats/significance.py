@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from .record_schema import RunRecord
+from ..store.record_schema import RunRecord
 
 MIN_SEEDS = 3  # below this a seed-level test has too little to say (see `two_level_bootstrap`)
 

@@ -1,6 +1,6 @@
 """`run --teacher-checkpoint FILE`: one given teacher for every cell instead of teachers trained here.
 
-The file is a model checkpoint (benchmark.model_io, weights only). Its content hash (SHA-256) goes into every
+The file is a model checkpoint (benchmark.checkpoints.model_io, weights only). Its content hash (SHA-256) goes into every
 cell's config (so its config hash, and the setting reports group by) and every record, so results with and
 without it, or with two different teachers, never mix. Before any work the run checks that the teacher fits
 the sweep: its architecture is every pair's teacher, its front end is the preset's and its class count is each
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import torch
 
-from .data import DATASETS
-from .data.base import sweep_data_config
+from ..data import DATASETS
+from ..data.base import sweep_data_config
+from ..prepared import PreparedData
+from ..training import accuracy
 from .model_io import ModelCheckpoint, file_sha256, read_checkpoint
-from .prepared import PreparedData
-from .training import accuracy
 
-log = logging.getLogger("benchmark.teacher_source")
+log = logging.getLogger("benchmark.checkpoints.teacher_source")
 
 
 class TeacherMismatch(ValueError):

@@ -1,7 +1,7 @@
 """How many seeds a verdict needs: the minimum detectable difference at the seeds present and the seeds at
 which an observed difference would be detected, both at a stated power and alpha, from seed-level variance.
 
-Why a t-test and not the bootstrap: the verdict's two-level bootstrap (`benchmark.statistics`) has no closed
+Why a t-test and not the bootstrap: the verdict's two-level bootstrap (`benchmark.stats.significance`) has no closed
 form for its power, and simulating it for every n is slow and, at 3 seeds, dominated by its 27 seed draws.
 Its seed level resamples the per-seed differences method - baseline (same seeds, same clips), so the
 closed-form stand-in reads the same numbers: a paired t-test on the per-seed differences, whose power is
@@ -24,7 +24,7 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as sps
 
-from .statistics import MIN_SEEDS
+from .significance import MIN_SEEDS
 
 POWER = 0.8  # the conventional target (Cohen 1988)
 MAX_SEEDS = 100_000  # beyond this "seeds needed" is reported as "> MAX_SEEDS"

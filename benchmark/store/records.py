@@ -6,7 +6,7 @@ so a sweep killed at any point leaves only complete lines behind, and two sweeps
 folder cannot interleave. On read, a line that is not a record (a torn last line after power loss,
 garbage, a JSON value that is not an object, a record the schema rejects) is skipped with a warning
 naming its line, so one bad line never blocks reports or resuming.
-Records go in and come out as `RunRecord`s (benchmark/record_schema.py), the one schema.
+Records go in and come out as `RunRecord`s (benchmark/store/record_schema.py), the one schema.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from .record_schema import MalformedRecord, RunRecord, as_record
 RUNS_FILE = "runs.jsonl"
 SWEEP_LOCK = "sweep.lock"
 
-log = logging.getLogger("benchmark.records")
+log = logging.getLogger("benchmark.store.records")
 
 
 class StoreWriteError(ValueError):

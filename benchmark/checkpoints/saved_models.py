@@ -1,5 +1,5 @@
 """`run --save-models DIR`: every ok cell's trained model, and the teacher it used, as checkpoints a user can load
-(benchmark.model_io): `DIR/<dataset>/<teacher>-<student>/<method>-seed<k>.pt`, the teacher as `teacher-seed<k>.pt`,
+(benchmark.checkpoints.model_io): `DIR/<dataset>/<teacher>-<student>/<method>-seed<k>.pt`, the teacher as `teacher-seed<k>.pt`,
 each with a JSON sidecar (`.json` beside it) naming the record's identity, config hash, data key and the
 checkpoint's SHA-256.
 
@@ -17,14 +17,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cell import Cell, cell_config, config_hash
+from ..execution.cell import Cell, cell_config, config_hash
+from ..prepared import PreparedData
+from ..presets import Preset
+from ..store.record_schema import RunRecord
+from ..store.records import write_atomic
 from .model_io import ModelCheckpoint, file_sha256, save_checkpoint
-from .prepared import PreparedData
-from .presets import Preset
-from .record_schema import RunRecord
-from .records import write_atomic
 
-log = logging.getLogger("benchmark.saved_models")
+log = logging.getLogger("benchmark.checkpoints.saved_models")
 TEACHER = "teacher"
 
 

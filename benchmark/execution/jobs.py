@@ -15,16 +15,16 @@ import torch
 
 from methods import METHODS
 
+from ..checkpoints.teachers import TeacherCache
+from ..data import cache_dir
+from ..numerics import Numerics, apply_numerics
+from ..prepared import PreparedData
+from ..store.record_schema import RunRecord
+from ..tracking import TrackingConfig, open_cell_tracker
 from .cell import Cell, cell_config, run_cell, train_or_load_teacher
-from .data import cache_dir
-from .prepared import PreparedData
-from .record_schema import RunRecord
 from .grid import SweepSpec
 from .loading import DataProvider
-from .numerics import Numerics, apply_numerics
 from .placement import GpuSlot, record_gpu_fields
-from .teachers import TeacherCache
-from .tracking import TrackingConfig, open_cell_tracker
 
 
 @dataclass(frozen=True)

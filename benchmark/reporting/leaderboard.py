@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ..store.record_schema import RunRecord
+from ..store.records import write_atomic
+from ..store.settings import split_by_setting
+from .frontier import frontier_frame
+from .frontier_plot import plot_frontier
+from .frontier_report import frontier_markdown
+from .intervals import accuracy_interval, interval_columns, interval_of
 from .plots import plot_cost, plot_ranking
-from .record_schema import RunRecord
-from .records import write_atomic
-from .reporting.frontier import frontier_frame
-from .reporting.frontier_plot import plot_frontier
-from .reporting.frontier_report import frontier_markdown
-from .reporting.intervals import accuracy_interval, interval_columns, interval_of
 from .report_tables import FLOOR, floor_comparisons
-from .settings import split_by_setting
 
 
 def ok_frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -123,7 +123,7 @@ def write_leaderboard(records: list[RunRecord], out: Path, header: str) -> pd.Da
             "verdict, significance.md). detectable_vs_kd-noise_pp and seeds_to_detect_margin: from that verdict's "
             "per-seed margins, the smallest margin a paired t-test detects with 80% power at the seeds present and "
             "the seeds per method at which the observed margin would be, both at the verdict's Holm level "
-            "(benchmark/power.py; 1 or 2 seeds: not estimated). "
+            "(benchmark/stats/power.py; 1 or 2 seeds: not estimated). "
             "Synthesis diagnostics of the final pool (mean over seeds): target_agreement "
             "(teacher argmax = intended label), classes_covered (by the teacher's argmax), teacher_confidence, "
             "bn_loss_pool vs bn_loss_real (BN-statistics loss of pool vs real training batches of the same size); "

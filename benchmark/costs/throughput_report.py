@@ -1,4 +1,4 @@
-"""The throughput report: measurements of `benchmark.throughput` with the machine, commit and
+"""The throughput report: measurements of `benchmark.costs.throughput` with the machine, commit and
 command that made them, as JSON and as a markdown table with the profiles."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import asdict
 import pandas as pd
 import torch
 
-from .environment import device_description, git_commit, package_versions
-from .numerics import numerics_state
+from ..environment import device_description, git_commit, package_versions
+from ..numerics import numerics_state
 from .profiling import StepProfile, profile_markdown
 from .throughput import Measurement, Workbench
 

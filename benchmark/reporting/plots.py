@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .reporting.drawing import draw_accuracy, readable_log_axis
-from .reporting.intervals import interval_of
+from .drawing import draw_accuracy, readable_log_axis
+from .intervals import interval_of
 
 FLOOR_METHOD = "kd-noise"
 ACCURACY_LABEL = "test accuracy (%): mean, 95% two-level bootstrap CI\n(seeds as dots when fewer than 3)"

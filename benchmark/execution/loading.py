@@ -7,13 +7,13 @@ import logging
 import time
 from pathlib import Path
 
-from .data import DATASETS, cache_dir
-from .data.base import DataConfig, sweep_data_config
-from .data.feature_cache import cached_split_features, features_key, remove_orphaned_temp_files
+from ..data import DATASETS, cache_dir
+from ..data.base import DataConfig, sweep_data_config
+from ..data.feature_cache import cached_split_features, features_key, remove_orphaned_temp_files
+from ..prepared import PreparedData, prepare
 from .grid import SweepSpec
-from .prepared import PreparedData, prepare
 
-log = logging.getLogger("benchmark.loading")
+log = logging.getLogger("benchmark.execution.loading")
 
 
 def data_config(spec: SweepSpec) -> DataConfig:

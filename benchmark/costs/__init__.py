@@ -1,0 +1,1 @@
+"""What work costs: step throughput and its report, operator profiles, a sweep's work estimate."""

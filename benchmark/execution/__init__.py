@@ -1,0 +1,1 @@
+"""Running a sweep: its grid, cells, jobs, executors, GPU placement and the datasets it loads."""

@@ -1,0 +1,1 @@
+"""Statistics of claims: significance over seeds, seeds needed, regression bounds."""

@@ -1,0 +1,1 @@
+"""The results store: run records, their schema, and which records form one setting."""
