@@ -79,11 +79,11 @@ def test_the_other_machines_correct_run_passes(tmp_path):
     single = [r for r in records if (r.method, r.seed) in changes]  # each alone, as a one-seed run
     assert check_bounds(single, read_bounds(BOUNDS / "cpu.csv")).outside == []
     line = reference_line(records, "cpu")
-    assert "all within" in line and "reference made on cpu:Intel(R) Xeon(R) Processor (x86_64, 2 cores)" in line
+    assert "all within" in line and "reference made on cpu:Intel(R) Xeon(R) Processor @ 2.80GHz (x86_64, 2 cores)" in line
     assert "this run on cpu:" in line
 
 
-@pytest.mark.parametrize("method", ["frami", "teacher", "student", "kd", "kd-subset", "frami-no-finv"])
+@pytest.mark.parametrize("method", ["teacher", "student", "cmi", "kd-subset", "frami-no-finv-no-reused"])
 def test_a_20_pp_drop_fails_the_check(method, tmp_path, capsys):
     lines = committed_lines()
     for r in lines:
@@ -97,11 +97,13 @@ def test_a_20_pp_drop_fails_the_check(method, tmp_path, capsys):
 
 
 def test_which_drops_the_bounds_can_see_is_stated_per_method():
-    """A mean of 3 seeds that falls 20 pp fails for every method whose seeds agree to within the pooled spread;
-    where they spread wider (adi, cmi, frami-no-reused) or the mean is near 0 (kd-noise), it takes more."""
+    """A mean of 3 seeds that falls 20 pp fails for every method whose seeds agree to within about the pooled
+    spread; where they spread wider (kd, frami, frami-no-reused: seed sd 7.9-9.9 pp in the committed run) or the
+    mean is near 0 (kd-noise), it takes more."""
     bounds = {b.method: b for b in read_bounds(BOUNDS / "cpu.csv")}
     seen = {m for m, b in bounds.items() if smallest_failing_drop(b, 3) <= 20}
-    assert {"teacher", "student", "kd", "frami", "frami-no-finv", "frami-no-finv-no-reused", "kd-subset"} <= seen
+    assert {"teacher", "student", "adi", "cmi", "frami-no-finv", "frami-no-finv-no-reused", "kd-subset"} <= seen
+    assert not {"kd", "frami", "frami-no-reused", "kd-noise"} & seen
     text = (BOUNDS / "cpu.csv").read_text()
     assert all(f"a mean of 3 seeds fails" in text or "no mean of 3 seeds fails" in text for _ in bounds)
 
