@@ -28,7 +28,7 @@ from typing import Iterator
 
 import torch
 
-log = logging.getLogger("benchmark.numerics")
+log = logging.getLogger(__name__)
 CUBLAS_WORKSPACE_ENV = "CUBLAS_WORKSPACE_CONFIG"
 DETERMINISTIC_CUBLAS_WORKSPACE = ":4096:8"  # one of the two values cuBLAS documents as reproducible
 _DETERMINISTIC_WORKSPACES = (":4096:8", ":16:8")

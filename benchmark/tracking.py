@@ -23,7 +23,7 @@ import torch
 from .rendering import mel_to_wave, plot_grid
 from .store.record_schema import RunRecord
 
-log = logging.getLogger("benchmark.tracking")
+log = logging.getLogger(__name__)
 
 # wandb's own spellings of each mode (WANDB_MODE accepts "run" and "dryrun" too).
 MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}

@@ -1,7 +1,7 @@
 """`run --save-models DIR`: every ok cell's trained model, and the teacher it used, as checkpoints a user can load
-(benchmark.checkpoints.model_io): `DIR/<dataset>/<teacher>-<student>/<method>-seed<k>.pt`, the teacher as `teacher-seed<k>.pt`,
-each with a JSON sidecar (`.json` beside it) naming the record's identity, config hash, data key and the
-checkpoint's SHA-256.
+(benchmark.checkpoints.model_io): `DIR/<dataset>/<teacher>-<student>/<method>-seed<k>.pt`, the teacher as
+`teacher-seed<k>.pt`, each with a JSON sidecar (`.json` beside it) naming the record's identity, config hash,
+data key and the checkpoint's SHA-256.
 
 The sidecar is written after the checkpoint's atomic rename, so it marks a finished checkpoint: a resumed sweep
 reruns a finished cell only when its checkpoint or sidecar is missing or was made by another config or on other
@@ -24,7 +24,7 @@ from ..store.record_schema import RunRecord
 from ..store.records import write_atomic
 from .model_io import ModelCheckpoint, file_sha256, save_checkpoint
 
-log = logging.getLogger("benchmark.checkpoints.saved_models")
+log = logging.getLogger(__name__)
 TEACHER = "teacher"
 
 

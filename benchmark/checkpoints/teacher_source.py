@@ -1,7 +1,7 @@
 """`run --teacher-checkpoint FILE`: one given teacher for every cell instead of teachers trained here.
 
-The file is a model checkpoint (benchmark.checkpoints.model_io, weights only). Its content hash (SHA-256) goes into every
-cell's config (so its config hash, and the setting reports group by) and every record, so results with and
+The file is a model checkpoint (benchmark.checkpoints.model_io, weights only). Its content hash (SHA-256) goes into
+every cell's config (so its config hash, and the setting reports group by) and every record, so results with and
 without it, or with two different teachers, never mix. Before any work the run checks that the teacher fits
 the sweep: its architecture is every pair's teacher, its front end is the preset's and its class count is each
 dataset's (both values named when they differ). Each process loads the file once, checks its hash again (a file
@@ -22,7 +22,7 @@ from ..prepared import PreparedData
 from ..training import accuracy
 from .model_io import ModelCheckpoint, file_sha256, read_checkpoint
 
-log = logging.getLogger("benchmark.checkpoints.teacher_source")
+log = logging.getLogger(__name__)
 
 
 class TeacherMismatch(ValueError):

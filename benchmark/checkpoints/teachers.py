@@ -34,7 +34,7 @@ from ..execution.key_lock import key_lock
 from ..prepared import PreparedData
 from ..training import TrainConfig, accuracy, train_supervised
 
-log = logging.getLogger("benchmark.checkpoints.teachers")
+log = logging.getLogger(__name__)
 TEACHER_CODE_VERSION = 1  # bump when model or training code changes what a teacher is
 
 

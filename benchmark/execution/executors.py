@@ -20,7 +20,7 @@ from .cell import Cell
 from .jobs import Runtime, TeacherJob, run_cell_job, run_teacher_job, start_worker
 from .placement import check_ray_gpus, local_gpu_slots, visible_gpus
 
-log = logging.getLogger("benchmark.execution.executors")
+log = logging.getLogger(__name__)
 OnRecord = Callable[[Cell, RunRecord], None]
 
 

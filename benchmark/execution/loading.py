@@ -13,7 +13,7 @@ from ..data.feature_cache import cached_split_features, features_key, remove_orp
 from ..prepared import PreparedData, prepare
 from .grid import SweepSpec
 
-log = logging.getLogger("benchmark.execution.loading")
+log = logging.getLogger(__name__)
 
 
 def data_config(spec: SweepSpec) -> DataConfig:

@@ -20,7 +20,7 @@ from .executors import Executor, LocalExecutor, ExecutorOptions
 from .grid import SweepSpec, expand_grid, pending_cells
 from .jobs import Runtime, prepare_data, teacher_jobs
 
-log = logging.getLogger("benchmark.execution.sweep")
+log = logging.getLogger(__name__)
 
 
 def without_repeats(spec: SweepSpec) -> SweepSpec:

@@ -110,7 +110,8 @@ class Comparison:
         return self.bootstrap.p_value if self.bootstrap else np.nan
 
     def power(self) -> SeedPower:
-        """Minimum detectable difference at these seeds and seeds needed for the observed one (benchmark.stats.power)."""
+        """Minimum detectable difference at these seeds and seeds needed for the observed one
+        (benchmark.stats.power)."""
         return seed_power(list(self.seed_differences.values()), self.holm_alpha)
 
     def significant(self) -> bool:

@@ -201,7 +201,8 @@ def write_derived(path: Path, derived: list[Derived], facts: dict, command: str,
              "#   center +- quantile x spread x sqrt(1/k + 1/seeds), clipped to [0, 100]; center: mean of the measured",
              "#   seeds; spread: their standard deviation, floored at the family's pooled one (few seeds underestimate it).",
              f"# quantile: the smallest keeping the false-alarm rate (a correct run reporting any bound of the family",
-             f"#   outside) at <= {target:.0%}, by simulation from the measured seeds (benchmark/stats/bounds_derive.py)."]
+             f"#   outside) at <= {target:.0%}, by simulation from the measured seeds "
+             "(benchmark/stats/bounds_derive.py)."]
     for (dataset, pair, preset), f in facts.items():
         rates = ", ".join(f"{r:.1%} at {k} new seed{'s' if k > 1 else ''}" for k, r in f["rates"].items())
         lines.append(f"# {dataset} {pair} {preset}: {f['methods']} bounds, quantile {f['quantile']:.2f}, pooled spread "

@@ -27,7 +27,7 @@ from .record_schema import MalformedRecord, RunRecord, as_record
 RUNS_FILE = "runs.jsonl"
 SWEEP_LOCK = "sweep.lock"
 
-log = logging.getLogger("benchmark.store.records")
+log = logging.getLogger(__name__)
 
 
 class StoreWriteError(ValueError):
