@@ -25,8 +25,9 @@ from .pool import fit_frames
 @torch.no_grad()
 def teacher_view(teacher: nn.Module, x: torch.Tensor, intended: torch.Tensor | None, num_classes: int,
                  device: torch.device, batch_size: int = 256) -> dict[str, float]:
-    """Agreement, coverage, argmax entropy and confidence of the teacher on `x` (N, 1, n_mels, T)."""
-    probs = torch.cat([teacher(x[i:i + batch_size].to(device)).float().softmax(1).cpu()
+    """Agreement, coverage, argmax entropy and confidence of the teacher on `x` (N, 1, n_mels, T). Read in
+    fp32 outside autocast: a generator's pool is bf16 under bf16 autocast, and the teacher's weights are fp32."""
+    probs = torch.cat([teacher(x[i:i + batch_size].to(device, torch.float32)).float().softmax(1).cpu()
                        for i in range(0, len(x), batch_size)])
     confidence, argmax = probs.max(1)
     counts = torch.bincount(argmax, minlength=num_classes).float()
@@ -53,7 +54,7 @@ def bn_losses(teacher: nn.Module, batches: list[torch.Tensor], device: torch.dev
         losses = []
         for x in batches:
             with statistics.active():
-                teacher(x.to(device))
+                teacher(x.to(device, torch.float32))  # fp32, as in teacher_view
             losses.append(float(statistics.loss()))
         return sum(losses) / len(losses)
     finally:
