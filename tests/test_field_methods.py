@@ -49,6 +49,28 @@ def test_balance_loss_is_the_negative_entropy_of_the_batch_mean_prediction():
     assert balance_loss(two).item() == pytest.approx(-math.log(2.0), rel=1e-6)
 
 
+def test_balance_loss_of_a_confident_teacher_is_finite_with_finite_gradients():
+    """Every sample's softmax underflows to 0 for class 1 (logit gap 200, e^-200 < fp32's smallest number): the
+    reference's p * log(p) reads 0 * -inf = nan there; the limit is 0, so the loss is 1 * ln 1 + 0 = 0."""
+    logits = torch.tensor([[200.0, 0.0], [200.0, 0.0]], requires_grad=True)
+    assert torch.log(torch.softmax(logits, 1).mean(0))[1] == -math.inf  # the reference's nan, reproduced
+    loss = balance_loss(logits)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_a_term_at_weight_zero_that_is_nan_does_not_reach_the_loss():
+    """DFAD (balance weight 0) on a confident teacher: 0 * nan in the weighted sum ended the cell before."""
+    teacher, student = _pair()
+    config = GenerativeConfig(synth_batch=4, iterations=1, nz=8, generator_width=4, checkpointing="off",
+                              **(OFF | {"adv_weight": 1.0}))
+    synth = GenerativeSynthesizer(config, teacher, student, 4, 16, 24, CPU, 0)
+    terms = {name: torch.tensor(1.0) for name in TERMS} | {"balance": torch.tensor(math.nan)}
+    assert synth.weighted_loss(terms).item() == 1.0
+    synth.close()
+
+
 def test_l1_discrepancy_by_hand():
     assert l1_discrepancy(torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 4.0]])).item() == pytest.approx(1.5)
 

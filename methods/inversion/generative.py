@@ -20,6 +20,7 @@ its classifier, as `return_features=True` gives in the reference), so the activa
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -52,9 +53,16 @@ def activation_loss(features: torch.Tensor) -> torch.Tensor:
 
 def balance_loss(teacher_logits: torch.Tensor) -> torch.Tensor:
     """sum_k p_k log p_k of the batch-mean softmax p (G.py l.70-71): minimising it maximises the entropy of
-    the classes the teacher sees in a batch (DAFL's information-entropy loss)."""
-    p = F.softmax(teacher_logits.float(), dim=1).mean(0)
-    return (p * torch.log(p)).sum()
+    the classes the teacher sees in a batch (DAFL's information-entropy loss).
+
+    log p comes from log-softmax (log of the batch mean by logsumexp), not log(softmax): where the reference's
+    `p * torch.log(p)` is finite this is the same number, and where every sample's softmax underflows to 0 for
+    a class (a confident teacher: the paper preset's WRN-40-2 on G's first samples) it gives that class's
+    limit 0 instead of 0 * -inf = nan, which the weighted sum carried into the generator's loss even at weight
+    0 (DFAD) and ended the cell in its first rounds, on CPU and on CUDA alike."""
+    log_probs = F.log_softmax(teacher_logits.float(), dim=1)
+    log_p = torch.logsumexp(log_probs, dim=0) - math.log(len(log_probs))
+    return (log_p.exp() * log_p).sum()
 
 
 def l1_discrepancy(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -141,9 +149,14 @@ class GenerativeSynthesizer(Synthesizer):
         return terms, x
 
     def weighted_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum of the terms that are on: a term at weight 0 is left out, not multiplied by 0, so
+        a value it cannot have (nan, inf) never reaches the generator through a term the method does not use."""
         cfg = self.cfg
-        return (cfg.bn_weight * terms["bn"] + cfg.oh_weight * terms["oh"] + cfg.adv_weight * terms["adv"]
-                + cfg.balance_weight * terms["balance"] + cfg.act_weight * terms["act"])
+        weights = {"bn": cfg.bn_weight, "oh": cfg.oh_weight, "adv": cfg.adv_weight, "balance": cfg.balance_weight,
+                   "act": cfg.act_weight}
+        on = [weight * terms[name] for name, weight in weights.items() if weight > 0]
+        # every weight 0: a step that moves nothing, on a graph (CE is finite wherever the logits are)
+        return sum(on[1:], on[0]) if on else 0.0 * terms["oh"]
 
     def synthesize(self) -> torch.Tensor:
         cfg, n = self.cfg, self.cfg.synth_batch
