@@ -50,7 +50,7 @@ class CellPlan:
     checkpointing: str
     model_gb: float  # teacher + student parameters and buffers
     synthesis_gb: float  # peak of a synthesis step above the models (generator, head, bank, activations)
-    kd_gb: float  # peak of a KD / training step above the models
+    kd_gb: float  # peak of a KD / training step above the models (with the synthesizer's resident state)
     pool_gb: float  # the transfer set, a ring on the device (fp32 here; bf16 under autocast for generator output)
     peak_memory_gb: float  # device: models + pool + the larger step
     flops_per_synthesis_step: float
@@ -125,7 +125,7 @@ def _train_step(config, arch, teacher, classes, n_mels, frames, dim, flops=True)
     return _stored(key, lambda: (train_step(config, arch, teacher, classes, n_mels, frames, dim, flops),))[0]
 
 
-PLAN_CODE_VERSION = 1  # bump when a change to the methods or models changes what a step allocates or computes
+PLAN_CODE_VERSION = 2  # bump when a change to the methods or models changes what a step allocates or computes
 
 
 def _stored(key: tuple, count) -> tuple[StepCount, ...]:
