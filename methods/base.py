@@ -69,5 +69,10 @@ class Method(ABC):
     def __init__(self, config: Any):
         self.config = config
 
+    def check_settings(self) -> None:
+        """Raise ValueError naming a setting that cannot work together with another, once the preset's blocks and
+        the command line's changes are all applied (`run` asks every method of its grid before any work).
+        Rules within one field belong in the config's RANGES."""
+
     @abstractmethod
     def run(self, ctx: CellContext) -> MethodResult: ...

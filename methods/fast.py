@@ -213,14 +213,17 @@ class FastMetaSynthesizer(Synthesizer):
 
 
 class FastMeta(DataFreeMethod):
-    def run(self, ctx: CellContext):
-        """Refuses, before any work, a warm-up as long as the cell: its student would never be distilled. (Not a
-        config CONSTRAINT: presets lower `rounds` for every data-free method in one block before Fast's own
-        block lowers `warmup`, and a rule between the two would reject that half-way state.)"""
+    def check_settings(self) -> None:
+        """Refuses a warm-up as long as the cell: its student would never be distilled. (Not a config CONSTRAINT:
+        presets lower `rounds` for every data-free method in one block before Fast's own block lowers `warmup`,
+        and a rule between the two would reject that half-way state.)"""
         cfg: FastConfig = self.config
         if cfg.warmup >= cfg.rounds:
             raise ValueError(f"fast: warmup = {cfg.warmup} >= rounds = {cfg.rounds}, so no round would distil; "
                              f"set per_method.fast.warmup below rounds (e.g. --set fast.warmup={cfg.rounds // 10})")
+
+    def run(self, ctx: CellContext):
+        self.check_settings()  # `run` checked the grid before work; a cell built elsewhere is checked here
         return super().run(ctx)
 
     def make_synthesizer(self, ctx: CellContext, teacher, student, frames: int) -> Synthesizer:

@@ -289,6 +289,17 @@ def test_a_warm_up_as_long_as_the_cell_is_refused_before_any_work():
         method.run(ctx)
 
 
+def test_run_refuses_a_warm_up_as_long_as_the_cell_before_the_sweep_starts(tmp_path, capsys):
+    """The paper preset's 20 warm-up rounds at the GPU check's 2 rounds: refused by `run` before any cell (the
+    first GPU check recorded it as a failed cell of each pair instead)."""
+    out = tmp_path / "out"
+    code = main(["run", "--preset", "micro", "--methods", "adi,fast", "--seeds", "1", "--out", str(out),
+                 "--set", "data_free.rounds=2", "--set", "fast.warmup=2"])
+    assert code == 2
+    assert "fast: warmup = 2 >= rounds = 2" in capsys.readouterr().err
+    assert not (out / "runs.jsonl").exists()
+
+
 # --- memory, planner ---------------------------------------------------------------------------------------------
 
 def _fast_gradients(level: str) -> list[torch.Tensor]:
