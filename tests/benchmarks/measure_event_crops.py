@@ -1,0 +1,71 @@
+"""Saved students (`run --save-models DIR`) scored on whole test clips and on each clip's sounding span, not a test.
+
+Issue 20, hypothesis 13: a student distilled on event-length samples (`data_free.length_from=events`) fails on
+251-frame `synth-long` clips; does it classify the events themselves, cut out of the test clips by the same rule
+that sets the synthesized length (`benchmark.prepared.sounding_bounds`: first to last frame within 30 dB of the
+loudest)? The crop reads only the test clip itself, so a student with this crop in front stays data-free.
+
+    python tests/benchmarks/measure_event_crops.py --models DIR [--preset cpu] [--dataset synth-long] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmark.checkpoints.model_io import load_checkpoint  # noqa: E402
+from benchmark.execution.grid import SweepSpec  # noqa: E402
+from benchmark.execution.loading import DataProvider  # noqa: E402
+from benchmark.prepared import sounding_bounds  # noqa: E402
+from benchmark.presets import PRESETS  # noqa: E402
+
+
+def event_crop(feature: torch.Tensor, unnormalised: torch.Tensor, min_frames: int) -> torch.Tensor:
+    """The clip's sounding span, widened symmetrically to `min_frames` where shorter (the models need a few)."""
+    first, end = sounding_bounds(unnormalised)
+    if end - first < min_frames:
+        pad = (min_frames - (end - first) + 1) // 2
+        first, end = max(0, first - pad), min(feature.shape[1], end + pad)
+    return feature[:, first:end]
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, features: list[torch.Tensor], labels: torch.Tensor) -> float:
+    """Clip by clip (lengths differ), so nothing is padded."""
+    hits = sum(int(model(f[None, None]).argmax(1).item() == int(y)) for f, y in zip(features, labels))
+    return 100.0 * hits / len(labels)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", type=Path, required=True, help="a --save-models folder")
+    p.add_argument("--preset", default="cpu")
+    p.add_argument("--dataset", default="synth-long")
+    p.add_argument("--min-frames", type=int, default=8)
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args()
+    preset = PRESETS.get(args.preset)
+    spec = SweepSpec(preset=preset, datasets=(args.dataset,), pairs=tuple(tuple(x.split(":")) for x in preset.pairs),
+                     methods=("kd-noise",), seeds=(0,))
+    data = DataProvider(spec).get(args.dataset)
+    crops = [event_crop(f, data.normaliser.invert(f), args.min_frames) for f in data.test.features]
+    rows = []
+    for path in sorted(args.models.glob(f"{args.dataset}/*/*.pt")):
+        model = load_checkpoint(path).model.eval()
+        rows.append({"model": f"{path.parent.name}/{path.stem}",
+                     "whole_clips": accuracy(model, data.test.features, data.test.labels),
+                     "sounding_span": accuracy(model, crops, data.test.labels)})
+        print(f"{rows[-1]['model']}: whole clips {rows[-1]['whole_clips']:.2f}%, "
+              f"sounding span {rows[-1]['sounding_span']:.2f}%", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
