@@ -14,7 +14,7 @@ from benchmark.reporting.report_tables import floor_comparisons, floor_section
 from benchmark.store.record_schema import RunRecord
 from methods import METHODS, method_config
 from methods.controls import NoiseSynthesizer, RealSubsetSynthesizer
-from methods.inversion.diagnostics import bn_losses, pool_diagnostics, teacher_view
+from methods.inversion.diagnostics import bn_losses, pool_diagnostics, student_agreement, teacher_view
 from methods.inversion.hooks import BatchNormStatistics
 from methods.inversion.pool import TensorPool, fit_frames
 
@@ -86,6 +86,15 @@ def test_teacher_view_by_hand():
     assert "target_agreement" not in teacher_view(FixedTeacher(logits), x, None, 3, torch.device("cpu"))
 
 
+def test_student_agreement_by_hand_and_the_students_mode_is_kept():
+    # teacher argmax 0, 0, 1, 0; student argmax 0, 1, 1, 2 -> they agree on samples 0 and 2: 2/4
+    teacher = FixedTeacher(torch.tensor([[2.0, 0, 0], [1.0, 0, 0], [0, 3.0, 0], [5.0, 0, 0]]))
+    student = FixedTeacher(torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 1.0, 0], [0, 0, 1.0]])).train()
+    x = torch.arange(4.0).reshape(4, 1, 1, 1)
+    assert student_agreement(teacher, student, x, torch.device("cpu"), batch_size=3) == 0.5
+    assert student.training  # scored in eval mode, handed back as it came
+
+
 def bn_teacher() -> nn.Module:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3),
@@ -115,9 +124,11 @@ def test_pool_diagnostics_compare_the_pool_with_real_and_noise_batches():
     teacher = bn_teacher()
     train = FeatureSet([torch.randn(8, 10) for _ in range(12)], torch.arange(12) % 3, [str(i) for i in range(12)])
     pool = torch.randn(16, 1, 8, 8)
-    out = pool_diagnostics(teacher, pool, torch.arange(16) % 3, train, 3, batch=6, device=torch.device("cpu"), seed=0)
+    out = pool_diagnostics(teacher, pool, torch.arange(16) % 3, train, 3, batch=6, device=torch.device("cpu"), seed=0,
+                           student=teacher)
     assert {"target_agreement", "classes_covered", "argmax_entropy", "mean_confidence", "bn_loss_pool",
             "bn_loss_real", "bn_loss_noise"} <= set(out)
+    assert out["student_agreement"] == 1.0  # the teacher as its own student agrees everywhere
     assert out["bn_batch"] == 6 and all(out[k] > 0 for k in ("bn_loss_pool", "bn_loss_real", "bn_loss_noise"))
 
 

@@ -43,6 +43,7 @@ def test_micro_run_of_all_methods_completes(micro_all):
         synthesis = record["phases"]["synthesis"]
         assert synthesis["sample_iterations"] > 0 and synthesis["sample_iterations_per_s"] > 0
         assert record["extras"]["pool_bytes"] > 0
+        assert 0.0 <= record["extras"]["diagnostics"]["student_agreement"] <= 1.0
 
 
 @pytest.mark.slow

@@ -9,7 +9,9 @@ anything to learn from, before its accuracy does.
 - the BN-statistics loss (DeepInversion's r_feature, every BatchNorm2d weighted 1) of pool batches,
   beside the same loss on real training batches and on Gaussian-noise batches of the same size and
   length: a pool that matches the BN prior no worse than real data, yet teaches nothing, says the prior
-  does not pin down realistic spectrograms (issue 12, hypothesis 1).
+  does not pin down realistic spectrograms (issue 12, hypothesis 1);
+- the distilled student's agreement with the teacher's argmax on the pool: whether KD fitted the transfer set at
+  all, which separates "learned the pool, which does not transfer" from "did not learn the pool".
 """
 from __future__ import annotations
 
@@ -40,6 +42,23 @@ def teacher_view(teacher: nn.Module, x: torch.Tensor, intended: torch.Tensor | N
     return view
 
 
+@torch.no_grad()
+def student_agreement(teacher: nn.Module, student: nn.Module, x: torch.Tensor, device: torch.device,
+                      batch_size: int = 256) -> float:
+    """Share of `x` on which the distilled student's argmax equals the teacher's (both in eval mode, fp32): near
+    1 with the student near chance on the test split says the transfer set was learned but does not carry over to
+    real clips; low says the KD phase did not even fit it."""
+    was_training = student.training
+    student.eval()
+    try:
+        same = torch.cat([teacher(chunk).argmax(1) == student(chunk).argmax(1)
+                          for chunk in (x[i:i + batch_size].to(device, torch.float32)
+                                        for i in range(0, len(x), batch_size))])
+    finally:
+        student.train(was_training)
+    return same.float().mean().item()
+
+
 def real_batch(train, batch: int, frames: int, generator: torch.Generator) -> torch.Tensor:
     """`batch` random training clips fitted to `frames`, as (batch, 1, n_mels, frames)."""
     index = torch.randperm(len(train), generator=generator)[:batch].tolist()
@@ -62,8 +81,10 @@ def bn_losses(teacher: nn.Module, batches: list[torch.Tensor], device: torch.dev
 
 
 def pool_diagnostics(teacher: nn.Module, pool_x: torch.Tensor, intended: torch.Tensor | None, train,
-                     num_classes: int, batch: int, device: torch.device, seed: int, batches: int = 4) -> dict:
-    """Every diagnostic of the final pool; the BN comparison over `batches` batches of `batch` clips each."""
+                     num_classes: int, batch: int, device: torch.device, seed: int, batches: int = 4,
+                     student: nn.Module | None = None) -> dict:
+    """Every diagnostic of the final pool; the BN comparison over `batches` batches of `batch` clips each; with
+    the distilled `student`, its agreement with the teacher on the pool."""
     generator = torch.Generator().manual_seed(seed)
     frames = pool_x.shape[-1]
     batch = max(2, min(batch, len(pool_x), len(train)))
@@ -74,4 +95,5 @@ def pool_diagnostics(teacher: nn.Module, pool_x: torch.Tensor, intended: torch.T
             "bn_loss_pool": bn_losses(teacher, pool_batches, device),
             "bn_loss_real": bn_losses(teacher, real, device),
             "bn_loss_noise": bn_losses(teacher, noise, device),
-            "bn_batch": batch}
+            "bn_batch": batch,
+            **({} if student is None else {"student_agreement": student_agreement(teacher, student, pool_x, device)})}

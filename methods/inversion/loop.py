@@ -201,7 +201,7 @@ class DataFreeMethod(Method):
         result = self._result(student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats)
         result.extras["diagnostics"] = pool_diagnostics(
             teacher, pool.all(), intended.all() if len(intended) == len(pool) else None, ctx.data.train,
-            ctx.data.num_classes, cfg.synth_batch, ctx.device, ctx.seed)
+            ctx.data.num_classes, cfg.synth_batch, ctx.device, ctx.seed, student=student)
         result.samples = self._samples(ctx, teacher, pool, sampler)
         return result
 
