@@ -13,9 +13,10 @@ import torch
 import methods.inversion.loop as loop
 from benchmark.cli import main
 from benchmark.store.records import RunStore
+from benchmark.planning.steps import is_data_free
 from methods import METHODS
 
-DATA_FREE = [name for name in METHODS.names() if name not in ("teacher", "student", "kd", "kd-subset")]
+DATA_FREE = [name for name in METHODS.names() if is_data_free(name)]
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from benchmark.reporting.report_tables import floor_comparisons, floor_section
 from benchmark.store.record_schema import RunRecord
 from methods import METHODS, method_config
 from methods.controls import NoiseSynthesizer, RealSubsetSynthesizer
-from methods.inversion.diagnostics import bn_losses, pool_diagnostics, student_agreement, teacher_view
+from methods.inversion.diagnostics import (bn_losses, class_probabilities, pool_diagnostics, student_agreement,
+                                           teacher_view)
 from methods.inversion.hooks import BatchNormStatistics
 from methods.inversion.pool import TensorPool, fit_frames
 
@@ -91,7 +92,8 @@ def test_student_agreement_by_hand_and_the_students_mode_is_kept():
     teacher = FixedTeacher(torch.tensor([[2.0, 0, 0], [1.0, 0, 0], [0, 3.0, 0], [5.0, 0, 0]]))
     student = FixedTeacher(torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 1.0, 0], [0, 0, 1.0]])).train()
     x = torch.arange(4.0).reshape(4, 1, 1, 1)
-    assert student_agreement(teacher, student, x, torch.device("cpu"), batch_size=3) == 0.5
+    teacher_argmax = class_probabilities(teacher, x, torch.device("cpu")).argmax(1)
+    assert student_agreement(teacher_argmax, student, x, torch.device("cpu"), batch_size=3) == 0.5
     assert student.training  # scored in eval mode, handed back as it came
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from methods import GROUPS, METHODS, TABLE_ORDER, build_method, method_config, parse_methods
+from methods import GROUPS, METHODS, TABLE_ORDER, parse_methods
 
 from ..checkpoints.teacher_source import check_teacher_fits, open_teacher_checkpoint, teacher_pairs
 from ..costs.cost_estimate import refuse_if_expensive
@@ -164,7 +164,6 @@ def main(args) -> int:
     spec = sweep_spec(args)
     placement = placement_of(args)  # contradictory device/executor/GPU flags: one line naming them, first
     spec = with_models(spec, args)  # a teacher checkpoint that does not fit: named before any work
-    check_method_settings(spec)  # settings that contradict each other (e.g. Fast's warm-up >= rounds): now
     refuse_if_expensive(spec, PRESETS.get(args.preset), args.allow_expensive)  # before anything runs
     memory = cell_memory_gb(placement.device, args.device_memory)
     if memory is not None:
@@ -194,12 +193,6 @@ def main(args) -> int:
                    if (r.dataset, r.teacher, r.student, r.method, r.seed) in cells and setting_of(r) == setting]
         print(run_summary(args.out, records, spec.preset.name, time.perf_counter() - start))
     return 0
-
-
-def check_method_settings(spec: SweepSpec) -> None:
-    """Every method of the grid built with its final settings and asked to check them, before any work."""
-    for name in spec.methods:
-        build_method(name, method_config(name, spec.preset)).check_settings()
 
 
 def placement_of(args) -> Placement:

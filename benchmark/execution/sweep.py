@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import time
 
-from methods import METHODS
+from methods import build_method, method_config
 
 from ..store.record_schema import RunRecord
 from ..store.records import RunStore, sweep_lock
@@ -30,13 +30,19 @@ def without_repeats(spec: SweepSpec) -> SweepSpec:
                                         for name in ("datasets", "pairs", "methods", "seeds")})
 
 
+def check_method_settings(spec: SweepSpec) -> None:
+    """Every method of the grid built with its final settings and asked to check them (an unknown name fails
+    with the valid ones; e.g. Fast's warm-up >= rounds fails naming both), before any work."""
+    for name in spec.methods:
+        build_method(name, method_config(name, spec.preset)).check_settings()
+
+
 def run_sweep(spec: SweepSpec, store: RunStore, runtime: Runtime,
               executor: Executor | None = None, wait: bool = True) -> list[RunRecord]:
     """Run every pending cell; returns the records written by this call. If another sweep holds the folder,
     wait for it (saying so), or raise `FolderBusy` when not `wait`."""
     spec = without_repeats(spec)
-    for name in spec.methods:
-        METHODS.get(name)
+    check_method_settings(spec)  # unknown names and contradictory settings, for run and curve alike
     executor = executor or LocalExecutor(ExecutorOptions())
     written: list[RunRecord] = []
     with sweep_lock(store.dir, wait):  # one sweep per results folder at a time

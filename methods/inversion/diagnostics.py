@@ -25,12 +25,21 @@ from .pool import fit_frames
 
 
 @torch.no_grad()
+def class_probabilities(model: nn.Module, x: torch.Tensor, device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    """Softmax of `model` on `x` (N, 1, n_mels, T) in batches, on the CPU. Read in fp32 outside autocast: a
+    generator's pool is bf16 under bf16 autocast, and the models' weights are fp32."""
+    return torch.cat([model(x[i:i + batch_size].to(device, torch.float32)).float().softmax(1).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
 def teacher_view(teacher: nn.Module, x: torch.Tensor, intended: torch.Tensor | None, num_classes: int,
                  device: torch.device, batch_size: int = 256) -> dict[str, float]:
-    """Agreement, coverage, argmax entropy and confidence of the teacher on `x` (N, 1, n_mels, T). Read in
-    fp32 outside autocast: a generator's pool is bf16 under bf16 autocast, and the teacher's weights are fp32."""
-    probs = torch.cat([teacher(x[i:i + batch_size].to(device, torch.float32)).float().softmax(1).cpu()
-                       for i in range(0, len(x), batch_size)])
+    """Agreement, coverage, argmax entropy and confidence of the teacher on `x` (N, 1, n_mels, T)."""
+    return view_of(class_probabilities(teacher, x, device, batch_size), intended, num_classes)
+
+
+def view_of(probs: torch.Tensor, intended: torch.Tensor | None, num_classes: int) -> dict[str, float]:
+    """teacher_view's numbers from the teacher's class probabilities."""
     confidence, argmax = probs.max(1)
     counts = torch.bincount(argmax, minlength=num_classes).float()
     shares = counts / counts.sum()
@@ -42,21 +51,19 @@ def teacher_view(teacher: nn.Module, x: torch.Tensor, intended: torch.Tensor | N
     return view
 
 
-@torch.no_grad()
-def student_agreement(teacher: nn.Module, student: nn.Module, x: torch.Tensor, device: torch.device,
+def student_agreement(teacher_argmax: torch.Tensor, student: nn.Module, x: torch.Tensor, device: torch.device,
                       batch_size: int = 256) -> float:
-    """Share of `x` on which the distilled student's argmax equals the teacher's (both in eval mode, fp32): near
-    1 with the student near chance on the test split says the transfer set was learned but does not carry over to
-    real clips; low says the KD phase did not even fit it."""
+    """Share of `x` on which the distilled student's argmax equals the teacher's (`teacher_argmax`, on the CPU;
+    the student scored in eval mode and handed back in its mode): near 1 with the student near chance on the
+    test split says the transfer set was learned but does not carry over to real clips; low says the KD phase
+    did not even fit it."""
     was_training = student.training
     student.eval()
     try:
-        same = torch.cat([teacher(chunk).argmax(1) == student(chunk).argmax(1)
-                          for chunk in (x[i:i + batch_size].to(device, torch.float32)
-                                        for i in range(0, len(x), batch_size))])
+        student_argmax = class_probabilities(student, x, device, batch_size).argmax(1)
     finally:
         student.train(was_training)
-    return same.float().mean().item()
+    return (student_argmax == teacher_argmax).float().mean().item()
 
 
 def real_batch(train, batch: int, frames: int, generator: torch.Generator) -> torch.Tensor:
@@ -91,9 +98,11 @@ def pool_diagnostics(teacher: nn.Module, pool_x: torch.Tensor, intended: torch.T
     pool_batches = [pool_x[torch.randperm(len(pool_x), generator=generator)[:batch]] for _ in range(batches)]
     real = [real_batch(train, batch, frames, generator) for _ in range(batches)]
     noise = [torch.randn(batch, *pool_x.shape[1:], generator=generator) for _ in range(batches)]
-    return {**teacher_view(teacher, pool_x, intended, num_classes, device),
+    teacher_probs = class_probabilities(teacher, pool_x, device)  # one teacher pass serves both views below
+    agreement = {} if student is None else {
+        "student_agreement": student_agreement(teacher_probs.argmax(1), student, pool_x, device)}
+    return {**view_of(teacher_probs, intended, num_classes),
             "bn_loss_pool": bn_losses(teacher, pool_batches, device),
             "bn_loss_real": bn_losses(teacher, real, device),
             "bn_loss_noise": bn_losses(teacher, noise, device),
-            "bn_batch": batch,
-            **({} if student is None else {"student_agreement": student_agreement(teacher, student, pool_x, device)})}
+            "bn_batch": batch, **agreement}

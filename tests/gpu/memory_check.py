@@ -19,7 +19,8 @@ sys.path.insert(0, str(REPO))
 
 def main() -> int:
     import torch
-    from benchmark.planning.steps import kd_step as planned_kd_step, synthesis_step as planned_synthesis_step
+    from benchmark.planning.steps import kd_step as planned_kd_step, resident_synthesizer
+    from benchmark.planning.steps import synthesis_step as planned_synthesis_step
     from benchmark.presets import PRESETS
     from methods import build_method, method_config
     from methods.inversion.loop import autocast, kd_step, make_optimizer
@@ -46,11 +47,8 @@ def main() -> int:
             torch.cuda.synchronize()
             base = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
-            synthesizer = built.make_synthesizer(ctx, teacher, student.eval(), frames)
-            bank = getattr(synthesizer, "bank", None)
-            if bank is not None:
-                bank.add(torch.randn(bank.size, bank.data.shape[1], device=device))
-            del bank
+            # generator, head and a full bank, as the planner counts them (bank values do not change a peak)
+            synthesizer = resident_synthesizer(built, ctx, teacher, student.eval(), frames)
             with autocast(ctx):
                 synthesizer.synthesize()
             synth_peak = torch.cuda.max_memory_allocated() - base
