@@ -1,0 +1,101 @@
+"""Saved students scored as trained and with BatchNorm statistics re-estimated on unlabelled real clips; not a test.
+
+Issue 20, hypothesis 17: on `synth-long` the data-free students predict one or two classes for most test clips.
+Is that the normalisation statistics they took from the synthesized pool (BatchNorm's running mean and variance)
+rather than what their weights learned? This re-estimates every BatchNorm layer's running statistics on the
+*unlabelled training clips* (AdaBN, Li et al. 2016: a cumulative average over the split, weights untouched) and
+scores the test clips again. It reads real clips, so a student scored this way is not data-free: it is a diagnosis
+of where the failure sits, not a method. The teacher (statistics from the same clips already) is the sanity check:
+its accuracy should barely move. kd-noise is the control: recalibration alone must not lift a student that learned
+nothing.
+
+    python tests/benchmarks/measure_bn_recalibration.py --models DIR [--preset cpu] [--dataset synth-long]
+        [--split train] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmark.checkpoints.model_io import load_checkpoint  # noqa: E402
+from benchmark.execution.grid import SweepSpec  # noqa: E402
+from benchmark.execution.loading import DataProvider  # noqa: E402
+from benchmark.presets import PRESETS  # noqa: E402
+
+BATCH = 64
+
+
+def batches_by_length(features: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Clips of one length stacked in batches of up to BATCH, so a batch's statistics are never padded."""
+    by_length: dict[int, list[torch.Tensor]] = defaultdict(list)
+    for f in features:
+        by_length[f.shape[-1]].append(f)
+    return [torch.stack(group[i:i + BATCH])[:, None]
+            for group in by_length.values() for i in range(0, len(group), BATCH)]
+
+
+@torch.no_grad()
+def recalibrated(model: torch.nn.Module, features: list[torch.Tensor]) -> torch.nn.Module:
+    """A copy whose BatchNorm running statistics are the cumulative average over `features` (AdaBN)."""
+    model = copy.deepcopy(model).eval()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        raise ValueError("the model has no BatchNorm layer to recalibrate")
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch weighs the same
+        m.train()
+    for batch in batches_by_length(features):
+        model(batch)
+    return model.eval()
+
+
+@torch.no_grad()
+def accuracy_and_classes(model: torch.nn.Module, features: list[torch.Tensor], labels: torch.Tensor):
+    """Test accuracy % and how many distinct classes the model predicts (a collapsed student predicts one or two)."""
+    predictions = torch.cat([model(f[None, None]).argmax(1) for f in features])
+    return 100.0 * float((predictions == labels).float().mean()), int(predictions.unique().numel())
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", type=Path, required=True, help="a --save-models folder")
+    p.add_argument("--preset", default="cpu")
+    p.add_argument("--dataset", default="synth-long")
+    p.add_argument("--split", default="train", choices=("train", "val"),
+                   help="the unlabelled real clips the statistics come from (never the test split)")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args()
+    preset = PRESETS.get(args.preset)
+    spec = SweepSpec(preset=preset, datasets=(args.dataset,), pairs=tuple(tuple(x.split(":")) for x in preset.pairs),
+                     methods=("kd-noise",), seeds=(0,))
+    data = DataProvider(spec).get(args.dataset)
+    source = getattr(data, args.split).features
+    rows = []
+    paths = sorted(args.models.glob(f"{args.dataset}/*/*.pt"))
+    if not paths:
+        raise SystemExit(f"error: no checkpoints under {args.models}/{args.dataset}/*/ (make them with run --save-models)")
+    for path in paths:
+        model = load_checkpoint(path).model.eval()
+        as_trained = accuracy_and_classes(model, data.test.features, data.test.labels)
+        adapted = accuracy_and_classes(recalibrated(model, source), data.test.features, data.test.labels)
+        rows.append({"model": f"{path.parent.name}/{path.stem}", "as_trained": as_trained[0],
+                     "classes_predicted": as_trained[1], "recalibrated": adapted[0],
+                     "classes_predicted_recalibrated": adapted[1], "statistics_from": args.split})
+        print(f"{rows[-1]['model']}: as trained {as_trained[0]:.2f}% ({as_trained[1]} classes predicted), "
+              f"BN re-estimated on {args.split} {adapted[0]:.2f}% ({adapted[1]} classes)", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
