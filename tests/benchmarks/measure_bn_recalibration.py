@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -25,10 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.checkpoints.model_io import load_checkpoint  # noqa: E402
-from benchmark.execution.grid import SweepSpec  # noqa: E402
-from benchmark.execution.loading import DataProvider  # noqa: E402
-from benchmark.presets import PRESETS  # noqa: E402
+from tests.benchmarks.saved_models import prepared_data, saved_models, write_rows  # noqa: E402
 
 BATCH = 64
 
@@ -74,26 +70,18 @@ def main() -> int:
                    help="the unlabelled real clips the statistics come from (never the test split)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
-    preset = PRESETS.get(args.preset)
-    spec = SweepSpec(preset=preset, datasets=(args.dataset,), pairs=tuple(tuple(x.split(":")) for x in preset.pairs),
-                     methods=("kd-noise",), seeds=(0,))
-    data = DataProvider(spec).get(args.dataset)
+    data = prepared_data(args.preset, args.dataset)
     source = getattr(data, args.split).features
     rows = []
-    paths = sorted(args.models.glob(f"{args.dataset}/*/*.pt"))
-    if not paths:
-        raise SystemExit(f"error: no checkpoints under {args.models}/{args.dataset}/*/ (make them with run --save-models)")
-    for path in paths:
-        model = load_checkpoint(path).model.eval()
+    for name, model in saved_models(args.models, args.dataset):
         as_trained = accuracy_and_classes(model, data.test.features, data.test.labels)
         adapted = accuracy_and_classes(recalibrated(model, source), data.test.features, data.test.labels)
-        rows.append({"model": f"{path.parent.name}/{path.stem}", "as_trained": as_trained[0],
-                     "classes_predicted": as_trained[1], "recalibrated": adapted[0],
-                     "classes_predicted_recalibrated": adapted[1], "statistics_from": args.split})
-        print(f"{rows[-1]['model']}: as trained {as_trained[0]:.2f}% ({as_trained[1]} classes predicted), "
+        rows.append({"model": name, "as_trained": as_trained[0], "classes_predicted": as_trained[1],
+                     "recalibrated": adapted[0], "classes_predicted_recalibrated": adapted[1],
+                     "statistics_from": args.split})
+        print(f"{name}: as trained {as_trained[0]:.2f}% ({as_trained[1]} classes predicted), "
               f"BN re-estimated on {args.split} {adapted[0]:.2f}% ({adapted[1]} classes)", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+    write_rows(args.json, rows)
     return 0
 
 

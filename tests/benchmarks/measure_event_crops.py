@@ -10,7 +10,6 @@ loudest)? The crop reads only the test clip itself, so a student with this crop 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -18,11 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.checkpoints.model_io import load_checkpoint  # noqa: E402
-from benchmark.execution.grid import SweepSpec  # noqa: E402
-from benchmark.execution.loading import DataProvider  # noqa: E402
 from benchmark.prepared import sounding_bounds  # noqa: E402
-from benchmark.presets import PRESETS  # noqa: E402
+from tests.benchmarks.saved_models import prepared_data, saved_models, write_rows  # noqa: E402
 
 
 def event_crop(feature: torch.Tensor, unnormalised: torch.Tensor, min_frames: int) -> torch.Tensor:
@@ -49,21 +45,16 @@ def main() -> int:
     p.add_argument("--min-frames", type=int, default=8)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
-    preset = PRESETS.get(args.preset)
-    spec = SweepSpec(preset=preset, datasets=(args.dataset,), pairs=tuple(tuple(x.split(":")) for x in preset.pairs),
-                     methods=("kd-noise",), seeds=(0,))
-    data = DataProvider(spec).get(args.dataset)
+    data = prepared_data(args.preset, args.dataset)
     crops = [event_crop(f, data.normaliser.invert(f), args.min_frames) for f in data.test.features]
     rows = []
-    for path in sorted(args.models.glob(f"{args.dataset}/*/*.pt")):
-        model = load_checkpoint(path).model.eval()
-        rows.append({"model": f"{path.parent.name}/{path.stem}",
+    for name, model in saved_models(args.models, args.dataset):
+        rows.append({"model": name,
                      "whole_clips": accuracy(model, data.test.features, data.test.labels),
                      "sounding_span": accuracy(model, crops, data.test.labels)})
         print(f"{rows[-1]['model']}: whole clips {rows[-1]['whole_clips']:.2f}%, "
               f"sounding span {rows[-1]['sounding_span']:.2f}%", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+    write_rows(args.json, rows)
     return 0
 
 
