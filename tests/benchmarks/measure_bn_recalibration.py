@@ -9,8 +9,12 @@ of where the failure sits, not a method. The teacher (statistics from the same c
 its accuracy should barely move. kd-noise is the control: recalibration alone must not lift a student that learned
 nothing.
 
+Hypothesis 19 asks whether a data-free stand-in for those clips exists: `--split bn-inversions` takes the statistics
+from inputs optimised against the teacher's BatchNorm prior alone (DeepInversion's r_feature, no class term; the
+folder's teacher checkpoint, Adam at 0.1 from N(0, 1), clips of the training length), which reads no real audio.
+
     python tests/benchmarks/measure_bn_recalibration.py --models DIR [--preset cpu] [--dataset synth-long]
-        [--split train] [--json OUT]
+        [--split train|val|bn-inversions] [--inversions 64] [--inversion-steps 200] [--json OUT]
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from methods.inversion.hooks import BatchNormStatistics, frozen  # noqa: E402
 from tests.benchmarks.saved_models import prepared_data, saved_models, write_rows  # noqa: E402
 
 BATCH = 64
@@ -54,6 +59,34 @@ def recalibrated(model: torch.nn.Module, features: list[torch.Tensor]) -> torch.
     return model.eval()
 
 
+def bn_inversions(teacher: torch.nn.Module, like: torch.Tensor, count: int, steps: int, seed: int = 0):
+    """`count` inputs shaped like `like` (one clip's features), optimised so that the teacher's BatchNorm inputs
+    take its running statistics; returns them and the prior's loss at the end."""
+    stats = BatchNormStatistics(teacher, instance_means=False)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(count, 1, *like.shape, generator=generator).requires_grad_()
+    optimiser = torch.optim.Adam([x], lr=0.1)
+    with frozen(teacher):
+        for _ in range(steps):
+            optimiser.zero_grad()
+            with stats.active():
+                teacher(x)
+            loss = stats.loss()
+            loss.backward()
+            optimiser.step()
+    stats.remove()
+    return [sample[0] for sample in x.detach()], float(loss.detach())
+
+
+def prior_loss(teacher: torch.nn.Module, clips: list[torch.Tensor]) -> float:
+    """The same BatchNorm prior on real clips: the level an inversion has to reach to look like them."""
+    stats = BatchNormStatistics(teacher, instance_means=False)
+    with torch.no_grad(), stats.active():
+        teacher(batches_by_length(clips)[0])  # one batch of one length, as the prior sees a synthesized batch
+    stats.remove()
+    return float(stats.loss())
+
+
 @torch.no_grad()
 def accuracy_and_classes(model: torch.nn.Module, features: list[torch.Tensor], labels: torch.Tensor):
     """Test accuracy % and how many distinct classes the model predicts (a collapsed student predicts one or two)."""
@@ -66,14 +99,27 @@ def main() -> int:
     p.add_argument("--models", type=Path, required=True, help="a --save-models folder")
     p.add_argument("--preset", default="cpu")
     p.add_argument("--dataset", default="synth-long")
-    p.add_argument("--split", default="train", choices=("train", "val"),
-                   help="the unlabelled real clips the statistics come from (never the test split)")
+    p.add_argument("--split", default="train", choices=("train", "val", "bn-inversions"),
+                   help="the unlabelled real clips the statistics come from (never the test split), or inversions "
+                        "of the folder's teacher (no real audio)")
+    p.add_argument("--inversions", type=int, default=64)
+    p.add_argument("--inversion-steps", type=int, default=200)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     data = prepared_data(args.preset, args.dataset)
-    source = getattr(data, args.split).features
+    models = dict(saved_models(args.models, args.dataset))
+    if args.split == "bn-inversions":
+        teacher = next((m for name, m in models.items() if "/teacher-" in name), None)
+        if teacher is None:
+            raise SystemExit(f"error: --split bn-inversions needs a teacher checkpoint under {args.models}")
+        reference = prior_loss(teacher, data.train.features[:args.inversions])
+        source, reached = bn_inversions(teacher, data.train.features[0], args.inversions, args.inversion_steps)
+        print(f"BatchNorm prior: {reached:.2f} on the inversions after {args.inversion_steps} steps, "
+              f"{reference:.2f} on {args.inversions} training clips", flush=True)
+    else:
+        source = getattr(data, args.split).features
     rows = []
-    for name, model in saved_models(args.models, args.dataset):
+    for name, model in models.items():
         as_trained = accuracy_and_classes(model, data.test.features, data.test.labels)
         adapted = accuracy_and_classes(recalibrated(model, source), data.test.features, data.test.labels)
         rows.append({"model": name, "as_trained": as_trained[0], "classes_predicted": as_trained[1],
