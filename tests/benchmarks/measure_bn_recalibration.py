@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from methods.inversion.hooks import BatchNormStatistics, frozen  # noqa: E402
-from tests.benchmarks.saved_models import prepared_data, saved_models, write_rows  # noqa: E402
+from tests.benchmarks.saved_models import accuracy_and_classes, prepared_data, saved_models, write_rows  # noqa: E402
 
 BATCH = 64
 
@@ -85,13 +85,6 @@ def prior_loss(teacher: torch.nn.Module, clips: list[torch.Tensor]) -> float:
         teacher(batches_by_length(clips)[0])  # one batch of one length, as the prior sees a synthesized batch
     stats.remove()
     return float(stats.loss())
-
-
-@torch.no_grad()
-def accuracy_and_classes(model: torch.nn.Module, features: list[torch.Tensor], labels: torch.Tensor):
-    """Test accuracy % and how many distinct classes the model predicts (a collapsed student predicts one or two)."""
-    predictions = torch.cat([model(f[None, None]).argmax(1) for f in features])
-    return 100.0 * float((predictions == labels).float().mean()), int(predictions.unique().numel())
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmark.prepared import sounding_bounds  # noqa: E402
-from tests.benchmarks.saved_models import prepared_data, saved_models, write_rows  # noqa: E402
+from tests.benchmarks.saved_models import accuracy_and_classes, prepared_data, saved_models, write_rows  # noqa: E402
 
 
 def event_crop(feature: torch.Tensor, unnormalised: torch.Tensor, min_frames: int) -> torch.Tensor:
@@ -28,13 +28,6 @@ def event_crop(feature: torch.Tensor, unnormalised: torch.Tensor, min_frames: in
         pad = (min_frames - (end - first) + 1) // 2
         first, end = max(0, first - pad), min(feature.shape[1], end + pad)
     return feature[:, first:end]
-
-
-@torch.no_grad()
-def accuracy(model: torch.nn.Module, features: list[torch.Tensor], labels: torch.Tensor) -> float:
-    """Clip by clip (lengths differ), so nothing is padded."""
-    hits = sum(int(model(f[None, None]).argmax(1).item() == int(y)) for f, y in zip(features, labels))
-    return 100.0 * hits / len(labels)
 
 
 def main() -> int:
@@ -50,8 +43,8 @@ def main() -> int:
     rows = []
     for name, model in saved_models(args.models, args.dataset):
         rows.append({"model": name,
-                     "whole_clips": accuracy(model, data.test.features, data.test.labels),
-                     "sounding_span": accuracy(model, crops, data.test.labels)})
+                     "whole_clips": accuracy_and_classes(model, data.test.features, data.test.labels)[0],
+                     "sounding_span": accuracy_and_classes(model, crops, data.test.labels)[0]})
         print(f"{rows[-1]['model']}: whole clips {rows[-1]['whole_clips']:.2f}%, "
               f"sounding span {rows[-1]['sounding_span']:.2f}%", flush=True)
     write_rows(args.json, rows)

@@ -34,3 +34,11 @@ def saved_models(models: Path, dataset: str) -> Iterator[tuple[str, torch.nn.Mod
 def write_rows(path: Path | None, rows: list[dict]) -> None:
     if path is not None:
         path.write_text(json.dumps(rows, indent=1))
+
+
+@torch.no_grad()
+def accuracy_and_classes(model: torch.nn.Module, features: list[torch.Tensor], labels: torch.Tensor):
+    """Test accuracy % and how many distinct classes the model predicts (a collapsed student predicts one or two);
+    clip by clip, since lengths may differ, so nothing is padded."""
+    predictions = torch.cat([model(f[None, None]).argmax(1) for f in features])
+    return 100.0 * float((predictions == labels).float().mean()), int(predictions.unique().numel())
