@@ -156,8 +156,9 @@ PRESETS.add("cpu", Preset(
     data=DataConfig(sample_rate=16000, synth_clips_per_class=80, synth_min_seconds=0.5, synth_max_seconds=2.5),
     frontend=_SHORT_BUDGET_FRONTEND,
     datasets=("synth",),
-    # One pair keeps the default run under an hour on 2 cores (49.4 min measured: README, "Results"); the
-    # WRN pair is the one of the paper's Table 3. Add `--pairs resnet34_tiny:resnet18_tiny` for the ResNet row.
+    # One pair keeps the default run within 45 min on 2 cores (29.2 min on an AMD EPYC, 45.0-49.4 on an Intel Xeon:
+    # README, "Results"); the WRN pair is the one of the paper's Table 3. Add `--pairs resnet34_tiny:resnet18_tiny`
+    # for the ResNet row.
     pairs=("wrn16_2_tiny:wrn10_2_tiny",),
     seeds=3,
     embedding_dim=64,
