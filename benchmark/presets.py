@@ -79,6 +79,8 @@ _FAST_MICRO = {"rounds": 2, "warmup": 1, "reset_round": 1, "pool_size": 8}  # ev
 #        unloaded), KD dominating. Later, at a lower load: ZSKT 10.0% (val 11.7%) in 359 s (KD 262, synthesis 74;
 #        kd-noise right after: 101 s), DFQ 10.8% (val 11.7%) in 143 s (KD 116, synthesis 19; 1920 sample-its). At 60 generator steps the generator barely leaves its start (DFAD's teacher
 #        sees 4 classes in its samples, DAFL's 9 of 10): these presets test code and cost, not the methods.
+#        Measured alternatives (seed 0, README, field section; results/field/generator-budget): 10x lr_g, 5 steps a
+#        round, or both leave DAFL, DFAD and ZSKT at chance (DAFL 10.0-14.2%), so the references' shape stays.
 #   smoke: 5 rounds (DFQ 3) x 1 step x 32, 25 (30) KD steps of 32 vs the block's 2 x 12 = 24; micro: 2 rounds of
 #        1 step and 2 KD steps (every code path: a generator step after KD).
 def _generative(rounds: int, kd_steps: int, batch: int, eval_every: int) -> dict[str, dict]:
