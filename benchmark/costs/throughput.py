@@ -262,17 +262,25 @@ def _prepare_models(bench: Workbench) -> tuple[torch.nn.Module, torch.nn.Module]
     return models_for_device(bench.teacher(), bench.ctx.new_student(), bench.device)
 
 
+def steady_synthesizer(method: DataFreeMethod, bench: Workbench, teacher: torch.nn.Module,
+                       student: torch.nn.Module, frames: int):
+    """The method's synthesizer as it runs after the first rounds: CMI's memory bank full of past embeddings,
+    Fast past its warm-up (with its adversarial pass). The student goes in eval mode, as synthesis holds it."""
+    synthesizer = method.make_synthesizer(bench.ctx, teacher, student.eval(), frames)
+    bank = getattr(synthesizer, "bank", None)
+    if bank is not None:
+        bank.add(torch.randn(bank.size, bank.data.shape[1], device=bank.data.device))
+    synthesizer.to_steady_state()
+    return synthesizer
+
+
 def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None = None) -> Measurement:
     """One optimisation step of the method's synthesizer (its config with iterations=1)."""
     changes = {"iterations": 1} | ({"synth_batch": synth_batch} if synth_batch else {})
     method = data_free_method(name, bench, **changes)
     teacher, student = _prepare_models(bench)
     frames = method.synthesized_frames(bench.ctx)
-    synthesizer = method.make_synthesizer(bench.ctx, teacher, student.eval(), frames)
-    bank = getattr(synthesizer, "bank", None)
-    if bank is not None:  # steady state: CMI's memory bank full of past embeddings, as after the first rounds
-        bank.add(torch.randn(bank.size, bank.data.shape[1], device=bank.data.device))
-    synthesizer.to_steady_state()  # e.g. Fast past its warm-up, with its adversarial pass
+    synthesizer = steady_synthesizer(method, bench, teacher, student, frames)
 
     def step():
         with autocast(bench.ctx):

@@ -5,7 +5,7 @@ efficiency; what is left is many small elementwise ops (BN-prior moments and the
 Python around them, which is what an inductor graph would fuse. This builds one method's synthesizer as
 `throughput` does (cpu preset, steady state, the loop's synthesis layout) and times a synthesis step eager and
 with the teacher's and the student's forward compiled (inductor, the CPU C++ backend), in one process, eager first.
-Wall time, median and min of the timed steps after warm-up; the first compiled steps' seconds are reported apart.
+Wall time, median and min of the timed steps after warm-up; the first step's seconds (the compile) apart.
 Beside each, the step's share of the input-grad ceiling as `throughput` defines it (achieved FLOP/s of the step
 over that of the teacher's bare forward+input-backward, FLOPs counted once, eager), and the ceiling itself timed
 eager and compiled, since compiling lifts the ceiling's own passes too.
@@ -15,7 +15,6 @@ eager and compiled, since compiling lifts the ceiling's own passes too.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.costs.throughput import Workbench, _prepare_models, count_flops, data_free_method  # noqa: E402
+from benchmark.costs.throughput import (Workbench, _prepare_models, count_flops, data_free_method,  # noqa: E402
+                                       steady_synthesizer, time_step)
 from benchmark.presets import PRESETS  # noqa: E402
 from methods.inversion import hooks  # noqa: E402
 from methods.inversion.loop import synthesis_layout  # noqa: E402
@@ -32,14 +32,11 @@ from methods.inversion.loop import synthesis_layout  # noqa: E402
 
 def compile_forwards(*models: torch.nn.Module, reset: bool = True) -> None:
     """Compile each model's forward and forward_hidden in place: the modules stay the same objects (hooks,
-    the synthesizer's references), only what their calls run changes. The BN hook asks autograd whether a
-    checkpointed block is being recomputed, a call dynamo cannot trace (a graph break at every BatchNorm
-    layer); the cpu preset checkpoints nothing, so the probe answers no. Dynamo's caches are reset first: it
+    the synthesizer's references), only what their calls run changes. Dynamo's caches are reset first: it
     compiles a code object for at most `cache_size_limit` guard sets and silently runs eager beyond that, which
     a second method's new model instances would otherwise reach."""
     if reset:
         torch._dynamo.reset()
-    hooks.recomputing = lambda: False
     for model in models:
         for name in ("forward", "forward_hidden"):
             if hasattr(model, name):
@@ -47,17 +44,13 @@ def compile_forwards(*models: torch.nn.Module, reset: bool = True) -> None:
 
 
 def timed(step, warmup: int, steps: int) -> tuple[float, float, float]:
-    """Warm-up seconds, median and min ms of the timed calls."""
+    """Seconds of the first call (where compiling happens), then median and min ms of the timed calls after
+    the rest of the warm-up (`time_step`, as `throughput` times)."""
     start = time.perf_counter()
-    for _ in range(warmup):
-        step()
-    warm = time.perf_counter() - start
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(1000 * (time.perf_counter() - start))
-    return warm, statistics.median(times), min(times)
+    step()
+    first = time.perf_counter() - start
+    timing = time_step(step, torch.device("cpu"), max(0, warmup - 1), steps)
+    return first, timing.median_ms, timing.min_ms
 
 
 def time_ceiling(bench: Workbench, name: str, compiled: bool, warmup: int, steps: int) -> dict:
@@ -76,7 +69,7 @@ def time_ceiling(bench: Workbench, name: str, compiled: bool, warmup: int, steps
 
     flops = count_flops(step)
     warm, median, fastest = timed(step, warmup, steps)
-    return {"method": "input-grad", "mode": "compiled" if compiled else "eager", "warmup_s": round(warm, 1),
+    return {"method": "input-grad", "mode": "compiled" if compiled else "eager", "first_step_s": round(warm, 1),
             "median_ms": round(median, 1), "min_ms": round(fastest, 1), "gflop": round(flops / 1e9, 3),
             "gflops_per_s": round(flops / median / 1e6, 1)}
 
@@ -87,13 +80,7 @@ def time_synthesis(bench: Workbench, name: str, compiled: bool, warmup: int, ste
     teacher, student = _prepare_models(bench)
     if compiled:
         compile_forwards(teacher, student)
-        teacher.forward = torch.compile(teacher.forward)
-        student.forward = torch.compile(student.forward)
-    synthesizer = method.make_synthesizer(bench.ctx, teacher, student.eval(), method.synthesized_frames(bench.ctx))
-    bank = getattr(synthesizer, "bank", None)
-    if bank is not None:  # as `throughput` measures CMI: its memory bank full, as after the first rounds
-        bank.add(torch.randn(bank.size, bank.data.shape[1], device=bank.data.device))
-    synthesizer.to_steady_state()
+    synthesizer = steady_synthesizer(method, bench, teacher, student, method.synthesized_frames(bench.ctx))
     if compiled:  # the synthesizer's own networks (CMI's and FRAMI's generator and contrastive head)
         compile_forwards(*(getattr(synthesizer, name) for name in ("generator", "head")
                            if isinstance(getattr(synthesizer, name, None), torch.nn.Module)), reset=False)
@@ -103,7 +90,7 @@ def time_synthesis(bench: Workbench, name: str, compiled: bool, warmup: int, ste
             warm, median, fastest = timed(synthesizer.synthesize, warmup, steps)
     finally:
         synthesizer.close()
-    return {"method": name, "mode": "compiled" if compiled else "eager", "warmup_s": round(warm, 1),
+    return {"method": name, "mode": "compiled" if compiled else "eager", "first_step_s": round(warm, 1),
             "median_ms": round(median, 1), "min_ms": round(fastest, 1), "gflop": flops and round(flops / 1e9, 3)}
 
 
@@ -115,6 +102,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # The BN hook asks autograd whether a checkpointed block is being recomputed, a call dynamo cannot trace (a
+    # graph break at every BatchNorm layer); the cpu preset checkpoints nothing (asserted per method), so every
+    # row, eager and compiled, runs with the answer fixed to no.
+    hooks.recomputing = lambda: False
     bench = Workbench(PRESETS.get("cpu"))
     show = lambda row: print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)  # noqa: E731
     for name in args.methods.split(","):
