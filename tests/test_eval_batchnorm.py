@@ -81,3 +81,47 @@ def test_tap_backward_equals_autograd_of_the_moments(with_mean, with_square):
     loss(xb, xb.mean(dims), (xb * xb).mean(dims)).backward()
     torch.testing.assert_close(xa.grad, xb.grad)
     assert torch.equal(upstream, upstream_before)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("used", [("tapped", "mean", "square", "means"), ("means",), ("tapped", "means"),
+                                  ("mean", "square")])
+def test_tap_per_sample_means_backward_equals_autograd_and_keeps_the_layout(channels_last, used):
+    """With per_sample the tap also hands out each sample's per-channel mean (CMI's instance embedding); its
+    gradient joins the tap's own backward, equal to autograd of the plain means, in x's memory layout (the
+    separate mean's backward was an NCHW tensor copied back to channels-last, issue 18). The batch mean is the
+    mean of the per-sample means. Outputs left unused get no gradient work."""
+    torch.manual_seed(1)
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weights = {"tapped": torch.randn_like(x), "mean": torch.randn(4, dtype=torch.float64),
+               "square": torch.randn(4, dtype=torch.float64), "means": torch.randn(3, 4, dtype=torch.float64)}
+
+    def loss(outputs):
+        return sum((weights[k] * outputs[k]).sum() for k in used)
+
+    xa = x.clone().requires_grad_()
+    tapped, mean, square, means = ChannelMoments.apply(xa, True)
+    torch.testing.assert_close(mean, means.mean(0).float())
+    loss({"tapped": tapped, "mean": mean, "square": square, "means": means}).backward()
+    xb = x.clone().requires_grad_()
+    loss({"tapped": xb, "mean": xb.mean((0, 2, 3)), "square": (xb * xb).mean((0, 2, 3)),
+          "means": xb.mean((2, 3))}).backward()
+    torch.testing.assert_close(xa.grad, xb.grad)
+    assert xa.grad.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def test_instance_embedding_is_the_per_sample_means_of_every_hooked_layer():
+    model = create_model("wrn10_2_tiny", 4, embedding_dim=8).eval()
+    stats = BatchNormStatistics(model)
+    x = torch.randn(2, 1, 8, 12)
+    seen = []
+    handles = [m.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().mean((2, 3))))
+               for m in stats.layers]
+    with torch.no_grad(), stats.active():
+        model(x)
+    for handle in handles:
+        handle.remove()
+    torch.testing.assert_close(stats.instance_embedding(), torch.cat(seen, dim=1))
+    stats.remove()

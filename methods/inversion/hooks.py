@@ -20,39 +20,59 @@ BN_TYPES = (nn.BatchNorm2d,)
 
 class ChannelMoments(torch.autograd.Function):
     """Identity on a BatchNorm layer's input that also hands out its per-channel E[x] and E[x^2] over
-    (N, H, W), in fp32 whatever x's dtype (bf16 under autocast).
+    (N, H, W) and, with `per_sample`, each sample's per-channel mean over (H, W) (CMI's instance embedding),
+    in fp32 whatever x's dtype (bf16 under autocast).
 
     Why a tap on the main path rather than a side branch: the prior's gradient then enters x when the
     backward pass of the network itself reaches this layer (the node waits for all its output gradients),
     so a checkpointed block is recomputed once, in order. As a side branch, every layer's prior term would
     be ready at the start of backward and make every checkpointed block recompute at once, holding them
     all (measured on WRN-40-2: 2.2 GiB instead of 0.8 GiB for one pass at batch 8). And it keeps only x
-    for backward: the tensor the BatchNorm layer keeps anyway, no fp32 copy of a bf16 input."""
+    for backward: the tensor the BatchNorm layer keeps anyway, no fp32 copy of a bf16 input.
+
+    Why the per-sample means are an output here rather than a `torch.mean` beside the tap: the batch mean is
+    their mean (one reduction fewer), and their gradient joins the same two passes of the backward as a
+    per-(sample, channel) offset. As a separate op its backward was an expanded division in NCHW that then
+    had to be copied back to the channels-last gradient: on the cpu preset 10% of a CMI synthesis step
+    (tests/benchmarks/measure_synthesis_share.py; README, issue 18)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(ctx, x: torch.Tensor, per_sample: bool = False):
         ctx.save_for_backward(x)
-        dims = (0, 2, 3)
-        mean = torch.mean(x, dim=dims, dtype=torch.float32)
+        ctx.set_materialize_grads(False)  # unused outputs (FRAMI's chunk passes drop theirs) cost nothing
         x32 = x.float()
-        return x.view_as(x), mean, torch.mean(x32 * x32, dim=dims)
+        square = torch.mean(x32 * x32, dim=(0, 2, 3))
+        if not per_sample:
+            return x.view_as(x), torch.mean(x, dim=(0, 2, 3), dtype=torch.float32), square
+        means = torch.mean(x, dim=(2, 3), dtype=torch.float32)  # (N, C); equal counts: their mean is E[x]
+        return x.view_as(x), means.mean(dim=0), square, means
 
     @staticmethod
-    def backward(ctx, grad_x, grad_mean, grad_square):
-        # d/dx of the two moments is a + b * x per channel (a = dL/dE[x] / n, b = 2 dL/dE[x^2] / n), added to
-        # the gradient from the layer above in one fused pass (addcmul) and one in-place add on that fresh
-        # tensor: 2x faster on CPU than forming a + b * x and then adding it (tests/benchmarks/
-        # measure_eval_batchnorm.py). Mixed dtypes (bf16 x, fp32 moments) add in fp32 and round once.
+    def backward(ctx, grad_x, grad_mean, grad_square, grad_means=None):
+        # d/dx of the moments is a + b * x per channel (a = dL/dE[x] / n, b = 2 dL/dE[x^2] / n), plus dL/dmean_i
+        # / (H W) per sample for the per-sample means: added to the gradient from the layer above in one fused
+        # pass (addcmul) and one in-place add of the (N or 1, C, 1, 1) offset on that fresh tensor: 2x faster
+        # on CPU than forming a + b * x and then adding it (tests/benchmarks/measure_eval_batchnorm.py), and the
+        # result keeps x's memory layout. Mixed dtypes (bf16 x, fp32 moments) add in fp32 and round once.
         (x,) = ctx.saved_tensors
-        count = x.numel() // x.shape[1]
-        shape = (1, -1, 1, 1)
-        grad = grad_x if grad_x is not None else torch.zeros((), dtype=x.dtype, device=x.device).expand(x.shape)
-        if grad_square is not None:
-            grad = torch.addcmul(grad, x, grad_square.view(shape) * (2 / count))
+        n, c, h, w = x.shape
+        count = n * h * w
+        shape = (1, c, 1, 1)
+        offset = None
         if grad_mean is not None:
             offset = grad_mean.view(shape) / count
-            grad = grad.add_(offset) if grad_square is not None else grad + offset  # never write into grad_x
-        return grad.to(x.dtype)
+        if grad_means is not None:
+            per_sample = grad_means.view(n, c, 1, 1) / (h * w)
+            offset = per_sample if offset is None else per_sample + offset
+        if grad_x is None and grad_square is None and offset is None:
+            return None, None
+        grad = grad_x if grad_x is not None else torch.zeros_like(x)
+        fresh = grad_x is None
+        if grad_square is not None:
+            grad, fresh = torch.addcmul(grad, x, grad_square.view(shape) * (2 / count)), True
+        if offset is not None:
+            grad = grad.add_(offset) if fresh else grad + offset  # never write into grad_x
+        return grad.to(x.dtype), None
 
 
 def recomputing() -> bool:
@@ -89,12 +109,12 @@ class BatchNormStatistics:
             # Moments as E[x^2] - E[x]^2 in fp32: two plain reductions, 1.8x faster on CPU than aten::var
             # over (0, 2, 3) (measured: 10.9 vs 19.9 ms fwd+bwd on 32x32x32x76; aten::var was 14-17% of a
             # synthesis step), equal to it within 3e-7 on normalised activations.
-            tapped, mean, square = ChannelMoments.apply(x)
+            tapped, mean, square, *means = ChannelMoments.apply(x, self.keep_instance_means)
             if recomputing():  # the same ops as the forward (so it saves the same), but nothing is kept: a kept
                 return (tapped,)  # output would keep the recomputed block's whole graph alive to the end
             self.moments[index] = (mean, square)
-            if self.keep_instance_means:  # a mean's backward keeps nothing; fp32 accumulation and result
-                self.instance_means[index] = torch.mean(x, dim=(2, 3), dtype=torch.float32)
+            if self.keep_instance_means:  # CMI's contrastive features: fp32 accumulation and result
+                self.instance_means[index] = means[0]
             return (tapped,)
 
         return hook
