@@ -93,19 +93,19 @@ class MomentumBatchNormStatistics(BatchNormStatistics):
         self.averages: list[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def _last_statistics(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer the (mean, var) of the last pass."""
         if any(m is None for m in self.moments):
             raise RuntimeError("no pass of the teacher was recorded: run a synthesis step before update_averages()")
-        return [(mean, (square - mean * mean).clamp_min(0)) for mean, square in self.moments]
+        sizes = [layer.num_features for layer in self.layers]
+        return list(zip(*(part.split(sizes) for part in super().compared_statistics())))
 
-    @property
-    def r_features(self) -> list[torch.Tensor]:
+    def compared_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, var = super().compared_statistics()
         if self.averages is None:
-            return super().r_features
-        m, out = self.momentum, []
-        for layer, (mean, var), (mean_avg, var_avg) in zip(self.layers, self._last_statistics(), self.averages):
-            out.append(torch.norm(layer.running_mean.float() - ((1 - m) * mean + m * mean_avg), 2)
-                       + torch.norm(layer.running_var.float() - ((1 - m) * var + m * var_avg), 2))
-        return out
+            return mean, var
+        m = self.momentum
+        mean_avg, var_avg = (torch.cat(parts) for parts in zip(*self.averages))
+        return (1 - m) * mean + m * mean_avg, (1 - m) * var + m * var_avg
 
     def update_averages(self) -> None:
         last = [(mean.detach(), var.detach()) for mean, var in self._last_statistics()]

@@ -195,3 +195,37 @@ def test_memory_bank_is_a_ring():
     assert bank.count == 4 and bank.ptr == 1
     assert bank.data[0].tolist() == [9.0, 9.0]
     assert len(bank.sample(3)) == 3
+
+
+def test_bn_prior_of_all_layers_at_once_equals_the_per_layer_formula_and_its_gradient():
+    """r_feature_vector (every layer's gaps in one zero-padded matrix, one norm per row) gives, value and
+    gradient, DeepInversion's per-layer ||mu - mu_BN||_2 + ||var - var_BN||_2 on layers of different widths; a
+    layer no pass reached adds nothing."""
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.BatchNorm2d(2), torch.nn.Conv2d(2, 5, 1), torch.nn.BatchNorm2d(5),
+                              torch.nn.Conv2d(5, 3, 1), torch.nn.BatchNorm2d(3)).eval()
+    for layer in (net[0], net[2], net[4]):
+        layer.running_mean.normal_()
+        layer.running_var.uniform_(0.5, 2.0)
+    stats = BatchNormStatistics(net, first_multiplier=4.0)
+    x = torch.randn(6, 2, 3, 4, requires_grad=True)
+    with stats.active():
+        net(x)
+    loss = stats.loss()
+    (grad,) = torch.autograd.grad(loss, x)
+    x2 = x.detach().clone().requires_grad_()
+    h0 = x2
+    h2 = net[1](net[0](h0))
+    h4 = net[3](net[2](h2))
+    expected = []
+    for layer, h in zip(stats.layers, (h0, h2, h4)):
+        mean, var = h.mean((0, 2, 3)), h.var((0, 2, 3), unbiased=False)
+        expected.append(torch.norm(layer.running_mean - mean) + torch.norm(layer.running_var - var))
+    reference = 4.0 * expected[0] + expected[1] + expected[2]
+    (grad_reference,) = torch.autograd.grad(reference, x2)
+    torch.testing.assert_close(torch.stack(stats.r_features), torch.stack(expected).detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, grad_reference, rtol=1e-4, atol=1e-6)
+    stats.moments[1] = None
+    assert stats.r_features[1].item() == pytest.approx(0.0, abs=1e-6)
+    stats.remove()
