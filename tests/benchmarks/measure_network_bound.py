@@ -17,7 +17,6 @@ FRAMI; another method is refused).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,13 +24,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.costs.throughput import Workbench, _prepare_models, count_flops, data_free_method  # noqa: E402
-from benchmark.presets import PRESETS  # noqa: E402
+from benchmark.costs.throughput import Workbench, count_flops, data_free_method  # noqa: E402
 from methods.inversion.contrastive import split_chunks  # noqa: E402
 from methods.inversion.generator import SpectrogramGenerator  # noqa: E402
 from methods.inversion.hooks import frozen  # noqa: E402
 from methods.inversion.loop import synthesis_layout  # noqa: E402
-from tests.benchmarks.measure_synthesis_share import thread_times  # noqa: E402
+from tests.benchmarks.measure_synthesis_share import (  # noqa: E402
+    one_thread_models, parse_arguments, steady_synthesis_steps, thread_times)
 
 CROPS = 8  # local-view lengths at the midpoints of 8 equal-probability bins of U(local_min_fraction, 1)
 
@@ -85,22 +84,11 @@ def passes_of(name: str, config) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="adi,cmi,frami")
-    parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    bench = Workbench(PRESETS.get(args.preset))
-    teacher, student = _prepare_models(bench)
-    student.eval()
-    methods = {}
-    for name in args.methods.split(","):
-        method = data_free_method(name, bench, iterations=1)
-        frames = method.synthesized_frames(bench.ctx)
-        synthesizer = method.make_synthesizer(bench.ctx, teacher, student, frames)
-        synthesizer.to_steady_state()
-        methods[name] = (synthesizer.synthesize, passes_of(name, method.config), frames)
+    args = parse_arguments(__doc__.splitlines()[0])
+    bench, teacher, student = one_thread_models(args.preset)
+    methods = {name: (step, passes_of(name, method.config), frames)
+               for name, (method, frames, step) in steady_synthesis_steps(bench, teacher, student,
+                                                                          args.methods).items()}
     if len({frames for _, _, frames in methods.values()}) != 1:
         raise SystemExit("the methods synthesize at different lengths; measure them one length at a time")
     frames = next(iter(methods.values()))[2]

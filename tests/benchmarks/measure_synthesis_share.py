@@ -39,23 +39,42 @@ def thread_times(steps: dict, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_arguments(description: str) -> argparse.Namespace:
+    """The options both measuring scripts take."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--methods", default="adi,cmi,frami")
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def steady_synthesis_steps(bench: Workbench, teacher, student, names: str) -> dict[str, tuple]:
+    """name -> (method, synthesized frames, one steady-state synthesis step) for each comma-separated name."""
+    steps = {}
+    for name in names.split(","):
+        method = data_free_method(name, bench, iterations=1)
+        frames = method.synthesized_frames(bench.ctx)
+        synthesizer = method.make_synthesizer(bench.ctx, teacher, student, frames)
+        synthesizer.to_steady_state()
+        steps[name] = (method, frames, synthesizer.synthesize)
+    return steps
+
+
+def one_thread_models(preset: str):
+    """The bench and its models as the loop holds them, on one thread (the measurement's setting)."""
     torch.set_num_threads(1)
-    bench = Workbench(PRESETS.get(args.preset))
+    bench = Workbench(PRESETS.get(preset))
     teacher, student = _prepare_models(bench)
     student.eval()
-    steps, frames_of = {}, {}
-    for name in args.methods.split(","):
-        method = data_free_method(name, bench, iterations=1)
-        frames_of[name] = method.synthesized_frames(bench.ctx)
-        synthesizer = method.make_synthesizer(bench.ctx, teacher, student, frames_of[name])
-        synthesizer.to_steady_state()
-        steps[name] = synthesizer.synthesize
+    return bench, teacher, student
+
+
+def main() -> None:
+    args = parse_arguments(__doc__.splitlines()[0])
+    bench, teacher, student = one_thread_models(args.preset)
+    synthesis = steady_synthesis_steps(bench, teacher, student, args.methods)
+    steps = {name: step for name, (_, _, step) in synthesis.items()}
+    frames_of = {name: frames for name, (_, frames, _) in synthesis.items()}
     batch = data_free_method(next(iter(steps)), bench).config.synth_batch
     ceilings = {}
     for frames in sorted(set(frames_of.values())):
