@@ -7,8 +7,8 @@ import logging
 import sys
 
 from .commands import COMMANDS
+from .core.registry import UnknownNameError
 from .execution.executors import WorkerPoolBroke
-from .registry import UnknownNameError
 
 
 def build_parser() -> argparse.ArgumentParser:

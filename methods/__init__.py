@@ -15,6 +15,8 @@ for _module in pkgutil.iter_modules(__path__):  # sorted by file name, so regist
     if not _module.ispkg and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
+from .controls import FLOOR, synthesizes, with_floor  # noqa: E402  (after the loop: registration order by file name)
+
 
 class _TableOrder(Sequence):
     """`table_order()` as a live sequence: Table 2 then Table 3 order, then unplaced methods. It reads the
@@ -39,6 +41,6 @@ class _TableOrder(Sequence):
 # The order of Table 2 then Table 3; `--methods all` runs these.
 TABLE_ORDER = _TableOrder()
 
-__all__ = ["GROUPS", "METHODS", "TABLE_ORDER", "CellContext", "ConfigKeyError", "Method", "MethodResult",
+__all__ = ["FLOOR", "GROUPS", "METHODS", "TABLE_ORDER", "CellContext", "ConfigKeyError", "Method", "MethodResult",
            "SynthesizedSamples", "TablePlacement", "build_method", "group_members", "method_config", "method_configs",
-           "parse_methods", "register_method", "table_methods", "table_order"]
+           "parse_methods", "register_method", "synthesizes", "table_methods", "table_order", "with_floor"]

@@ -26,17 +26,17 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from benchmark.ranges import NON_NEGATIVE, POSITIVE, OneOf, between
+from benchmark.core.ranges import NON_NEGATIVE, POSITIVE, OneOf, between
 
 from .base import CellContext
 from .inversion.augment import roll_time
 from .inversion.distill import LogitDistiller
 from .inversion.hooks import BatchNormStatistics, frozen
 from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
-from .inversion.scene import NO_SCENE, SceneFields, scene_of, silence_fill
 from .inversion.memory import StepMemory
-from .inversion.randomness import device_generator
 from .inversion.priors import l2_norm, total_variation_l2
+from .inversion.randomness import device_generator
+from .inversion.scene import NO_SCENE, SceneFields, scene_of, silence_fill
 from .registry import register_method
 
 
@@ -57,7 +57,8 @@ class ADIConfig(DataFreeConfig, SceneFields):
     balanced_targets: bool = True  # classes in turn, as the CIFAR script's targets
     # Where the inputs start: "noise", N(0, 1) as DI.py's `torch.randn` (in the normalised log-mel space: loud
     # broadband noise in every frame); "silence", digital silence as the front end renders it plus N(0, 0.1^2),
-    # so frames the losses leave alone stay quiet, as most frames of a long padded clip are (issue 20, sec. 6).
+    # so frames the losses leave alone stay quiet, as most frames of a long padded clip are (methods/README.md,
+    # "Options for long, mostly silent clips").
     init: str = field(default="noise", metadata={"unhashed_value": "noise"})
     RANGES: ClassVar[dict[str, Any]] = {
         "input_lr": POSITIVE, "bn_weight": NON_NEGATIVE, "first_bn_multiplier": NON_NEGATIVE,

@@ -8,9 +8,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from benchmark.ranges import hashed_fields
-from benchmark.training import PhaseStats
-from benchmark.prepared import PreparedData
+from benchmark.core.prepared import PreparedData
+from benchmark.core.ranges import hashed_fields
+from benchmark.core.training import PhaseStats
 from models import AudioClassifier, create_model
 
 MetricLogger = Callable[[dict[str, Any]], None]
@@ -39,7 +39,7 @@ class CellContext:
 
 
 def result_fields(config) -> dict:
-    """A method config as a cell's identity hashes it (benchmark.ranges.hashed_fields)."""
+    """A method config as a cell's identity hashes it (benchmark.core.ranges.hashed_fields)."""
     return hashed_fields(config)
 
 

@@ -15,17 +15,17 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from benchmark.ranges import NON_NEGATIVE, POSITIVE, at_least
+from benchmark.core.ranges import NON_NEGATIVE, POSITIVE, at_least
 
 from .base import CellContext
 from .inversion.augment import SpectrogramViews
-from .inversion.contrastive import MLPHead, MemoryBank, instance_contrastive_loss, project_rows
-from .inversion.randomness import device_generator
+from .inversion.contrastive import MemoryBank, MLPHead, instance_contrastive_loss, project_rows
 from .inversion.distill import LogitDistiller
 from .inversion.generator import SpectrogramGenerator
 from .inversion.hooks import BatchNormStatistics, frozen
 from .inversion.loop import BestSoFar, DataFreeConfig, DataFreeMethod, Synthesizer
 from .inversion.memory import StepMemory
+from .inversion.randomness import device_generator
 from .inversion.scene import NO_SCENE, SceneFields, scene_of
 from .registry import register_method
 

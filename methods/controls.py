@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.data.features import Normaliser
-from benchmark.prepared import sounding_bounds
+from benchmark.core.features import Normaliser
+from benchmark.core.prepared import sounding_bounds
 
 from .base import CellContext
 from .inversion.distill import LogitDistiller
 from .inversion.loop import DataFreeConfig, DataFreeMethod, Synthesizer
 from .inversion.pool import fit_frames
 from .inversion.randomness import device_generator
-from .registry import register_method
+from .registry import METHODS, register_method
+
+# The floor every data-free row is read against. A run with a data-free method runs it too (unless
+# `run --no-floor`), so its summary and Table 2 can say what the synthesis bought.
+FLOOR = "kd-noise"
 
 
 class NoiseSynthesizer(Synthesizer):
@@ -91,9 +95,22 @@ class KDOnRealSubset(KDOnNoise):
                                      around_events)
 
 
-register_method("kd-noise", KDOnNoise, DataFreeConfig(),
+register_method(FLOOR, KDOnNoise, DataFreeConfig(),
                 "control (floor): KD on teacher-labelled Gaussian noise, same loop and budget as the data-free methods",
                 groups=("paper", "field"))
 register_method("kd-subset", KDOnRealSubset, DataFreeConfig(),
                 "control (ceiling at the budget): KD on as many real training clips as the pool holds, same loop",
                 groups=("paper", "field"))
+
+
+def synthesizes(method: str) -> bool:
+    """A data-free method that optimises its transfer set through the teacher (the controls do not)."""
+    cls = METHODS.get(method).method_cls
+    return issubclass(cls, DataFreeMethod) and bool(cls.optimises_samples)
+
+
+def with_floor(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """`methods` plus the floor when any of them is data-free and the floor is not there yet."""
+    if FLOOR in methods or not any(synthesizes(m) for m in methods):
+        return tuple(methods)
+    return (*methods, FLOOR)

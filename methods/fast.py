@@ -10,7 +10,7 @@ Reference: zju-vipa/Fast-Datafree, datafree/synthesis/fast_meta.py at commit c18
 datafree_kd.py (the `fast_meta` branch), scripts/fast_cifar.sh ("fast_cifar.sh:LINE"), and the momentum BN hook
 `DeepInversionHook(module, mmt_rate)` of datafree/hooks.py (not in the stored copy of Fast-Datafree; read in a
 fork that keeps it unchanged, JHShi777/CSP-DFKD datafree/hooks.py:79-117). Every setting of FastConfig cites
-its line; README "Reference settings" has the table.
+its line; methods/README.md, "Reference settings of the `paper` preset", has the table.
 
 Spectrogram adaptations (as ADI's and CMI's): the reference's synthesis augmentation (random crop with padding 4
 + horizontal flip, fast_meta.py:95-99) becomes a roll in time by up to `views.max_roll_fraction` of the clip (no
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least, between
+from benchmark.core.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least, between
 
 from .base import CellContext
 from .cmi import adversarial_loss

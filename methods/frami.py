@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from benchmark.ranges import at_least
+from benchmark.core.ranges import at_least
 
 from .base import CellContext
 from .cmi import CMIConfig, ContrastiveModelInversion, ContrastiveSynthesizer

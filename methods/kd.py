@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from benchmark.ranges import NON_NEGATIVE, POSITIVE
-from benchmark.training import TrainConfig, train_supervised
+from benchmark.core.ranges import NON_NEGATIVE, POSITIVE
+from benchmark.core.training import TrainConfig, train_supervised
 
 from .base import CellContext, Method, MethodResult
 from .losses import kd_kl

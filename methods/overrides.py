@@ -4,7 +4,7 @@ A preset used to hold one flat dict applied to *any* config field of the same na
 supervised `lr` silently became ADI's input step size and a misspelt key changed nothing.
 Now a preset has three blocks, each with a fixed reach:
 
-- `supervised`: every config that is a `benchmark.training.TrainConfig` (teacher, student, kd);
+- `supervised`: every config that is a `benchmark.core.training.TrainConfig` (teacher, student, kd);
 - `data_free`:  every config that is a `methods.inversion.loop.DataFreeConfig` (adi, cmi, frami, ...);
 - `per_method`: method name -> changes to that one method's config (applied last).
 
@@ -12,7 +12,7 @@ Scope membership is read from the config's class, so a new method needs no edit 
 key reaches the configs of its scope that have the field (`bank_size` reaches cmi and frami, not
 adi); a key that no config of its scope has, a per-method key its method lacks, an unknown method
 name and a value of the wrong type are errors (`ConfigKeyError`) naming the closest valid key, and a
-value outside its field's valid range (the RANGES table beside the fields, benchmark/ranges.py) is a
+value outside its field's valid range (the RANGES table beside the fields, benchmark/core/ranges.py) is a
 `ConfigRangeError` naming the field, the value and the range.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ import types
 import typing
 from typing import Any, Mapping, Protocol
 
-from benchmark.ranges import check_constraints, check_field
-from benchmark.training import TrainConfig
+from benchmark.core.ranges import check_constraints, check_field
+from benchmark.core.training import TrainConfig
 
 from .inversion.loop import DataFreeConfig
 
@@ -37,7 +37,7 @@ class ConfigKeyError(ValueError):
 
 
 class ScopedOverrides(Protocol):
-    """What resolution needs from a preset (benchmark.presets.Preset has these fields)."""
+    """What resolution needs from a preset (benchmark.config.presets.Preset has these fields)."""
 
     name: str
     supervised: Mapping[str, Any]
@@ -121,7 +121,7 @@ def check_value(where: str, key: str, expected: Any, value: Any, current: Any) -
 
 def replace_checked(config: Any, changes: Mapping[str, Any], where: str) -> Any:
     """`config` with `changes` applied; every key must be a field, every value of its type and within the field's
-    valid range (benchmark/ranges.py), and the result must keep the config's rules between fields."""
+    valid range (benchmark/core/ranges.py), and the result must keep the config's rules between fields."""
     hints = typing.get_type_hints(type(config))
     where = f"{where} ({type(config).__name__})"
     checked = {}

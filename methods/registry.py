@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from benchmark.registry import Registry, UnknownNameError
+from benchmark.core.registry import Registry, UnknownNameError
 
 from .base import Method
 from .overrides import ScopedOverrides, resolve_all

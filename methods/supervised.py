@@ -1,7 +1,7 @@
 """Data-driven baselines of Table 2: the teacher and the student trained from scratch."""
 from __future__ import annotations
 
-from benchmark.training import PhaseStats, TrainConfig, train_supervised
+from benchmark.core.training import PhaseStats, TrainConfig, train_supervised
 
 from .base import CellContext, Method, MethodResult
 from .registry import register_method

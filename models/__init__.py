@@ -6,7 +6,7 @@ from typing import Callable
 
 from torch import nn
 
-from benchmark.registry import Registry
+from benchmark.core.registry import Registry
 
 from .classifier import AudioClassifier, ModelOutput
 from .resnet import resnet_trunk

@@ -6,7 +6,7 @@ forward and gradients against the stock layer). On the CPU, aten's eval-mode bat
 for channels-last inputs with few channels: a frozen student's synthesis pass (WRN-10-2 tiny, 4-32
 channels, batch 32 x 32 mels x 76 frames) spent 22% of its time in `native_batch_norm_backward`, and
 one layer of 4 channels took 8.6 ms for forward+backward against 1.2 ms for `addcmul` (one thread,
-tests/benchmarks/measure_eval_batchnorm.py). Training mode, and every other device (cuDNN's kernels are
+tests/measurements/measure_eval_batchnorm.py). Training mode, and every other device (cuDNN's kernels are
 fused already, and bf16 activations must stay bf16 there), use the stock layer.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bad audio in a real dataset (issue 13, item 8): `--on-bad-file error|skip` on the commands that load
+"""Bad audio in a real dataset: `--on-bad-file error|skip` on the commands that load
 data, clips shorter than one analysis window, skipped files listed in the description/record and the run
 summary, and `datasets verify` flagging short clips and checking every dataset present."""
 from __future__ import annotations
@@ -14,13 +14,14 @@ import soundfile as sf
 
 from benchmark.cli import build_parser
 from benchmark.commands.datasets import add_parser as add_datasets_parser, main as run_datasets
+from benchmark.core.features import FrontEndConfig
 from benchmark.data import DATASETS
 from benchmark.data.audio_io import TOO_SHORT, UNREADABLE, BadAudioFile, ClipTooShort, probe, window_samples_at
 from benchmark.data.base import DataConfig, bad_file_policy
-from benchmark.data.features import FrontEndConfig, extract_split
+from benchmark.data.extraction import extract_split
 from benchmark.reporting.summary import run_summary
 from benchmark.store.record_schema import RunRecord
-from tests.test_real_datasets import make_audiomnist, make_esc50, make_us8k
+from tests.helpers import make_audiomnist, make_esc50, make_us8k
 
 FRONTEND = FrontEndConfig(n_mels=16)  # n_fft 512 at 16 kHz: one analysis window = 32 ms
 SHORT = "2-100210-A-1.wav"  # ESC-50 fold 2 (training), 44.1 kHz
@@ -57,8 +58,8 @@ def parse(argv: list[str]):
 
 
 def test_run_accepts_on_bad_file_and_sets_the_data_config():
-    from benchmark.execution.cell import Cell, cell_config, config_hash
-    from benchmark.commands.run import sweep_spec
+    from benchmark.commands.options import sweep_spec
+    from benchmark.config.cells import Cell, cell_config, config_hash
 
     plain = sweep_spec(parse(["run", "--preset", "micro"])).preset
     error = sweep_spec(parse(["run", "--preset", "micro", "--on-bad-file", "error"])).preset
@@ -179,7 +180,7 @@ def test_skip_screens_nan_samples_of_float_files(tmp_path):
 
 
 def test_screen_window_matches_every_front_end_of_the_presets():
-    from benchmark.presets import PRESETS
+    from benchmark.config.presets import PRESETS
 
     for name in PRESETS.names():
         frontend = PRESETS.get(name).frontend

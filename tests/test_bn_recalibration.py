@@ -1,7 +1,8 @@
-"""The BatchNorm-recalibration diagnostic (issue 20, hypothesis 17) computes what it claims: AdaBN statistics."""
+"""The BatchNorm-recalibration diagnostic (tests/measurements/measure_bn_recalibration.py) computes what it claims:
+AdaBN statistics."""
 import torch
 
-from tests.benchmarks.measure_bn_recalibration import batches_by_length, recalibrated
+from tests.measurements.measure_bn_recalibration import batches_by_length, recalibrated
 
 
 def small_model() -> torch.nn.Module:

@@ -1,5 +1,5 @@
 """Bounds files that would make `check` pass without checking anything, or check against nonsense, are errors
-that name the file and the line (issue 13, item 3)."""
+that name the file and the line."""
 import pytest
 
 from benchmark.cli import main

@@ -1,7 +1,7 @@
-"""Bounds a correct run on another machine passes (issue 21 item 5): each bound is a prediction interval for the
+"""Bounds a correct run on another machine passes: each bound is a prediction interval for the
 mean of k new seeds, from the spread over the measured seeds (floored at the family's pooled spread), with the
 quantile set for a 5% false-alarm rate per run, shown here by simulation from the committed per-seed values; a
-25 pp drop still fails; bounds of cells not run are listed apart (issue 21 item 4)."""
+25 pp drop still fails; bounds of cells not run are listed apart."""
 from __future__ import annotations
 
 import json
@@ -15,8 +15,8 @@ from benchmark.stats.bounds import Bound, check_bounds, read_bounds
 from benchmark.stats.bounds_derive import (FALSE_ALARM, measured_from_bounds_file, measured_from_records,
                                            simulate_false_alarm, smallest_failing_drop)
 from benchmark.store.record_schema import RunRecord
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 BOUNDS = REPO / "results" / "bounds"
 TOLERANCE = 0.006  # Monte Carlo error of a rate near 5% from 20 000 simulated runs is about 0.15 pp
 
@@ -66,8 +66,8 @@ def test_the_shipped_bounds_aim_at_a_5_percent_false_alarm_rate_by_simulation(na
 
 
 def test_the_other_machines_correct_run_passes(tmp_path):
-    """The issue's fresh-clone run: ADI seed 0 at 30.0, frami-no-reused seed 1 at 52.5, frami-no-finv-no-reused
-    seed 0 at 42.5; both of the latter were outside the min/max +- 10 pp bounds."""
+    """A correct fresh-clone run reported from another 2-core machine: ADI seed 0 at 30.0, frami-no-reused seed 1
+    at 52.5, frami-no-finv-no-reused seed 0 at 42.5; both of the latter were outside the min/max +- 10 pp bounds."""
     lines = committed_lines()
     changes = {("adi", 0): 30.0, ("frami-no-reused", 1): 52.5, ("frami-no-finv-no-reused", 0): 42.5}
     for r in lines:
@@ -128,7 +128,7 @@ def test_a_prediction_bound_needs_all_four_columns(tmp_path, capsys):
     assert "b.csv:2: a prediction bound needs center, spread, seeds, quantile; missing seeds" in capsys.readouterr().err
 
 
-# --- not run is not outside (issue 21 item 4) ---------------------------------------------------------------
+# --- not run is not outside ---------------------------------------------------------------------------------
 
 def test_bounds_of_methods_not_run_are_listed_apart_and_fail_only_with_require_all(tmp_path, capsys):
     lines = [r for r in committed_lines() if r["method"] in ("teacher", "student", "kd", "adi")]

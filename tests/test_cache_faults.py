@@ -15,15 +15,17 @@ import torch
 
 from benchmark.checkpoints.teachers import TeacherCache
 from benchmark.cli import main
+from benchmark.config.presets import PRESETS
+from benchmark.core.features import FrontEndConfig
 from benchmark.data import synth
 from benchmark.data.base import Clip, ClipSet
-from benchmark.data.feature_cache import CacheUnusable, cache_paths, cached_split_features, host_tag, temp_path
-from benchmark.data.features import FrontEndConfig, extract_split
+from benchmark.data.extraction import extract_split
+from benchmark.data.feature_cache import cache_paths, cached_split_features
 from benchmark.execution import loading
 from benchmark.execution.cell import train_or_load_teacher
 from benchmark.execution.grid import SweepSpec
 from benchmark.execution.loading import DataProvider
-from benchmark.presets import PRESETS
+from benchmark.store.disk import CacheUnusable, host_tag, temp_path
 
 FRONTEND = FrontEndConfig(sample_rate=8000, n_fft=256, win_length=200, hop_length=80, n_mels=16)
 MICRO = PRESETS.get("micro")

@@ -1,5 +1,5 @@
-"""Preset overrides are scoped and checked; `benchmark config` prints what cells run with; the README's
-table of the paper preset's reference settings matches the resolved configs."""
+"""Preset overrides are scoped and checked; `benchmark config` prints what cells run with; the table of the paper
+preset's reference settings in methods/README.md matches the resolved configs."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
-from benchmark.presets import PRESETS
-from benchmark.registry import Entry
-from benchmark.training import TrainConfig
+from benchmark.config.presets import PRESETS
+from benchmark.core.registry import Entry
+from benchmark.core.training import TrainConfig
 from methods import METHODS, ConfigKeyError, method_config, method_configs
 from methods.inversion.loop import DataFreeConfig
 from methods.overrides import resolve_all
 
 PAPER = PRESETS.get("paper")
 SMOKE = PRESETS.get("smoke")
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "methods" / "README.md"
 
 
 def with_blocks(preset=SMOKE, **blocks):

@@ -1,5 +1,5 @@
-"""Nonsense settings fail before any work, naming the field (issue 21 item 3): every config field has a valid
-range declared beside it (benchmark/ranges.py), checked with the types by `config` and `run`; a sweep estimated far
+"""Nonsense settings fail before any work, naming the field: every config field has a valid
+range declared beside it (benchmark/core/ranges.py), checked with the types by `config` and `run`; a sweep estimated far
 beyond its preset's work is refused unless --allow-expensive; a NaN synthesis loss ends the cell as `diverged`; a
 split the data leaves empty is refused up front, naming dataset, split and counts."""
 from __future__ import annotations
@@ -10,18 +10,18 @@ import json
 import pytest
 
 from benchmark.cli import main
+from benchmark.config.customize import check_preset_rules, customized
+from benchmark.config.presets import PRESETS
+from benchmark.core.features import FrontEndConfig
+from benchmark.core.ranges import check_config, undeclared_fields
 from benchmark.costs.cost_estimate import EXPENSIVE_FACTOR, TooExpensive, refuse_if_expensive
-from benchmark.customize import check_preset_rules, customized
 from benchmark.data import synth
 from benchmark.data.base import DataConfig
-from benchmark.data.features import FrontEndConfig
 from benchmark.execution import loading
 from benchmark.execution.grid import SweepSpec
-from benchmark.presets import PRESETS
-from benchmark.ranges import check_config, undeclared_fields
 from methods import METHODS, method_configs
 
-# The settings of the issue's table: (--set assignments, what the one-line error must say)
+# Nonsense settings and what each one's one-line error must say: (--set assignments, message)
 NONSENSE = [
     (["kd.temperature=-1"], "kd.temperature = -1.0 is outside its valid range (> 0)"),
     (["data_free.iterations=0"], "data_free.iterations = 0 is outside its valid range (>= 1)"),

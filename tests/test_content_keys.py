@@ -15,14 +15,14 @@ import torch
 
 from benchmark.checkpoints.teachers import teacher_key
 from benchmark.cli import main
+from benchmark.config.presets import PRESETS
+from benchmark.core.features import FrontEndConfig
+from benchmark.core.training import TrainConfig
 from benchmark.data import DATASETS
 from benchmark.data.base import DataConfig
+from benchmark.data.extraction import prepare
 from benchmark.data.feature_cache import HASH_INDEX, cached_split_features, content_fingerprint, features_key
-from benchmark.data.features import FrontEndConfig
-from benchmark.prepared import prepare
-from benchmark.presets import PRESETS
-from benchmark.training import TrainConfig
-from tests.test_real_datasets import make_esc50
+from tests.helpers import make_esc50
 
 FRONTEND = FrontEndConfig(sample_rate=8000, n_fft=256, win_length=200, hop_length=80, n_mels=16)
 

@@ -1,16 +1,16 @@
-"""Every answer carries its context (issue 20 section 3): a run with data-free methods runs the kd-noise floor,
+"""Every answer carries its context: a run with data-free methods runs the kd-noise floor,
 and its summary and Table 2 show the teacher's test accuracy and each data-free row's margin over the floor."""
 from __future__ import annotations
 
 import argparse
 
-from benchmark.cli import build_parser
-from benchmark.cli import main as cli_main
-from benchmark.commands.run import sweep_spec, with_models
-from benchmark.floor import with_floor
+from benchmark.cli import build_parser, main as cli_main
+from benchmark.commands.options import sweep_spec
+from benchmark.commands.run import with_models
 from benchmark.reporting.report_tables import FLOOR_COLUMN, table2
 from benchmark.reporting.summary import teacher_lines
 from benchmark.store.record_schema import RunRecord
+from methods import with_floor
 
 PAIR = ("t", "s")
 

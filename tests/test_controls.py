@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.data.features import FeatureSet
-from benchmark.presets import PRESETS
-from benchmark.reporting.report_tables import floor_comparisons, floor_section
+from benchmark.config.presets import PRESETS
+from benchmark.core.features import FeatureSet
+from benchmark.reporting.report_tables import floor_section
+from benchmark.stats.claims import floor_comparisons
 from benchmark.store.record_schema import RunRecord
 from methods import METHODS, method_config
 from methods.controls import NoiseSynthesizer, RealSubsetSynthesizer

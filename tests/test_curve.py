@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from benchmark.cli import main
-from benchmark.curve import Axis, curve_frame
-from benchmark.presets import PRESETS
+from benchmark.config.presets import PRESETS
+from benchmark.reporting.curve import Axis, curve_frame
 from benchmark.store.record_schema import RunRecord
 from benchmark.store.records import RunStore
 from methods import method_config

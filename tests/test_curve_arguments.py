@@ -1,4 +1,4 @@
-"""curve (issue 21 item 4): a bad --vary gets the harness's own message, not argparse's 'invalid parse value';
+"""curve: a bad --vary gets the harness's own message, not argparse's 'invalid parse value';
 a method without the varied field (kd under data_free.iterations) runs once, not once per value."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import pytest
 
 from benchmark.cli import main
-from benchmark.curve import methods_per_value
-from benchmark.customize import customized
-from benchmark.presets import PRESETS
+from benchmark.config.customize import customized
+from benchmark.config.presets import PRESETS
+from benchmark.reporting.curve import methods_per_value
 
 
 @pytest.mark.parametrize("vary", ["data_free.iterations=", "data_free.iterations=4", "data_free.iterations"])

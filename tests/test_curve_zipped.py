@@ -1,4 +1,4 @@
-"""curve with several --vary axes zipped by position (issue 19): one curve puts Fast and CMI over their own
+"""curve with several --vary axes zipped by position: one curve puts Fast and CMI over their own
 synthesis-step budgets, although Fast's preset block sets `iterations` and so masks `data_free.iterations`.
 Bad combinations are refused before any work."""
 from __future__ import annotations
@@ -8,8 +8,8 @@ import csv
 import pytest
 
 from benchmark.cli import main
-from benchmark.curve import Axes, Axis
-from benchmark.presets import PRESETS
+from benchmark.config.presets import PRESETS
+from benchmark.reporting.curve import Axes, Axis
 from benchmark.store.records import RunStore
 from methods import method_config
 from methods.overrides import ConfigKeyError

@@ -7,13 +7,12 @@ import json
 import pytest
 
 from benchmark.cli import main
-from benchmark.customize import collect_changes, customized, parse_assignment, parse_value
-from benchmark.execution.cell import Cell, cell_config, config_hash
-from benchmark.presets import PRESETS
+from benchmark.config.cells import Cell, cell_config, config_hash
+from benchmark.config.customize import collect_changes, customized, parse_assignment, parse_value
+from benchmark.config.presets import PRESETS
 from methods import method_config
 from methods.overrides import ConfigKeyError
-
-from .test_real_datasets import make_esc50
+from tests.helpers import make_esc50
 
 CPU = PRESETS.get("cpu")
 

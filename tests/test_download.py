@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from benchmark.commands.datasets import add_parser as add_datasets_parser, main as run_datasets
-from benchmark.data import DATASETS
-from benchmark.data import download as download_module
+from benchmark.data import DATASETS, download as download_module
 from benchmark.data.base import DataConfig
 from benchmark.data.download import ChecksumMismatch, ChecksumRequired, DownloadError, archive_path, download
 from benchmark.data.sources import SOURCES, MissingDatasetError, PinnedChecksum, locate_or_none
@@ -230,7 +229,7 @@ def test_cli_download_needs_a_data_root(monkeypatch, capsys):
     assert "--data-root" in capsys.readouterr().err
 
 
-# --- issue 20 section 5: pinned checksums, the no-data-root message, nothing half-done looks like a dataset ----
+# --- pinned checksums, the no-data-root message, nothing half-done looks like a dataset ------------------------
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()

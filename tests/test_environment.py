@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from benchmark.environment import cpu_model, device_description, resolve_device
+from benchmark.execution.environment import cpu_model, device_description, resolve_device
 
 
 def test_cpu_description_names_model_cores_and_threads():

@@ -89,7 +89,7 @@ def test_tap_backward_equals_autograd_of_the_moments(with_mean, with_square):
 def test_tap_per_sample_means_backward_equals_autograd_and_keeps_the_layout(channels_last, used):
     """With per_sample the tap also hands out each sample's per-channel mean (CMI's instance embedding); its
     gradient joins the tap's own backward, equal to autograd of the plain means, in x's memory layout (the
-    separate mean's backward was an NCHW tensor copied back to channels-last, issue 18). The batch mean is the
+    separate mean's backward was an NCHW tensor copied back to channels-last). The batch mean is the
     mean of the per-sample means. Outputs left unused get no gradient work."""
     torch.manual_seed(1)
     x = torch.randn(3, 4, 5, 6, dtype=torch.float64)

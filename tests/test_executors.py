@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.execution.cell import Cell
+from benchmark.config.cells import Cell
+from benchmark.config.presets import PRESETS
+from benchmark.core.registry import UnknownNameError
 from benchmark.execution.executors import ExecutorOptions, LocalExecutor, RayExecutor, default_threads, make_executor
 from benchmark.execution.grid import SweepSpec
 from benchmark.execution.jobs import Runtime, TeacherJob, teacher_jobs
 from benchmark.execution.sweep import run_sweep
-from benchmark.presets import PRESETS
-from benchmark.registry import UnknownNameError
 from benchmark.store.records import RunStore
 
 ray = pytest.importorskip("ray")

@@ -14,8 +14,8 @@ from torch import nn
 
 import methods.fast as fast_module
 from benchmark.cli import main
+from benchmark.config.presets import PRESETS
 from benchmark.planning.plan import Device, plan_cell
-from benchmark.presets import PRESETS
 from benchmark.store.records import RunStore
 from methods import build_method, method_config
 from methods.fast import (FastConfig, FastMetaSynthesizer, MomentumBatchNormStatistics, reset_batchnorms,

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.core.features import FrontEndConfig
 from benchmark.data.base import Clip, ClipSet
+from benchmark.data.extraction import extract_split
 from benchmark.data.feature_cache import cache_paths, cached_split_features
-from benchmark.data.features import FrontEndConfig, extract_split
 
 FRONTEND = FrontEndConfig(sample_rate=8000, n_fft=256, win_length=200, hop_length=80, n_mels=16)
 

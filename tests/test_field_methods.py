@@ -12,14 +12,13 @@ import pytest
 import torch
 
 from benchmark.cli import main
-from benchmark.presets import PRESETS
-from benchmark.registry import UnknownNameError
+from benchmark.config.presets import PRESETS
+from benchmark.core.registry import UnknownNameError
 from methods import METHODS, TABLE_ORDER, build_method, group_members, method_config, parse_methods
 from methods.inversion.attention import AttentionDistiller, attention_map, attention_transfer
 from methods.inversion.distill import LogitDistiller
-from methods.inversion.generative import (GenerativeConfig, GenerativeSynthesizer, GeneratorSamples,
-                                          activation_loss, balance_loss, kl_discrepancy, l1_discrepancy,
-                                          one_hot_loss)
+from methods.inversion.generative import (GenerativeConfig, GenerativeSynthesizer, GeneratorSamples, activation_loss,
+                                          balance_loss, kl_discrepancy, l1_discrepancy, one_hot_loss)
 from models import create_model
 
 CPU = torch.device("cpu")
@@ -249,7 +248,7 @@ def test_each_method_registers_its_reference_settings():
 
 
 def test_a_bad_discrepancy_is_refused_naming_the_field():
-    from benchmark.ranges import check_config
+    from benchmark.core.ranges import check_config
     with pytest.raises(ValueError, match="discrepancy.*'l2'"):
         check_config(dataclasses.replace(METHODS.get("dfad").config, discrepancy="l2"), "test")
 

@@ -1,4 +1,4 @@
-"""Any folder of labelled audio as a dataset (issue 20 section 1): `folder:PATH` wherever a dataset name works,
+"""Any folder of labelled audio as a dataset: `folder:PATH` wherever a dataset name works,
 the split (split.csv, folds.csv, or a stable stratified hash split), errors before work, the official loaders'
 rules (--on-bad-file, content-keyed cache and data_key, verify) and the planner's shape."""
 from __future__ import annotations
@@ -14,16 +14,16 @@ import pytest
 import soundfile as sf
 
 from benchmark.cli import main as cli_main
+from benchmark.config.presets import PRESETS
+from benchmark.core.features import FrontEndConfig
 from benchmark.data import DATASETS
 from benchmark.data.base import DataConfig
 from benchmark.data.feature_cache import features_key
-from benchmark.data.features import FrontEndConfig
 from benchmark.data.folder import FolderDatasetError, hash_split
 from benchmark.data.sources import DatasetIntegrityError
 from benchmark.execution.grid import SweepSpec
 from benchmark.execution.loading import DataProvider
 from benchmark.planning.shapes import dataset_shape
-from benchmark.presets import PRESETS
 
 RATES = (16000, 22050, 44100)
 FREQS = {"beep": 880.0, "hum": 110.0, "whistle": 2000.0}

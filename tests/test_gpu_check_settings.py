@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import build_parser
-from benchmark.commands.run import sweep_spec
+from benchmark.commands.options import sweep_spec
 from benchmark.execution.sweep import check_method_settings
 from tests.gpu.check import commands
 

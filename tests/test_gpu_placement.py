@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from benchmark.cli import main as cli_main
-from benchmark.execution import executors; from benchmark.execution import jobs
-from benchmark.execution.cell import Cell
+from benchmark.config.cells import Cell
+from benchmark.config.presets import PRESETS
+from benchmark.execution import executors, jobs
 from benchmark.execution.executors import ExecutorOptions, RayExecutor, worker_pool
 from benchmark.execution.grid import SweepSpec
+from benchmark.execution.numerics import Numerics
 from benchmark.execution.placement import (GpuSlot, PlacementError, PlacementRequest, check_ray_gpus, local_gpu_slots,
                                            resolve_placement)
-from benchmark.numerics import Numerics
-from benchmark.presets import PRESETS
 from benchmark.store.record_schema import RunRecord
 
 SPEC = SweepSpec(PRESETS.get("micro"), ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("kd",), (0,))

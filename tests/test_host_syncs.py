@@ -1,4 +1,4 @@
-"""No step waits on the host (issue 18, section 1): a synthesis step and a KD step read nothing back from the
+"""No step waits on the host: a synthesis step and a KD step read nothing back from the
 device. Proven on the meta device, where a tensor has no data: any .item(), .cpu(), .tolist(), .numpy(),
 bool() or int() of a device tensor inside a step is counted here (and would fail there)."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from benchmark.config.presets import PRESETS
 from methods import build_method, method_config
-from benchmark.presets import PRESETS
 from methods.inversion.loop import KDCanvas, kd_step, make_optimizer
 from methods.inversion.pool import TensorPool
 from models import create_model
@@ -78,7 +78,7 @@ def test_a_synthesis_round_reads_nothing_back(method, checkpointing):
 
 @pytest.mark.parametrize("method", ["adi", "frami"])
 def test_a_synthesis_round_in_a_learned_scene_reads_nothing_back(method):
-    """Events placed in a clip-length scene (issue 20, section 6): offsets, texture and the background's Adam
+    """Events placed in a clip-length scene: offsets, texture and the background's Adam
     step all stay on the device."""
     from benchmark.planning.steps import shape_only_data
     built, config, teacher, student, ctx = _setup(method)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from benchmark.store.records import RunStore, cell_key
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 ARGV = ["run", "--preset", "micro", "--methods", "teacher,student,cmi", "--seeds", "2", "--no-tables", "--no-floor"]
 CELLS = 6
 

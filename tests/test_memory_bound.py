@@ -1,4 +1,4 @@
-"""Synthesis whose memory is bounded with the same math (issue 17): gradients equal with and without
+"""Synthesis whose memory is bounded with the same math: gradients equal with and without
 checkpointing, losses in fp32 under bf16 autocast, and memory counted without a GPU."""
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import dataclasses
 import pytest
 import torch
 
+from benchmark.config.presets import PRESETS
 from benchmark.planning.memory import LiveMemory
 from benchmark.planning.plan import Device, plan_cell
-from benchmark.presets import PRESETS
 from methods.adi import ADIConfig, DeepInversionSynthesizer, competition_loss
 from methods.cmi import CMIConfig, ContrastiveSynthesizer, adversarial_loss
-from methods.frami import FRAMIConfig, FeatureInvarianceSynthesizer
+from methods.frami import FeatureInvarianceSynthesizer, FRAMIConfig
 from methods.inversion.contrastive import (feature_invariance, feature_invariance_contrastive_loss,
                                            instance_contrastive_loss)
 from methods.inversion.distill import moment_matching
@@ -241,6 +241,7 @@ def test_run_refuses_a_cell_that_does_not_fit_before_any_work(tmp_path, capsys):
 
 def test_plan_command_writes_every_cell_as_json(tmp_path, capsys):
     import json
+
     from benchmark.cli import main
     out = tmp_path / "plan.json"
     assert main(["plan", "--preset", "micro", "--methods", "teacher,kd,adi,kd-noise", "--json", str(out)]) == 0
@@ -254,6 +255,7 @@ def test_plan_command_writes_every_cell_as_json(tmp_path, capsys):
 
 def test_flop_count_equals_torch_flop_counter_and_keeps_nothing_alive():
     from torch.utils.flop_counter import FlopCounterMode
+
     from benchmark.planning.memory import FlopCount
     teacher, _ = _pair()
     x = torch.randn(4, 1, 16, 24, requires_grad=True)

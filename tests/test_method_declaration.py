@@ -1,6 +1,6 @@
 """One declaration per method: a method's module says everything about it (config, summary, table place,
 the paper's numbers); a new method is one new file. The tables and the paper's numbers are those the
-hard-coded lists gave before (golden files written by that code: tests/data/golden_reports.json)."""
+hard-coded lists gave before (golden files written by that code: tests/fixtures/golden_reports.json)."""
 import gzip
 import json
 import os
@@ -14,10 +14,9 @@ import pytest
 from benchmark.cli import main
 from benchmark.reporting.reference import paper_accuracy
 from methods import METHODS, TABLE_ORDER, TablePlacement
+from tests.helpers import FIXTURES, REPO, V1_RUNS
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).parent / "data"
-GOLDEN = json.loads((DATA / "golden_reports.json").read_text())
+GOLDEN = json.loads((FIXTURES / "golden_reports.json").read_text())
 PAPER_DATASETS, PAPER_PAIRS = ("us8k", "esc50", "audiomnist"), ("resnet34:resnet18", "wrn40_2:wrn16_2")
 
 
@@ -58,7 +57,7 @@ def _write_reports(out: Path) -> None:
 @pytest.mark.parametrize("fixture", ["committed_v1", "paper_grid"])
 def test_reports_are_unchanged(fixture, tmp_path):
     if fixture == "committed_v1":
-        with gzip.open(DATA / "runs_v1.jsonl.gz", "rt") as fh:
+        with gzip.open(V1_RUNS, "rt") as fh:
             (tmp_path / "runs.jsonl").write_text(fh.read())
     else:
         (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n"
@@ -92,7 +91,7 @@ def test_a_placement_rejects_a_number_that_is_not_a_percentage():
 
 
 TOY_METHOD = '''"""A toy method in one file: the student trained from scratch, under another name."""
-from benchmark.training import TrainConfig
+from benchmark.core.training import TrainConfig
 
 from .registry import register_method
 from .supervised import StudentMethod

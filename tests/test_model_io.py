@@ -1,4 +1,4 @@
-"""Teachers in, students out (issue 20 section 2): checkpoints that load weights-only and classify audio,
+"""Teachers in, students out: checkpoints that load weights-only and classify audio,
 `run --save-models` and `run --teacher-checkpoint`."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import torch
 from benchmark import load_student
 from benchmark.checkpoints.model_io import FORMAT, InvalidCheckpoint, ModelCheckpoint, read_checkpoint, save_checkpoint
 from benchmark.cli import main as cli_main
-from benchmark.data.features import FrontEndConfig, LogMel, Normaliser
-from benchmark.presets import PRESETS
+from benchmark.config.presets import PRESETS
+from benchmark.core.features import FrontEndConfig, LogMel, Normaliser
 from benchmark.store.records import RunStore
 from models import create_model
 

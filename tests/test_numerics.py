@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmark import environment
 from benchmark.cli import main as cli_main
-from benchmark.environment import cuda_facts
-from benchmark.numerics import Numerics, apply_numerics, numerics_state, tf32_in_effect
+from benchmark.execution import environment
+from benchmark.execution.environment import cuda_facts
+from benchmark.execution.numerics import Numerics, apply_numerics, numerics_state, tf32_in_effect
 
 
 @pytest.fixture
@@ -139,17 +139,17 @@ def test_a_gpu_that_cannot_be_queried_leaves_the_facts_empty_not_a_failed_cell(m
 def test_the_matmul_peak_is_measured_in_the_works_tf32_mode(restore_numerics, monkeypatch):
     """torch's defaults let convolutions use TF32 but not matmuls: a peak measured so would be an fp32 peak
     for TF32 work, and the work's % of peak could pass 100%. The peak takes the work's mode and says so."""
-    from benchmark.costs import throughput
+    from benchmark.costs import workbench
 
     modes = []
     real_mm = torch.mm
     monkeypatch.setattr(torch, "mm", lambda a, b: modes.append(torch.backends.cuda.matmul.allow_tf32) or real_mm(a, b))
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
-    peak = throughput.measure_matmul_peak(torch.device("cpu"), 16, "fp32", warmup=1, repeats=3)
+    peak = workbench.measure_matmul_peak(torch.device("cpu"), 16, "fp32", warmup=1, repeats=3)
     assert peak.tf32 and modes and all(modes)
     assert torch.backends.cuda.matmul.allow_tf32 is False  # the process's mode is left as it was
     modes.clear()
     apply_numerics(Numerics(tf32=False))
-    peak = throughput.measure_matmul_peak(torch.device("cpu"), 16, "fp32", warmup=1, repeats=3)
+    peak = workbench.measure_matmul_peak(torch.device("cpu"), 16, "fp32", warmup=1, repeats=3)
     assert not peak.tf32 and modes and not any(modes)
-    assert not throughput.measure_matmul_peak(torch.device("cpu"), 16, "bf16", warmup=1, repeats=3).tf32
+    assert not workbench.measure_matmul_peak(torch.device("cpu"), 16, "bf16", warmup=1, repeats=3).tf32

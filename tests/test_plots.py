@@ -1,6 +1,6 @@
 """The leaderboard plots say where chance and the kd-noise floor are, and tell methods apart without
 overlapping text labels; every plot draws intervals within [0, 100] (the two-level bootstrap), seeds instead of
-an interval below 3 seeds, and log axes whose tick labels do not overlap (issue 19 section 4). The plot tests
+an interval below 3 seeds, and log axes whose tick labels do not overlap. The plot tests
 drive the writers the commands use and inspect the figures they save (Figure.savefig is wrapped)."""
 import itertools
 
@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
 
-from benchmark.curve import Axis, write_curve
+from benchmark.reporting.curve import Axis, write_curve
 from benchmark.reporting.drawing import ReadableLogLocator, tick_text
 from benchmark.reporting.frontier import frontier_frame
 from benchmark.reporting.frontier_plot import plot_frontier

@@ -3,16 +3,15 @@ and malformed records fail naming the key."""
 import dataclasses
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 
 from benchmark.cli import main
 from benchmark.store.record_schema import REQUIRED, SCHEMA_VERSION, MalformedRecord, RunRecord
 from benchmark.store.records import RunStore, cell_key
+from tests.helpers import V1_RUNS
 
 # The committed cpu-preset records of commit 905ebdc~3 (`git show 905ebdc~3:results/runs.jsonl`), byte for byte.
-V1_RUNS = Path(__file__).parent / "data" / "runs_v1.jsonl.gz"
 
 
 def v1_lines() -> list[str]:

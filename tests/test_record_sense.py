@@ -1,4 +1,4 @@
-"""Records are read for sense, not only type (issue 21 item 2): an accuracy that is no percentage (250, -3, NaN),
+"""Records are read for sense, not only type: an accuracy that is no percentage (250, -3, NaN),
 per-clip lists of different lengths or not matching the accuracy, and a schema version this code does not know
 are skipped with a warning naming the line and the reason, so no impossible number reaches a table."""
 from __future__ import annotations
@@ -12,8 +12,7 @@ import pytest
 from benchmark.cli import main
 from benchmark.store.record_schema import SCHEMA_VERSION, MalformedRecord, RunRecord
 from benchmark.store.records import RunStore, cell_key
-
-V1_RUNS = Path(__file__).parent / "data" / "runs_v1.jsonl.gz"  # committed cpu-preset records (27 ok cells)
+from tests.helpers import REPO, V1_RUNS
 
 
 def committed() -> list[dict]:
@@ -73,7 +72,7 @@ def test_the_store_skips_it_with_a_warning_naming_its_line(tmp_path, name):
 
 def test_every_committed_record_is_sensible():
     """The checks reject nothing that the harness wrote (float32 accuracies, v1 records, the cpu results)."""
-    lines = [json.loads(l) for l in (Path(__file__).parent.parent / "results" / "runs.jsonl").read_text().splitlines()]
+    lines = [json.loads(l) for l in (REPO / "results" / "runs.jsonl").read_text().splitlines()]
     assert all(RunRecord.from_dict(r) for r in committed() + lines)
 
 
@@ -102,7 +101,7 @@ def test_a_nan_accuracy_is_skipped_and_the_leaderboard_is_written(tmp_path):
 
 
 def test_short_predictions_never_enter_a_paired_test(tmp_path):
-    from benchmark.reporting.report_tables import comparisons
+    from benchmark.stats.claims import comparisons
 
     records = committed()
     index = records.index(of(records, "frami", 0))

@@ -7,14 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from benchmark.store.disk import write_atomic
 from benchmark.store.record_schema import RunRecord
-from benchmark.store.records import RunStore, cell_key, write_atomic
-
-REPO = Path(__file__).resolve().parent.parent
+from benchmark.store.records import RunStore, cell_key
+from tests.helpers import REPO
 
 
 def _record(i: int, status: str = "ok") -> RunRecord:

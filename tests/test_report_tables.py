@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from benchmark.reporting.report_tables import LEGEND, comparisons, format_cell, kind_table, table2, table3, write_tables
+from benchmark.reporting.report_tables import LEGEND, format_cell, kind_table, table2, table3, write_tables
+from benchmark.stats.claims import comparisons
 from benchmark.store.record_schema import RunRecord
 
 IDS = [f"c{i}" for i in range(10)]

@@ -30,7 +30,8 @@ def test_a_setting_is_the_preset_and_its_changes():
 
 
 def test_the_table_cell_that_averaged_a_smoke_and_a_cpu_teacher_is_two_cells(tmp_path):
-    """The issue's case: a smoke teacher (50%) and a cpu teacher (90%) in one folder gave 70.00 ± 28.28 (n=2)."""
+    """The case this guards against: a smoke teacher (50%) and a cpu teacher (90%) in one folder gave
+    70.00 ± 28.28 (n=2)."""
     records = [record("teacher", 0, 50.0, preset="smoke"), record("teacher", 0, 90.0, preset="cpu")]
     write_tables(records, tmp_path, "")
     text = (tmp_path / "table2.md").read_text()

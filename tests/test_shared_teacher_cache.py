@@ -16,15 +16,15 @@ import torch
 
 from benchmark.checkpoints import teachers
 from benchmark.checkpoints.teachers import TeacherCache, TeacherNotCached
-from benchmark.data.feature_cache import host_tag
-from benchmark.execution.cell import Cell, train_or_load_teacher
+from benchmark.config.cells import Cell
+from benchmark.config.presets import PRESETS
+from benchmark.execution.cell import train_or_load_teacher
 from benchmark.execution.executors import ExecutorOptions, RayExecutor
 from benchmark.execution.grid import SweepSpec
 from benchmark.execution.jobs import Runtime
-from benchmark.execution.key_lock import key_lock
 from benchmark.execution.loading import DataProvider
-from benchmark.numerics import Numerics
-from benchmark.presets import PRESETS
+from benchmark.execution.numerics import Numerics
+from benchmark.store.disk import host_tag, key_lock
 
 ray = pytest.importorskip("ray")
 

@@ -1,4 +1,4 @@
-"""The results store under faults (issue 13): a torn last line must not swallow the next record, a full disk
+"""The results store under faults: a torn last line must not swallow the next record, a full disk
 is an error, a malformed line is skipped with a warning instead of blocking every command, a busy folder is
 said at once, a bad --out is a message, and a name given twice runs once."""
 import errno
@@ -33,7 +33,7 @@ def no_wandb(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
 
 
-# item 4: a torn last line, a full disk
+# a torn last line, a full disk
 
 def test_a_record_after_a_torn_last_line_gets_its_own_line(tmp_path):
     store = RunStore(tmp_path)
@@ -95,7 +95,7 @@ def test_a_full_disk_during_run_is_reported_not_counted_as_run(tmp_path, monkeyp
     assert (tmp_path / "runs.jsonl").read_bytes() == b""
 
 
-# item 5: malformed lines
+# malformed lines
 
 def _write_faulty_store(out):
     """Records 0 and 5 are good; lines 2-6 hold each kind of bad line."""
@@ -156,7 +156,7 @@ def test_a_folder_with_malformed_lines_can_be_resumed(tmp_path):
         assert [r.method for r in RunStore(tmp_path).read_records()] == ["kd", "kd", "teacher"]
 
 
-# item 7: a second sweep into a busy folder
+# a second sweep into a busy folder
 
 @pytest.fixture
 def held_folder(tmp_path):
@@ -206,7 +206,7 @@ def test_a_second_sweep_says_it_waits_then_runs(held_folder):
     assert (out / "sweep.lock").read_text().strip() == str(os.getpid())  # the new holder's pid
 
 
-# item 9: a bad --out, names given twice
+# a bad --out, names given twice
 
 def test_out_pointing_at_a_file_is_a_message(tmp_path, capsys):
     target = tmp_path / "afile"

@@ -6,12 +6,13 @@ import pytest
 import torch
 
 import benchmark.execution.cell as cell_module
-from benchmark.execution.cell import Cell, cell_config, config_hash, run_cell
+from benchmark.config.cells import Cell, cell_config, config_hash
+from benchmark.config.presets import PRESETS
+from benchmark.core.training import DivergedError
+from benchmark.execution.cell import run_cell
 from benchmark.execution.grid import SweepSpec, expand_grid, pending_cells
-from benchmark.presets import PRESETS
 from benchmark.store.record_schema import RunRecord
 from benchmark.store.records import RunStore
-from benchmark.training import DivergedError
 from methods.base import Method
 
 SMOKE = PRESETS.get("smoke")

@@ -1,5 +1,5 @@
 """synth-long (short events in long quiet clips), the sounding span that `length_from=events` synthesizes, and the
-hashes that keep records made before these fields valid (issue 20, section 6)."""
+hashes that keep records made before these fields valid."""
 from __future__ import annotations
 
 import math
@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.customize import collect_changes, customized
+from benchmark.config.cells import Cell, cell_config, config_hash
+from benchmark.config.customize import collect_changes, customized
+from benchmark.config.presets import PRESETS
+from benchmark.core.prepared import sounding_span
+from benchmark.core.ranges import ConfigRangeError
 from benchmark.data import DATASETS
 from benchmark.data.base import DataConfig, hashed_data_config
-from benchmark.data.features import FeatureSet, Normaliser
 from benchmark.data.synth import CLASSES, render_clip
 from benchmark.data.synth_long import SILENT_SHARE, build_long_waveforms, long_spec
-from benchmark.execution.cell import Cell, cell_config, config_hash
 from benchmark.planning.shapes import dataset_shape
-from benchmark.prepared import PreparedData, sounding_span
-from benchmark.presets import PRESETS
-from benchmark.ranges import ConfigRangeError
 from methods import build_method, method_config
 from methods.base import result_fields
+from tests.helpers import log_mel_with_loud_frames, prepared_from, three_events_in_60_frames
 
 SMALL = DataConfig(sample_rate=8000, synth_clips_per_class=6, long_clip_seconds=1.0, long_event_seconds=(0.1, 0.2))
 
@@ -79,12 +79,6 @@ def test_event_longer_than_the_clip_is_refused_before_work():
 
 # --- the sounding span -----------------------------------------------------------------------------------------
 
-def log_mel_with_loud_frames(frames: int, loud: slice, quiet_db: float) -> torch.Tensor:
-    """(4 mels, frames) natural-log power: 0 in the loud frames, `quiet_db` below that elsewhere."""
-    out = torch.full((4, frames), -quiet_db * math.log(10) / 10)
-    out[:, loud] = 0.0
-    return out
-
 
 def test_the_span_runs_from_the_first_to_the_last_frame_within_the_threshold():
     clip = log_mel_with_loud_frames(50, slice(10, 20), quiet_db=40)
@@ -93,19 +87,6 @@ def test_the_span_runs_from_the_first_to_the_last_frame_within_the_threshold():
     assert sounding_span(clip, 30.0) == 26
     # background only 20 dB down counts as sounding at 30 dB: the whole clip
     assert sounding_span(log_mel_with_loud_frames(50, slice(10, 20), quiet_db=20), 30.0) == 50
-
-
-def prepared(features: list[torch.Tensor]) -> PreparedData:
-    train = FeatureSet(features, torch.zeros(len(features), dtype=torch.long), [str(i) for i in range(len(features))])
-    normaliser = Normaliser.fit(train)
-    normalised = FeatureSet([normaliser(f) for f in features], train.labels, train.ids)
-    return PreparedData("x", ["a"], None, PRESETS.get("micro").frontend, normaliser, normalised, normalised,
-                        normalised, {})
-
-
-def three_events_in_60_frames() -> PreparedData:
-    """Three 60-frame clips with events of 6, 8 and 30 frames, 45 dB above the rest: median span 8."""
-    return prepared([log_mel_with_loud_frames(60, slice(5, 5 + n), quiet_db=45) for n in (6, 8, 30)])
 
 
 def test_typical_event_frames_is_the_median_span_of_the_raw_training_clips():
@@ -190,8 +171,9 @@ def test_kd_canvas_is_unhashed_while_off():
 
 def test_the_silence_canvas_is_digital_silence_as_the_normalised_front_end_renders_it():
     from types import SimpleNamespace
-    from methods.inversion.loop import kd_canvas
+
     from methods.inversion.augment import place_in_canvas
+    from methods.inversion.loop import kd_canvas
     data = three_events_in_60_frames()
     ctx = SimpleNamespace(data=data, device=torch.device("cpu"))
     adi = method_config("adi", PRESETS.get("micro"))
@@ -209,7 +191,7 @@ def test_the_silence_canvas_is_digital_silence_as_the_normalised_front_end_rende
 def test_kd_subset_at_event_length_crops_each_clip_around_its_sounding_span():
     from methods.controls import RealSubsetSynthesizer
     clips = [log_mel_with_loud_frames(60, slice(start, start + 6), quiet_db=45) for start in (0, 20, 52)]
-    data = prepared(clips)
+    data = prepared_from(clips)
     around = RealSubsetSynthesizer(data.train, 3, 10, torch.device("cpu"), 0, data.normaliser)
     for clip in clips:
         cropped = data.normaliser.invert(around.crop(data.normaliser(clip)))
@@ -225,6 +207,7 @@ def test_kd_subset_at_event_length_crops_each_clip_around_its_sounding_span():
 def test_adi_silence_init_starts_every_input_at_digital_silence_plus_small_noise():
     """With a vanishing step size the kept batch is where the inputs started: the silence fill + N(0, 0.1^2)."""
     from types import SimpleNamespace
+
     from methods.adi import SILENCE_INIT_STD
     from methods.inversion.scene import silence_fill
     from models import create_model

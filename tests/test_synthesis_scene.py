@@ -1,4 +1,4 @@
-"""Synthesis scenes (methods/inversion/scene.py; issue 20, section 6): a short synthesized event at a random offset
+"""Synthesis scenes (methods/inversion/scene.py): a short synthesized event at a random offset
 in a clip-length background, which the teacher sees and the pool keeps."""
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from benchmark.customize import collect_changes, customized
-from benchmark.presets import PRESETS
-from benchmark.ranges import ConfigRangeError
+from benchmark.config.customize import collect_changes, customized
+from benchmark.config.presets import PRESETS
+from benchmark.core.ranges import ConfigRangeError
 from methods import build_method, method_config
 from methods.base import result_fields
 from methods.inversion.augment import place_in_canvas
 from methods.inversion.scene import SynthesisScene, make_scene, silence_fill
 from models import create_model
-
-from tests.test_synth_long import three_events_in_60_frames  # clips of 60 frames, median event span 8
+from tests.helpers import three_events_in_60_frames  # clips of 60 frames, median event span 8
 
 
 def test_a_background_canvas_holds_the_event_at_its_offset_and_the_background_elsewhere():

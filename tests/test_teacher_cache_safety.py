@@ -1,4 +1,4 @@
-"""A cached teacher is loaded without unpickling arbitrary objects (issue 21 item 1): a cache file that carries an
+"""A cached teacher is loaded without unpickling arbitrary objects: a cache file that carries an
 object whose unpickling would run code is refused, named in a warning, deleted and retrained, and nothing runs."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from benchmark.checkpoints.teachers import TeacherCache
+from benchmark.config.presets import PRESETS
 from benchmark.execution.cell import train_or_load_teacher
 from benchmark.execution.grid import SweepSpec
 from benchmark.execution.loading import DataProvider
-from benchmark.presets import PRESETS
 
 MICRO = PRESETS.get("micro")
 SPEC = SweepSpec(MICRO, ("synth",), (("wrn16_2_tiny", "wrn10_2_tiny"),), ("teacher",), (0,))
@@ -40,7 +40,7 @@ def test_a_cache_file_that_would_run_code_is_refused_and_rebuilt(own_cache, tmp_
     (path,) = (own_cache / "teachers").glob("*.pt")
     marker = tmp_path / "pwned"
     blob = torch.load(path, weights_only=True)
-    blob["info"]["payload"] = WritesAMarker(marker)  # re-saved with an extra object, as in the issue
+    blob["info"]["payload"] = WritesAMarker(marker)  # re-saved with an extra object, as a tampered cache file would be
     torch.save(blob, path)
 
     caplog.set_level(logging.INFO, logger="benchmark.checkpoints.teachers")

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from benchmark.cli import main
-from benchmark.costs.throughput import Workbench, measure_distill_step, measure_synthesis_step
-from benchmark.presets import PRESETS
+from benchmark.config.presets import PRESETS
+from benchmark.costs.throughput import measure_distill_step, measure_synthesis_step
+from benchmark.costs.workbench import Workbench
 
 METHODS = ["student", "adi", "frami"]
 PAIR = "wrn16_2_tiny:wrn10_2_tiny"  # the other tests' pair: one smoke teacher per session

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.data.features import FrontEndConfig
+from benchmark.core.features import FrontEndConfig
+from benchmark.execution.tracking import (CellTracker, TrackingConfig, log_report_tables, open_cell_tracker,
+                                          resolve_tracking)
 from benchmark.store.record_schema import RunRecord
-from benchmark.tracking import CellTracker, TrackingConfig, log_report_tables, open_cell_tracker, resolve_tracking
 
 wandb = pytest.importorskip("wandb")
 from wandb.proto import wandb_internal_pb2  # noqa: E402
@@ -131,7 +132,7 @@ def offline(directory: Path, group: str = "sweep-1") -> TrackingConfig:
 
 
 def tracking_records(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "benchmark.tracking"]  # wandb logs plenty of its own
+    return [r for r in caplog.records if r.name == "benchmark.execution.tracking"]  # wandb logs plenty of its own
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +253,7 @@ def test_init_failure_gives_a_no_op_tracker_and_a_warning(tmp_path, monkeypatch,
         raise RuntimeError("no W&B today")
 
     monkeypatch.setattr(wandb, "init", refuse)
-    with caplog.at_level(logging.WARNING, logger="benchmark.tracking"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.execution.tracking"):
         tracker = open_cell_tracker(offline(tmp_path), "cell", CONFIG, TAGS)
         tracker.log({"round": 1})
         tracker.finish(RECORD, CLASSES)
@@ -270,7 +271,7 @@ def test_log_failure_turns_the_tracker_off_once(tmp_path, monkeypatch, caplog):
         raise OSError("disk full")
 
     monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", broken_log)
-    with caplog.at_level(logging.WARNING, logger="benchmark.tracking"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.execution.tracking"):
         tracker.log({"round": 1})
         tracker.log({"round": 2})
         tracker.log_samples(torch.randn(2, 16, 20), ["a", "b"], FRONTEND)

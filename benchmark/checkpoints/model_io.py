@@ -28,8 +28,8 @@ import torch
 
 from models import MODELS, AudioClassifier, create_model
 
-from ..data.feature_cache import remove_quietly, temp_path
-from ..data.features import FrontEndConfig, LogMel, Normaliser
+from ..core.features import FrontEndConfig, LogMel, Normaliser
+from ..store.disk import remove_quietly, temp_path
 
 FORMAT = "dfkd-audio-bench/model"
 FORMAT_VERSION = 1

@@ -17,11 +17,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..execution.cell import Cell, cell_config, config_hash
-from ..prepared import PreparedData
-from ..presets import Preset
+from ..config.cells import Cell, cell_config, config_hash
+from ..config.presets import Preset
+from ..core.prepared import PreparedData
+from ..store.disk import write_atomic
 from ..store.record_schema import RunRecord
-from ..store.records import write_atomic
 from .model_io import ModelCheckpoint, file_sha256, save_checkpoint
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
+from ..core.prepared import PreparedData
+from ..core.training import accuracy
 from ..data import DATASETS
 from ..data.base import sweep_data_config
-from ..prepared import PreparedData
-from ..training import accuracy
 from .model_io import ModelCheckpoint, file_sha256, read_checkpoint
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ and nothing in it runs. A cached teacher that does not load is logged as corrupt
 retrained; a trained teacher that cannot be saved (full or read-only disk) is kept for this
 process with a warning naming the path and the fix, never lost.
 
-On shared storage (several processes or hosts, one cache): a per-key lock (KEY.lock, benchmark.execution.key_lock)
+On shared storage (several processes or hosts, one cache): a per-key lock (KEY.lock, benchmark.store.disk)
 is held while a teacher is looked up, trained and saved, so a second process asking for the same key waits
 and loads the first's teacher instead of training another; temp files carry pid and host. A sweep's cells
 load teachers only (`loading_only`): the sweep's teacher phase trained them, and a cell that finds none
@@ -29,10 +29,9 @@ import torch
 
 from models import AudioClassifier, create_model
 
-from ..data.feature_cache import CACHE_ENV, cache_write_error, discard_corrupt, remove_quietly, temp_path
-from ..execution.key_lock import key_lock
-from ..prepared import PreparedData
-from ..training import TrainConfig, accuracy, train_supervised
+from ..core.prepared import PreparedData
+from ..core.training import TrainConfig, accuracy, train_supervised
+from ..store.disk import CACHE_ENV, cache_write_error, discard_corrupt, key_lock, remove_quietly, temp_path
 
 log = logging.getLogger(__name__)
 TEACHER_CODE_VERSION = 1  # bump when model or training code changes what a teacher is

@@ -9,14 +9,13 @@ import argparse
 import dataclasses
 import time
 
+from ..config.presets import PRESETS
 from ..costs.cost_estimate import refuse_if_expensive
-from ..curve import Axes, Axis, methods_per_value, write_curve
 from ..execution.sweep import run_sweep
-from ..presets import PRESETS
+from ..reporting.curve import Axes, Axis, methods_per_value, write_curve
 from ..reporting.reports import provenance_header, records_or_error
 from ..store.records import RunStore, ensure_writable_dir
-from .options import command_line
-from .run import add_sweep_arguments, executor_and_runtime, sweep_spec
+from .options import add_sweep_arguments, command_line, executor_and_runtime, sweep_spec
 
 NAME = "curve"
 DEFAULT_AXIS = "data_free.iterations=1,4,12,32"

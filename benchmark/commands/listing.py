@@ -5,9 +5,9 @@ from __future__ import annotations
 from methods import GROUPS, METHODS, TABLE_ORDER, group_members
 from models import MODELS
 
+from ..config.presets import PRESETS
+from ..core.registry import Registry
 from ..data import DATASETS
-from ..presets import PRESETS
-from ..registry import Registry
 
 NAME = "list"
 

@@ -5,33 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import datetime
 from pathlib import Path
 
-import torch
-
-from methods import GROUPS, METHODS, TABLE_ORDER, parse_methods
+from methods import with_floor
 
 from ..checkpoints.teacher_source import check_teacher_fits, open_teacher_checkpoint, teacher_pairs
+from ..config.presets import PRESETS
 from ..costs.cost_estimate import refuse_if_expensive
-from ..data import DATASETS, PAPER_DATASETS
-from ..data.base import add_bad_file_argument, apply_bad_file_choice
-from ..execution.executors import EXECUTORS, ExecutorOptions, default_threads, make_executor
-from ..execution.grid import SweepSpec, expand_grid, parse_pairs
-from ..execution.jobs import Runtime
-from ..execution.placement import Placement, PlacementRequest, resolve_placement
+from ..execution.grid import SweepSpec, expand_grid
 from ..execution.sweep import run_sweep
-from ..floor import with_floor
-from ..numerics import apply_numerics
+from ..execution.tracking import log_report_tables
 from ..planning.fit import cell_memory_gb, check_grid_fits
-from ..presets import PRESETS
 from ..reporting.reports import write_all
 from ..reporting.summary import run_summary, skipped_files_lines
 from ..store.records import RunStore, ensure_writable_dir
 from ..store.settings import check_not_mixed, setting_name, setting_of
-from ..tracking import log_report_tables, resolve_tracking
-from .options import (add_numerics_arguments, add_preset_arguments, command_line, numerics_from_args, parse_seeds,
-                      preset_from_args)
+from .options import add_sweep_arguments, command_line, executor_and_runtime, placement_of, sweep_spec
 
 NAME = "run"
 
@@ -64,84 +53,6 @@ def add_model_arguments(p) -> None:
     g.add_argument("--no-floor", action="store_true",
                    help="do not add the kd-noise floor to a run with data-free methods (added by default, so every "
                         "data-free row has its margin over it)")
-
-
-def add_sweep_arguments(p, methods: str, out: str) -> None:
-    """What a sweep needs: the grid, the preset and its changes, the folder, data, device, executor, W&B."""
-    p.add_argument("--methods", default=methods,
-                   help=f"comma list of method names and groups ({', '.join(GROUPS)}; `list methods` shows "
-                        f"them); names: {', '.join(TABLE_ORDER)}")
-    p.add_argument("--datasets", default=None,
-                   help="comma list; 'all' = the paper's three (esc50, us8k, audiomnist); default: the preset's "
-                        "(synth for smoke/cpu)")
-    p.add_argument("--pairs", default=None, help="teacher:student comma list; default: the preset's pairs")
-    p.add_argument("--seeds", type=parse_seeds, default=None, help="count N (seeds 0..N-1) or comma list; "
-                                                                   "default: the preset's")
-    add_preset_arguments(p)
-    p.add_argument("--out", type=Path, default=Path(out),
-                   help=f"results folder (default: {out}; runs/ is git-ignored, the committed reference is results/)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    p.add_argument("--data-root", type=Path, default=None,
-                   help="folder holding ESC-50/, UrbanSound8K/, AudioMNIST/ (default: $DFKD_DATA_ROOT)")
-    p.add_argument("--protocol", default=None,
-                   help="real datasets: 'paper' (the paper's held-out split; default) or 'fold<k>' to test on "
-                        "official fold k (ESC-50 1-5, UrbanSound8K 1-10, AudioMNIST 1-5) for k-fold CV")
-    add_bad_file_argument(p)
-    p.add_argument("--retry-failed", action="store_true", help="rerun cells whose last record failed or diverged")
-    p.add_argument("--no-wait", action="store_true", help="exit at once if another sweep holds OUT (default: wait)")
-    p.add_argument("--allow-expensive", action="store_true",
-                   help="run even if the changed settings make the sweep more than 100x the preset's estimated work "
-                        "on the same cells (refused by default, before anything runs)")
-    add_executor_arguments(p)
-    add_numerics_arguments(p)
-    add_tracking_arguments(p)
-
-
-def add_executor_arguments(p) -> None:
-    g = p.add_argument_group("where cells run")
-    g.add_argument("--executor", default="local",
-                   help=f"{', '.join(EXECUTORS.names())} (default local). Teachers are trained first, then cells; "
-                        "records always go to OUT/runs.jsonl from this process")
-    g.add_argument("--jobs", type=int, default=1,
-                   help="local executor: worker processes (default 1: in-process); on CUDA worker i uses GPU i mod "
-                        "the GPU count")
-    g.add_argument("--ray-address", default=None,
-                   help="ray executor: cluster address (e.g. ray://head:10001 or auto); default: start Ray locally")
-    g.add_argument("--cpus-per-cell", type=float, default=1.0, help="ray executor: CPUs each task asks for")
-    g.add_argument("--gpus-per-cell", type=float, default=None,
-                   help="ray executor: GPUs each task asks for; default 1 (a whole GPU) with CUDA, else 0; a "
-                        "fraction shares a GPU with no memory limit between cells (recorded as gpu_shared)")
-    g.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads per cell (recorded; results depend slightly on it); default: all cores "
-                        "in-process, cores/jobs with --jobs, the task's CPUs on Ray")
-
-
-def add_tracking_arguments(p) -> None:
-    g = p.add_argument_group("Weights & Biases")
-    g.add_argument("--wandb", default=None, choices=["online", "offline", "disabled"],
-                   help="one W&B run per cell, grouped by sweep (default: $WANDB_MODE, else disabled); local "
-                        "records stay the source of truth")
-    g.add_argument("--wandb-project", default=None, help="W&B project (default: $WANDB_PROJECT or dfkd-audio-bench)")
-    g.add_argument("--wandb-entity", default=None, help="W&B entity (default: $WANDB_ENTITY)")
-    g.add_argument("--wandb-group", default=None, help="W&B group of this sweep's runs (default: preset + time)")
-
-
-def sweep_spec(args):
-    """The sweep `run`'s arguments ask for (names checked against the registries)."""
-    preset = preset_from_args(args)
-    if args.protocol:
-        preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, protocol=args.protocol))
-    preset = apply_bad_file_choice(preset, args.on_bad_file)
-    datasets = (DATASETS.parse_list(args.datasets, PAPER_DATASETS) if args.datasets else list(preset.datasets))
-    return SweepSpec(
-        preset=preset,
-        datasets=tuple(datasets),
-        pairs=parse_pairs(args.pairs) if args.pairs else parse_pairs(",".join(preset.pairs)),
-        methods=tuple(parse_methods(args.methods)),
-        seeds=args.seeds if args.seeds is not None else tuple(range(preset.seeds)),
-        data_root=args.data_root,
-        retry_failed=args.retry_failed,
-    )
 
 
 def with_models(spec: SweepSpec, args) -> SweepSpec:
@@ -195,24 +106,3 @@ def main(args) -> int:
     return 0
 
 
-def placement_of(args) -> Placement:
-    """The workers' device and GPU share the flags ask for, or a PlacementError naming the contradiction."""
-    EXECUTORS.get(args.executor)  # an unknown executor is named first
-    return resolve_placement(PlacementRequest(args.executor, args.device, args.gpus_per_cell, args.ray_address,
-                                              torch.cuda.is_available()))
-
-
-def executor_and_runtime(args, spec, command: str):
-    """The executor and the per-job runtime (device, threads, tracking, numerics) the flags ask for; flags
-    that contradict each other or the machine are a PlacementError here, before any work."""
-    placement = placement_of(args)
-    options = ExecutorOptions(jobs=args.jobs, ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
-                              gpus_per_cell=placement.gpus_per_cell)
-    executor = make_executor(args.executor, options)
-    numerics = numerics_from_args(args)
-    apply_numerics(numerics)  # this process too: it prepares data, and runs the jobs with --jobs 1
-    group = args.wandb_group or f"{spec.preset.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    tracking = resolve_tracking(args.wandb, args.wandb_project, args.wandb_entity, group, str(args.out))
-    threads = args.threads or default_threads(args.executor, options)
-    return executor, Runtime(spec, placement.device, command, threads, args.executor, tracking, numerics,
-                             placement.gpus_per_cell)

@@ -14,13 +14,14 @@ from methods.inversion.diagnostics import pool_diagnostics
 from methods.inversion.loop import DataFreeMethod
 
 from ..checkpoints.teachers import TeacherCache
-from ..data import cache_dir
+from ..config.cells import Cell
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
-from ..environment import resolve_device
-from ..execution.cell import Cell, make_context
+from ..execution.cell import make_context
+from ..execution.environment import resolve_device
 from ..execution.grid import SweepSpec, parse_pairs
 from ..execution.loading import DataProvider
-from ..rendering import label_samples, mel_to_wave, plot_grid
+from ..reporting.rendering import label_samples, mel_to_wave, plot_grid
+from ..store.disk import cache_dir
 from .options import add_preset_arguments, preset_from_args
 
 NAME = "samples"

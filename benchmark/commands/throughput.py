@@ -7,12 +7,13 @@ from pathlib import Path
 
 from methods import GROUPS, TABLE_ORDER, parse_methods
 
-from ..costs.throughput import Workbench, measure_all
+from ..costs.throughput import measure_all
 from ..costs.throughput_report import build_report, markdown
+from ..costs.workbench import Workbench
 from ..data.base import add_bad_file_argument, apply_bad_file_choice
-from ..environment import resolve_device
-from ..numerics import apply_numerics
-from ..store.records import write_atomic
+from ..execution.environment import resolve_device
+from ..execution.numerics import apply_numerics
+from ..store.disk import write_atomic
 from .options import add_numerics_arguments, add_preset_arguments, command_line, numerics_from_args, preset_from_args
 
 NAME = "throughput"

@@ -22,10 +22,10 @@ import dataclasses
 from methods import METHODS, method_config
 from methods.inversion.loop import DataFreeConfig
 
+from ..config.presets import Preset
+from ..core.training import TrainConfig
 from ..data.base import DataConfig
 from ..execution.grid import SweepSpec, expand_grid
-from ..presets import Preset
-from ..training import TrainConfig
 
 EXPENSIVE_FACTOR = 100.0  # refuse a sweep estimated at more than this many times the preset's own work
 SYNTH_CLASSES, SYNTH_TRAIN_SHARE = 10, 0.7  # benchmark/data/synth.py: CLASSES, split_fractions[0]

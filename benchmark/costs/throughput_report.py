@@ -9,10 +9,10 @@ from dataclasses import asdict
 import pandas as pd
 import torch
 
-from ..environment import device_description, git_commit, package_versions
-from ..numerics import numerics_state
+from ..execution.environment import device_description, git_commit, package_versions
+from ..execution.numerics import numerics_state
 from .profiling import StepProfile, profile_markdown
-from .throughput import Measurement, Workbench
+from .workbench import Measurement, Workbench
 
 
 def memory_label(device: torch.device) -> str:

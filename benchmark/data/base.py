@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from ..ranges import POSITIVE, Constraint, Matches, OneOf, Range, at_least, between, hashed_fields
+from ..core.ranges import POSITIVE, Constraint, Matches, OneOf, Range, at_least, between, hashed_fields
 
 SPLITS = ("train", "val", "test")
 TIME_DEPENDENT, TIME_INDEPENDENT = "TD", "TID"
@@ -105,11 +105,11 @@ class DataConfig:
     synth_max_seconds: float = 4.0
     synth_snr_db: tuple[float, float] = (-9.0, 6.0)  # background noise; the smoke preset uses an easy range
     # synth-long (benchmark/data/synth_long.py): the clip length and the events' durations in it
-    # Added after records were committed: left out of the hashed config at these values (benchmark.ranges.
+    # Added after records were committed: left out of the hashed config at these values (benchmark.core.ranges.
     # hashed_fields), so every earlier record's hash, and every cell's not on synth-long, stays as it was.
     long_clip_seconds: float = field(default=5.0, metadata={"unhashed_value": 5.0})
     long_event_seconds: tuple[float, float] = field(default=(0.3, 1.0), metadata={"unhashed_value": (0.3, 1.0)})
-    # Valid ranges (benchmark/ranges.py), checked before anything runs. The synth set splits each class 70/15/15
+    # Valid ranges (benchmark/core/ranges.py), checked before anything runs. The synth set splits each class 70/15/15
     # (synth.split_of): 6 clips a class is the fewest that leave validation and test a clip each.
     RANGES: ClassVar[dict[str, Any]] = {
         "sample_rate": at_least(1), "protocol": Matches(r"paper|fold[1-9][0-9]*", "'paper' or 'fold<k>', k >= 1"),
@@ -129,7 +129,7 @@ class DataConfig:
 
 def hashed_data_config(data: "DataConfig") -> dict:
     """The data config as config hashes and teacher keys see it: without where data lives (that does not change
-    results) and without later fields at their first value (benchmark.ranges.hashed_fields)."""
+    results) and without later fields at their first value (benchmark.core.ranges.hashed_fields)."""
     return hashed_fields(data) | {"data_root": None}
 
 

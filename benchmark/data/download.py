@@ -31,7 +31,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from ..progress import progress_enabled
+from ..core.progress import progress_enabled
 from .sources import DatasetSource, PinnedChecksum, locate_or_none, source
 
 log = logging.getLogger("benchmark.download")
@@ -68,10 +68,6 @@ def digests_of(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[st
             for h in hashes.values():
                 h.update(chunk)
     return {name: h.hexdigest() for name, h in hashes.items()}
-
-
-def sha256_of(path: Path) -> str:
-    return digests_of(path)["sha256"]
 
 
 def expected_checksum(src: DatasetSource, url: str, sha256: str | None) -> PinnedChecksum:

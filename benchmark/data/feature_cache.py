@@ -14,167 +14,34 @@ All clips live in one float32 `.npy`: each clip's (n_mels, T_i) block, row-major
 the other along time, with the clips' frame offsets in a second `.npy`. The frames file is
 memory-mapped on load and every clip is a contiguous zero-copy view of it.
 
-Faults: a write that fails (disk full, read-only or unwritable cache) raises CacheUnusable, one
-message naming the path and the fix; an entry that does not load (truncated, half written) is
-logged as corrupt, deleted and rebuilt; temp files of dead processes are removed by
+Faults (benchmark/store/disk.py): a write that fails (disk full, read-only or unwritable cache) raises
+CacheUnusable, one message naming the path and the fix; an entry that does not load (truncated, half
+written) is logged as corrupt, deleted and rebuilt; temp files of dead processes are removed by
 remove_orphaned_temp_files.
-
-Shared storage: a temp file's name carries its writer's pid and host (`.{name}.{pid}@{host}.tmp`), so
-processes on several machines never write the same temp file, and the orphan cleanup removes only files
-of this host whose process is gone (a pid means nothing on another host). This assumes host names are
-unique among the machines that share a cache.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
 import os
-import re
-import shutil
-import socket
-import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import torch
 
+from ..core.features import FeatureSet, FrontEndConfig
+from ..store.disk import (CACHE_ENV, NO_SPACE, NOT_WRITABLE, CacheUnusable, cache_write_error, discard_corrupt,
+                          remove_quietly, temp_path, write_atomically)
 from .base import SPLITS, ClipSet
-from .features import FeatureSet, FrontEndConfig, extract_split
+from .extraction import extract_split
 
 LOGGER_NAME = "benchmark.features"
 FORMAT_VERSION = 1  # bump when the stored layout changes
 # Description entries that identify the audio content itself (not the protocol): synth's spec.
 CONTENT_KEYS = ("spec", "generator")
-
-
-# --- cache files: temp names, write faults, orphans ---------------------------------------------
-
-CACHE_ENV = "DFKD_CACHE"
-# `.{name}.{pid}@{host}.tmp`; before names carried the host `.{name}.{pid}.tmp` (and the `.tmp.npz` older
-# synth writers left)
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9._-]+))?\.tmp(?:\.npz)?$")
-# A temp file named without its host may be another host's: removed only when no one has written it for this long
-# (a writer writes its file continuously, and a teacher or feature entry takes minutes, not hours).
-LEGACY_TEMP_AGE_S = 3600
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-class CacheUnusable(ValueError):
-    """The on-disk cache cannot be written; the message names the path and the fix (the CLI prints it)."""
-
-
-def host_tag() -> str:
-    """This machine's name as temp-file names carry it (characters outside [A-Za-z0-9._-] become '-')."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()) or "unknown-host"
-
-
-def temp_path(path: Path) -> Path:
-    """Where `path` is written before its atomic rename: unique per process and host (named so
-    remove_orphaned_temp_files finds it)."""
-    return path.with_name(f".{path.name}.{os.getpid()}@{host_tag()}.tmp")
-
-
-def remove_quietly(path: Path) -> None:
-    """Delete a temp or damaged file if it is there; a read-only disk (EROFS even for a missing file) is left
-    to the write that names the problem."""
-    try:
-        Path(path).unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
-def cache_write_error(path: Path, exc: BaseException, what: str = "cache", needed_bytes: int | None = None
-                      ) -> CacheUnusable:
-    """One message for a failed cache write: the path, the cause, and what to do about it."""
-    code = getattr(exc, "errno", None)
-    cause = os.strerror(code) if code else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    now = os.environ.get(CACHE_ENV)
-    where = f"{CACHE_ENV}={now}" if now else f"{CACHE_ENV} is unset, so the cache is under ~/.cache"
-    needs = f"this entry needs about {needed_bytes / 2**20:.1f} MiB, " if needed_bytes else ""
-    if code in _NOT_WRITABLE:
-        fix = f"point {CACHE_ENV} at a writable directory"
-    else:  # ENOSPC, or a writer that does not say why (torch's): a full disk is the usual cause
-        fix = f"free space on that disk ({needs}{_free_space(path)}), or point {CACHE_ENV} at a disk with room"
-    return CacheUnusable(f"cannot write the {what} at {path}: {cause}. Fix: {fix} ({where}).")
-
-
-def _free_space(path: Path) -> str:
-    folder = Path(path)
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free there"
-    except OSError:
-        return "free space unknown"
-
-
-def remove_orphaned_temp_files(root: Path, logger: logging.Logger | None = None) -> list[Path]:
-    """Delete the temp files under `root` that this host wrote and whose writing process (the pid in the name)
-    is gone: the leftovers of a killed or crashed run, gigabytes on the real datasets. A live writer's file,
-    and any file another host wrote, is left alone; a file named before names carried the host is removed
-    once its pid is not alive here and nobody has written it for LEGACY_TEMP_AGE_S."""
-    logger = logger or logging.getLogger(LOGGER_NAME)
-    removed = []
-    root = Path(root)
-    if not root.is_dir():
-        return removed
-    for folder, _, names in os.walk(root):
-        for name in names:
-            match = _TEMP_NAME.match(name)
-            path = Path(folder) / name
-            if match is None or not _orphaned(match, path):
-                continue
-            try:
-                size = path.stat().st_size
-                path.unlink()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                logger.warning("could not remove orphaned temp file %s: %s", path, exc)
-                continue
-            logger.info("removed orphaned temp file %s (%.1f MiB, left by process %s)", path, size / 2**20,
-                        match.group("pid"))
-            removed.append(path)
-    return removed
-
-
-def _orphaned(match: re.Match, path: Path) -> bool:
-    """Whether a temp file's writer is gone: this host's pid is dead (another host's file is never judged)."""
-    host, pid = match.group("host"), int(match.group("pid"))
-    if host is not None:
-        return host == host_tag() and not _pid_alive(pid)
-    try:
-        idle = time.time() - path.stat().st_mtime
-    except OSError:
-        return False
-    return not _pid_alive(pid) and idle > LEGACY_TEMP_AGE_S
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, run by another user
-    except (OverflowError, ValueError):
-        return False  # not a possible pid
-    return True
-
-
-def discard_corrupt(paths: Iterable[Path], exc: BaseException, logger: logging.Logger) -> None:
-    """Log a cache entry that does not load and delete its files, so it is rebuilt."""
-    paths = list(paths)
-    logger.warning("corrupt cache entry %s (%s: %s): rebuilding", paths[0], type(exc).__name__, exc)
-    for path in paths:
-        remove_quietly(path)
 
 
 # --- content identity ---------------------------------------------------------------------------
@@ -232,7 +99,7 @@ def file_hashes(files: Iterable[Path], index_path: Path, logger: logging.Logger 
             known[name] = [*stat, out[name]]
         try:
             Path(index_path).parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(Path(index_path), lambda h: h.write(
+            write_atomically(Path(index_path), lambda h: h.write(
                 json.dumps({"format": _HASH_INDEX_FORMAT, "files": known}).encode()))
         except OSError as exc:
             if Path(index_path) not in _warned_unwritable:
@@ -282,22 +149,12 @@ def cache_paths(clipset: ClipSet, frontend: FrontEndConfig, cache_dir: Path, key
 
 # --- writing and reading an entry --------------------------------------------------------------
 
-def _write_atomically(path: Path, write: Callable) -> None:
-    tmp = temp_path(path)
-    try:
-        with tmp.open("wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    finally:
-        remove_quietly(tmp)
-
-
 def _reserve(handle, size: int) -> None:
     """Allocate the file's blocks up front, so a full disk is an ENOSPC here, not a failure midway."""
     try:
         os.posix_fallocate(handle.fileno(), 0, size)
     except OSError as exc:
-        if exc.errno in (*_NO_SPACE, *_NOT_WRITABLE):
+        if exc.errno in (*NO_SPACE, *NOT_WRITABLE):
             raise
         # the file system cannot preallocate (EOPNOTSUPP, EINVAL): the writes below still report ENOSPC
 
@@ -334,9 +191,9 @@ def build_cache(clipset: ClipSet, frontend: FrontEndConfig, paths: dict[str, Pat
         target.parent.mkdir(parents=True, exist_ok=True)
         _write_frames(target, features, total_values)
         target = paths["offsets.npy"]
-        _write_atomically(target, lambda h: np.save(h, offsets))
+        write_atomically(target, lambda h: np.save(h, offsets))
         target = paths["index.json"]
-        _write_atomically(target, lambda h: h.write(json.dumps(index).encode()))
+        write_atomically(target, lambda h: h.write(json.dumps(index).encode()))
     except OSError as exc:
         raise cache_write_error(target, exc, "feature cache", 4 * total_values + 8 * len(offsets)) from exc
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from benchmark.registry import Registry, UnknownNameError
+from benchmark.core.registry import Registry, UnknownNameError
 
 from .base import ClipSet, DataConfig
 

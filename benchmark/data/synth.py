@@ -15,15 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..store.disk import cache_dir, cache_write_error, discard_corrupt, write_atomically
 from .base import TIME_DEPENDENT, TIME_INDEPENDENT, Clip, ClipSet, DataConfig
-from .feature_cache import cache_write_error, discard_corrupt, remove_quietly, temp_path
 from .registry import DATASETS
 
 log = logging.getLogger("benchmark.synth")
@@ -243,10 +242,6 @@ def split_of(spec: SynthSpec, index: int) -> str:
     return "train" if rank < n_train else ("val" if rank < n_train + n_val else "test")
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("DFKD_CACHE", Path.home() / ".cache" / "dfkd-audio-bench"))
-
-
 def build_waveforms(spec: SynthSpec) -> list[np.ndarray]:
     return [render_clip(spec, c, i) for c in range(len(CLASSES)) for i in range(spec.clips_per_class)]
 
@@ -284,16 +279,12 @@ def cached_waveforms(name: str, n_clips: int, build: Callable[[], list[np.ndarra
         waves = build()
         offsets = np.cumsum([0] + [len(w) for w in waves])
         flat = np.concatenate(waves).astype(np.float16)
-        tmp = temp_path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("wb") as handle:  # a file object: savez adds no ".npz" to the temp name
-                np.savez(handle, audio=flat, offsets=offsets)
-            os.replace(tmp, path)
+            # a file object: savez adds no ".npz" to the temp name
+            write_atomically(path, lambda handle: np.savez(handle, audio=flat, offsets=offsets))
         except OSError as exc:
             raise cache_write_error(path, exc, "synth cache", flat.nbytes + offsets.nbytes) from exc
-        finally:
-            remove_quietly(tmp)
     return [flat[offsets[i] : offsets[i + 1]].astype(np.float32) for i in range(len(offsets) - 1)]
 
 

@@ -13,16 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..progress import Progress
-from .audio_io import (
-    TOO_SHORT, UNREADABLE, BadAudioFile, read_native, resampled_length, too_short_reason, window_samples_at,
-)
+from ..core.features import FrontEndConfig
+from ..core.progress import Progress
+from .audio_io import (TOO_SHORT, UNREADABLE, BadAudioFile, read_native, resampled_length, too_short_reason,
+                       window_samples_at)
 from .audiomnist import DIGIT_FOLDS, index_audiomnist
 from .esc50 import index_esc50
-from .features import FrontEndConfig
-from .sources import (
-    SOURCES, DatasetIndex, DatasetIntegrityError, FileProblem, MissingDatasetError, locate, resolve_data_root, source,
-)
+from .sources import (SOURCES, DatasetIndex, DatasetIntegrityError, FileProblem, MissingDatasetError, locate,
+                      resolve_data_root, source)
 from .us8k import index_us8k
 
 __all__ = ["UNREADABLE", "TOO_SHORT", "OfficialCounts", "VerifyReport", "verify", "verify_all"]

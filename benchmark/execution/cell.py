@@ -1,72 +1,33 @@
-"""One sweep cell: (dataset, teacher->student pair, method, seed) under a preset -> one `RunRecord`."""
+"""Running one sweep cell: (dataset, teacher->student pair, method, seed) under a preset -> one `RunRecord`.
+The cell's identity and config hash are benchmark/config/cells.py."""
 from __future__ import annotations
 
-import hashlib
-import json
 import resource
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Callable
 
 import torch
 
 from methods import CellContext, SynthesizedSamples, build_method, method_config
-from methods.base import result_fields
 
 from ..checkpoints.teacher_source import TeacherCheckpoint, load_given_teacher
 from ..checkpoints.teachers import TeacherCache, teacher_key
+from ..config.cells import Cell, cell_config, config_hash
+from ..config.presets import Preset
+from ..core.prepared import PreparedData
+from ..core.training import DivergedError, PhaseStats, predict
 from ..data.base import hashed_data_config
-from ..environment import cuda_facts, device_description, git_commit, package_versions
-from ..numerics import numerics_state
-from ..prepared import PreparedData
-from ..presets import Preset
-from ..rendering import label_samples
+from ..reporting.rendering import label_samples
 from ..store.record_schema import RunRecord
-from ..tracking import CellTracker
-from ..training import DivergedError, PhaseStats, predict
-
+from .environment import cuda_facts, device_description, git_commit, package_versions
+from .numerics import numerics_state
+from .tracking import CellTracker
 
 # keep(record, trained model, (teacher, teacher info) or None): what run --save-models hands an ok cell's models to
 KeepModels = Callable[..., None]
-
-
-@dataclass(frozen=True)
-class Cell:
-    dataset: str
-    teacher: str
-    student: str
-    method: str
-    seed: int
-
-    @property
-    def pair(self) -> str:
-        return f"{self.teacher}:{self.student}"
-
-    def label(self) -> str:
-        return f"{self.dataset} {self.pair} {self.method} seed={self.seed}"
-
-
-def cell_config(cell: Cell, preset: Preset, teacher_checkpoint: str | None = None) -> dict:
-    """Everything that determines the cell's result (hashed into its identity). `teacher_checkpoint`: the SHA-256
-    of a `--teacher-checkpoint` file, which then is every cell's teacher (absent otherwise, so hashes stay)."""
-    return {
-        "preset": preset.name,
-        "data": hashed_data_config(preset.data),
-        "frontend": asdict(preset.frontend),
-        "embedding_dim": preset.embedding_dim,
-        "method": result_fields(method_config(cell.method, preset)),
-        "teacher_train": asdict(method_config("teacher", preset)),
-        "amp": preset.amp,
-        # only when --set/--config changed the preset, so the preset's own hashes stay as they were
-        **({"overrides": preset.overrides} if preset.overrides else {}),
-        **({"teacher_checkpoint": teacher_checkpoint} if teacher_checkpoint else {}),
-    }
-
-
-def config_hash(config: dict) -> str:
-    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def peak_memory_mb(device: torch.device) -> float:

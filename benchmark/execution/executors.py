@@ -14,9 +14,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
-from ..registry import Registry
+from ..config.cells import Cell
+from ..core.registry import Registry
 from ..store.record_schema import RunRecord
-from .cell import Cell
 from .jobs import Runtime, TeacherJob, run_cell_job, run_teacher_job, start_worker
 from .placement import check_ray_gpus, local_gpu_slots, visible_gpus
 

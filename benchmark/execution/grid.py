@@ -8,10 +8,10 @@ from models import MODELS
 
 from ..checkpoints.saved_models import ModelSaver
 from ..checkpoints.teacher_source import TeacherCheckpoint
-from ..presets import Preset
-from ..registry import UnknownNameError
+from ..config.cells import Cell, cell_config, config_hash
+from ..config.presets import Preset
+from ..core.registry import UnknownNameError
 from ..store.records import RunStore, identity_key
-from .cell import Cell, cell_config, config_hash
 
 
 @dataclass(frozen=True)

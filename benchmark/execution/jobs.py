@@ -16,15 +16,16 @@ import torch
 from methods import METHODS
 
 from ..checkpoints.teachers import TeacherCache
-from ..data import cache_dir
-from ..numerics import Numerics, apply_numerics
-from ..prepared import PreparedData
+from ..config.cells import Cell, cell_config
+from ..core.prepared import PreparedData
+from ..store.disk import cache_dir
 from ..store.record_schema import RunRecord
-from ..tracking import TrackingConfig, open_cell_tracker
-from .cell import Cell, cell_config, run_cell, train_or_load_teacher
+from .cell import run_cell, train_or_load_teacher
 from .grid import SweepSpec
 from .loading import DataProvider
+from .numerics import Numerics, apply_numerics
 from .placement import GpuSlot, record_gpu_fields
+from .tracking import TrackingConfig, open_cell_tracker
 
 
 @dataclass(frozen=True)

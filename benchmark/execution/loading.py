@@ -7,10 +7,12 @@ import logging
 import time
 from pathlib import Path
 
-from ..data import DATASETS, cache_dir
+from ..core.prepared import PreparedData
+from ..data import DATASETS
 from ..data.base import DataConfig, sweep_data_config
-from ..data.feature_cache import cached_split_features, features_key, remove_orphaned_temp_files
-from ..prepared import PreparedData, prepare
+from ..data.extraction import prepare
+from ..data.feature_cache import cached_split_features, features_key
+from ..store.disk import cache_dir, remove_orphaned_temp_files
 from .grid import SweepSpec
 
 log = logging.getLogger(__name__)

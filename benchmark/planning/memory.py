@@ -10,7 +10,6 @@ resident memory on Linux (VmHWM, reset through /proc/self/clear_refs), the CPU's
 """
 from __future__ import annotations
 
-import os
 import weakref
 from pathlib import Path
 
@@ -106,10 +105,6 @@ class ResidentPeak:
 
     STATUS = Path("/proc/self/status")
     CLEAR_REFS = Path("/proc/self/clear_refs")
-
-    @classmethod
-    def available(cls) -> bool:
-        return cls.STATUS.exists() and os.access(cls.CLEAR_REFS, os.W_OK)
 
     @classmethod
     def _field(cls, name: str) -> int:

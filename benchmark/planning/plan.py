@@ -14,11 +14,10 @@ import torch
 from methods import METHODS, method_config
 from methods.inversion.loop import DataFreeConfig
 
-from ..data import cache_dir
-from ..presets import Preset
-from ..store.records import write_atomic
+from ..config.presets import Preset
+from ..store.disk import cache_dir, write_atomic
 from .shapes import dataset_shape
-from .steps import StepCount, is_data_free, kd_step, model_bytes, synthesis_step, train_step, _models
+from .steps import StepCount, _models, is_data_free, kd_step, model_bytes, synthesis_step, train_step
 
 GB = 1e9
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.features import FrontEndConfig
 from ..data.base import DataConfig
-from ..data.features import FrontEndConfig
 
 
 @dataclass(frozen=True)

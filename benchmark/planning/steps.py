@@ -10,10 +10,9 @@ from types import SimpleNamespace
 
 import torch
 
-from benchmark.data.features import FrontEndConfig, Normaliser
+from benchmark.core.features import FrontEndConfig, Normaliser
 from methods import METHODS, build_method
-from methods.inversion.loop import DataFreeMethod, make_optimizer
-from methods.inversion.loop import kd_step as loop_kd_step
+from methods.inversion.loop import DataFreeMethod, kd_step as loop_kd_step, make_optimizer
 from methods.inversion.pool import TensorPool
 from models import create_model
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from methods import METHODS
+from methods import FLOOR, METHODS
 
+from ..stats.claims import Comparison, compare, latest
 from ..stats.significance import holm
 from ..store.record_schema import RunRecord
 from ..store.settings import newest_config_only
 from .intervals import accuracy_interval, interval_columns
-from .report_tables import FLOOR, Comparison, compare, latest
 
 SPEEDUP_REFERENCES = ("adi", "cmi")  # the slow inversion baselines every speed-up is read against
 FAMILY = "frontier"

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from methods import FLOOR
+
 from .drawing import draw_accuracy, readable_log_axis
 from .intervals import interval_of
-from .plots import FLOOR_METHOD, panels, save
+from .plots import panels, save
 
 MARKERS = "osD^vP*Xh<>"
 
@@ -28,11 +30,11 @@ def plot_frontier(frame: pd.DataFrame, path: Path) -> list[list[str]]:
         front = g[g.pareto].sort_values("total_s")
         ax.plot(front.total_s, front.accuracy, color="0.35", lw=1, ls="-", zorder=1,
                 label="Pareto set (not dominated)")
-        floor = g[(g.method == FLOOR_METHOD) & (g.budget == "")]
-        floor = floor if len(floor) else g[g.method == FLOOR_METHOD]
+        floor = g[(g.method == FLOOR) & (g.budget == "")]
+        floor = floor if len(floor) else g[g.method == FLOOR]
         if len(floor):
             ax.axhline(floor.accuracy.iloc[0], color="tab:red", lw=1.2, alpha=0.8,
-                       label=f"{FLOOR_METHOD} floor ({floor.accuracy.iloc[0]:.1f}%)")
+                       label=f"{FLOOR} floor ({floor.accuracy.iloc[0]:.1f}%)")
         chance = g.chance.dropna()
         if len(chance):
             ax.axhline(chance.iloc[0], ls=":", lw=1.2, color="black", label=f"chance ({chance.iloc[0]:.1f}%)")

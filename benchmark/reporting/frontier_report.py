@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..store.disk import write_atomic
 from ..store.record_schema import RunRecord
-from ..store.records import write_atomic
 from .frontier import SPEEDUP_REFERENCES, frontier_frame
 from .frontier_plot import plot_frontier
 from .intervals import interval_of

@@ -8,15 +8,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from methods import FLOOR
+
+from ..stats.claims import floor_comparisons
+from ..store.disk import write_atomic
 from ..store.record_schema import RunRecord
-from ..store.records import write_atomic
 from ..store.settings import split_by_setting
 from .frontier import frontier_frame
 from .frontier_plot import plot_frontier
 from .frontier_report import frontier_markdown
 from .intervals import accuracy_interval, interval_columns, interval_of
 from .plots import plot_cost, plot_ranking
-from .report_tables import FLOOR, floor_comparisons
 
 
 def ok_frame(records: list[RunRecord]) -> pd.DataFrame:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from methods import FLOOR
+
 from .drawing import draw_accuracy, readable_log_axis
 from .intervals import interval_of
 
-FLOOR_METHOD = "kd-noise"
 ACCURACY_LABEL = "test accuracy (%): mean, 95% two-level bootstrap CI\n(seeds as dots when fewer than 3)"
 REFERENCE_METHODS = ("teacher", "student", "kd", "kd-subset")  # drawn as labelled horizontal lines
 
@@ -40,10 +41,10 @@ def _reference_lines(ax, g: pd.DataFrame, vertical: bool = False) -> None:
     chance = g.chance.dropna()
     if len(chance):
         line(chance.iloc[0], ls=":", lw=1.2, color="black", label=f"chance ({chance.iloc[0]:.1f}%)")
-    floor = g[g.method == FLOOR_METHOD]
+    floor = g[g.method == FLOOR]
     if len(floor):
         line(floor.accuracy.iloc[0], ls="-", lw=1.2, color="tab:red", alpha=0.8,
-             label=f"{FLOOR_METHOD} floor ({floor.accuracy.iloc[0]:.1f}%)")
+             label=f"{FLOOR} floor ({floor.accuracy.iloc[0]:.1f}%)")
     if vertical:
         return
     for (_, row), color in zip(g[g.method.isin(REFERENCE_METHODS)].iterrows(), ("0.3", "0.5", "0.65", "0.8")):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..stats.bounds import check_bounds, read_bounds, reference_machine
+from ..stats.claims import comparisons, floor_comparisons, groups
 from ..store.record_schema import RunRecord
 from ..store.records import RUNS_FILE
-from .report_tables import (cells_teacher, comparisons, floor_comparisons, floor_frame, groups, table2, table3,
-                            verdict_sentences)
+from .report_tables import cells_teacher, floor_frame, table2, table3, verdict_sentences
 
 REFERENCE_BOUNDS = Path(__file__).resolve().parents[2] / "results" / "bounds"
 

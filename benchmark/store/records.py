@@ -10,8 +10,8 @@ Records go in and come out as `RunRecord`s (benchmark/store/record_schema.py), t
 """
 from __future__ import annotations
 
-import fcntl
 import errno
+import fcntl
 import json
 import logging
 import math
@@ -259,11 +259,3 @@ def _json_kind(value: Any) -> str:
 def _short(value: Any, limit: int = 60) -> str:
     text = value.decode(errors="replace").strip() if isinstance(value, bytes) else json.dumps(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: write a sibling temp file, then rename over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from .randomness import on_device
+from benchmark.core.ranges import FRACTION, NON_NEGATIVE, between
 
-from benchmark.ranges import FRACTION, NON_NEGATIVE, between
+from .randomness import on_device
 
 
 def roll_time(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -47,7 +47,7 @@ def place_in_canvas(x: torch.Tensor, frames: int, generator: torch.Generator | N
     gradients reach it where no clip covers it); offsets drawn on x's device: no host read. Clips already as
     long pass through.
     Why: a short synthesized event distilled alone teaches the student nothing about the long, mostly quiet
-    clips it will classify (issue 20, section 6: `kd_canvas`)."""
+    clips it will classify (`kd_canvas`; methods/README.md, "Options for long, mostly silent clips")."""
     b, t = x.shape[0], x.shape[-1]
     if t >= frames:
         return x

@@ -9,7 +9,8 @@ anything to learn from, before its accuracy does.
 - the BN-statistics loss (DeepInversion's r_feature, every BatchNorm2d weighted 1) of pool batches,
   beside the same loss on real training batches and on Gaussian-noise batches of the same size and
   length: a pool that matches the BN prior no worse than real data, yet teaches nothing, says the prior
-  does not pin down realistic spectrograms (issue 12, hypothesis 1);
+  does not pin down realistic spectrograms (the question tests/measurements/measure_bn_prior.py measures; its
+  answer: results/README.md, "Budget curve, and why the data-free students are weak");
 - the distilled student's agreement with the teacher's argmax on the pool: whether KD fitted the transfer set at
   all, which separates "learned the pool, which does not transfer" from "did not learn the pool".
 """

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.ranges import NON_NEGATIVE
+from benchmark.core.ranges import NON_NEGATIVE
 from models import AudioClassifier
 from models.pooling import masked_mean_var
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, ClassVar
 import torch
 import torch.nn.functional as F
 
-from benchmark.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least
+from benchmark.core.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least
 
 from ..base import CellContext
 from ..losses import kd_kl

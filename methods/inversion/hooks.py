@@ -34,7 +34,7 @@ class ChannelMoments(torch.autograd.Function):
     their mean (one reduction fewer), and their gradient joins the same two passes of the backward as a
     per-(sample, channel) offset. As a separate op its backward was an expanded division in NCHW that then
     had to be copied back to the channels-last gradient: on the cpu preset 10% of a CMI synthesis step
-    (tests/benchmarks/measure_synthesis_share.py; README, issue 18)."""
+    (tests/measurements/measure_synthesis_share.py; results/README.md, "Cost of one synthesis step on the CPU")."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, per_sample: bool = False):
@@ -52,7 +52,7 @@ class ChannelMoments(torch.autograd.Function):
         # d/dx of the moments is a + b * x per channel (a = dL/dE[x] / n, b = 2 dL/dE[x^2] / n), plus dL/dmean_i
         # / (H W) per sample for the per-sample means: added to the gradient from the layer above in one fused
         # pass (addcmul) and one in-place add of the (N or 1, C, 1, 1) offset on that fresh tensor: 2x faster
-        # on CPU than forming a + b * x and then adding it (tests/benchmarks/measure_eval_batchnorm.py), and the
+        # on CPU than forming a + b * x and then adding it (tests/measurements/measure_eval_batchnorm.py), and the
         # result keeps x's memory layout. Mixed dtypes (bf16 x, fp32 moments) add in fp32 and round once.
         (x,) = ctx.saved_tensors
         n, c, h, w = x.shape

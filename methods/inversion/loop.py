@@ -20,15 +20,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from benchmark.progress import Progress
-from benchmark.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least
-from benchmark.training import DivergedError, PhaseStats, accuracy, check_finite
+from benchmark.core.progress import Progress
+from benchmark.core.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least
+from benchmark.core.training import DivergedError, PhaseStats, accuracy, check_finite
 
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
 from .augment import ViewConfig, kd_view, place_in_canvas
+from .diagnostics import pool_diagnostics, teacher_view
 from .randomness import device_generator
 from .scene import silence_fill
-from .diagnostics import pool_diagnostics, teacher_view
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,19 @@ class DataFreeConfig:
     eval_every: int = 10  # rounds between validation checks
     length_factor: float = 1.0  # synthesized frames = length_factor * median training frames
     # What "training frames" means above: "clips", the padded clip's length (the paper's protocol), or "events",
-    # the median sounding span of the training clips (PreparedData.typical_event_frames; issue 20 section 6).
+    # the median sounding span of the training clips (PreparedData.typical_event_frames), for long, mostly quiet
+    # clips such as synth-long and ESC-50's padded 5 s clips (methods/README.md, "Options for long, mostly silent
+    # clips").
     # Records made before the field existed used "clips", so that value is left out of the config hash.
     length_from: str = field(default="clips", metadata={"unhashed_value": "clips"})
     # KD batches placed at random offsets in a canvas of the training clips' median length, so a student
     # distilled on short synthesized events sees inputs shaped like the long, mostly quiet clips it will classify
-    # (issue 20, section 6): "off"; "mean", filled with 0 (the normalised training mean); "silence", filled with
-    # digital silence as the front end renders it (log of its log_offset, normalised): what a padded clip holds.
+    # (such as synth-long and ESC-50's padded 5 s clips): "off"; "mean", filled with 0 (the normalised training
+    # mean); "silence", filled with digital silence as the front end renders it (log of its log_offset,
+    # normalised): what a padded clip holds.
     kd_canvas: str = field(default="off", metadata={"unhashed_value": "off"})
     views: ViewConfig = field(default_factory=ViewConfig)
-    # Valid ranges (benchmark/ranges.py), checked before anything runs. A KD batch (at most the pool, at first
+    # Valid ranges (benchmark/core/ranges.py), checked before anything runs. A KD batch (at most the pool, at first
     # one synthesized batch) goes through the student's BatchNorm in training mode: two samples at least.
     RANGES: ClassVar[dict[str, Any]] = {
         "rounds": at_least(1), "synth_batch": at_least(2), "iterations": at_least(1), "kd_steps": at_least(1),

@@ -10,7 +10,8 @@
   block's insides instead of every pass's at once (the `paper` preset).
 
 Measured by the planner (python -m benchmark plan): FRAMI with WRN-40-2 on 5 s ESC-50 clips keeps about
-1.2 GB per synthesized sample with "off"; README "Memory" has the table. Gradients are equal with and
+1.2 GB per synthesized sample with "off" (benchmark/README.md, "Paper scale on one GPU: the plan before the
+spend, and synthesis with bounded memory", has the numbers). Gradients are equal with and
 without (tests/test_memory_bound.py). BatchNorm-statistics hooks fire again in a recomputation, with the
 state they have then; so during synthesis they stay on for every pass (FRAMI's chunk pass restores the
 recorded statistics afterwards instead of switching them off), and a recomputation saves what its forward

@@ -1,17 +1,18 @@
 """Synthesis scenes: a short synthesized event placed in a clip-length background before the teacher sees it.
 
-Why (issue 20, section 6): on long, mostly quiet clips (synth-long, ESC-50's padded 5 s clips) the teacher's
-BatchNorm statistics and its pooled features describe clips that are mostly background with one short event.
-Inverting a whole clip-length input lets the synthesizer spread class evidence over every frame; inverting
-only an event-length input asks a short event to match statistics of whole clips. A scene keeps the
-synthesized event short and puts it at a random offset in a background of the clip's length:
+Why: on long, mostly quiet clips (synth-long, ESC-50's padded 5 s clips; methods/README.md, "Options for long,
+mostly silent clips") the teacher's BatchNorm statistics and its pooled features describe clips that are mostly
+background with one short event. Inverting a whole clip-length input lets the synthesizer spread class evidence
+over every frame; inverting only an event-length input asks a short event to match statistics of whole clips. A
+scene keeps the synthesized event short and puts it at a random offset in a background of the clip's length:
   - "silence": digital silence as the front end renders it (no parameters);
   - "learned": a stationary background per sample, a per-mel level (starting at digital silence) plus a learned
     amplitude of a fixed Gaussian texture: n_mels + 1 numbers per sample, so the background cannot carry an
     event of its own but can become a quiet noise floor;
   - "mixed": every other sample of a batch in digital silence, the rest learned. Recordings come both ways
     (zero-padded clips, clips with a noise floor), and a prior on batch statistics moves every background of a
-    batch the same way, so "learned" alone turns all of them into noise floors (measured: README, synth-long).
+    batch the same way, so "learned" alone turns all of them into noise floors (measured:
+    results/synth-long/README.md, "The hypotheses, one line each").
 The teacher (and the BN prior) see the whole scene, and the scene is what enters the pool, so the student
 distils on clip-length inputs shaped like the ones it will classify.
 This has no image counterpart: an image has no quiet background to be mostly made of. The event replaces the
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from benchmark.ranges import POSITIVE, Constraint, OneOf
+from benchmark.core.ranges import POSITIVE, Constraint, OneOf
 
 from .augment import place_in_canvas
 from .randomness import on_device

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.data.features import FrontEndConfig, LogMel
+from benchmark.core.features import FrontEndConfig, LogMel
 from methods.adi import ADIConfig, DeepInversionSynthesizer
 from methods.frami import FeatureInvarianceSynthesizer, FRAMIConfig
 from methods.inversion.distill import ReusedBackendDistiller, ReusedBackendWeights

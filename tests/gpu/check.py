@@ -1,4 +1,5 @@
-"""The one prepared GPU check (issue 18, section 4). Run it when a GPU is lent, then commit results/gpu/:
+"""The one prepared GPU check. Run it when a GPU is lent, then commit results/gpu/ (what its first run gave:
+benchmark/README.md, "Paper scale on one GPU: the plan before the spend, and synthesis with bounded memory"):
 
     python tests/gpu/check.py --out results/gpu          # about 8 minutes on one H100/H200
     python tests/gpu/check.py --dry-run                  # print what it would run (any machine)

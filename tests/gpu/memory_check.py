@@ -19,9 +19,10 @@ sys.path.insert(0, str(REPO))
 
 def main() -> int:
     import torch
-    from benchmark.planning.steps import kd_step as planned_kd_step, resident_synthesizer
-    from benchmark.planning.steps import synthesis_step as planned_synthesis_step
-    from benchmark.presets import PRESETS
+
+    from benchmark.config.presets import PRESETS
+    from benchmark.planning.steps import (kd_step as planned_kd_step, resident_synthesizer,
+                                          synthesis_step as planned_synthesis_step)
     from methods import build_method, method_config
     from methods.inversion.loop import autocast, kd_step, make_optimizer
     from methods.inversion.pool import TensorPool

@@ -8,13 +8,14 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 
 def test_a_frami_step_on_cuda_has_no_host_sync_and_fits_its_plan():
+    import dataclasses
     from types import SimpleNamespace
+
+    from benchmark.config.presets import PRESETS
     from benchmark.planning.steps import synthesis_step
-    from benchmark.presets import PRESETS
     from methods import build_method, method_config
     from methods.inversion.loop import autocast
     from models import create_model
-    import dataclasses
     device = torch.device("cuda")
     cfg = dataclasses.replace(method_config("frami", PRESETS.get("paper")), synth_batch=16, iterations=2)
     teacher = create_model("wrn40_2", 50, 128).to(device).eval().requires_grad_(False)

@@ -13,7 +13,7 @@ file holds the same blocks as tables:
 The file is applied first, then each `--set` in order. Every key and value is checked against the
 typed configs before anything runs (unknown block, unknown field, wrong type: a ConfigKeyError that
 names the valid keys; a value outside its field's valid range, or settings that break a rule between
-fields: a ConfigRangeError naming the field as written, the value and the range, benchmark/ranges.py). The changes are kept on the preset (`Preset.overrides`), so every record
+fields: a ConfigRangeError naming the field as written, the value and the range, benchmark/core/ranges.py). The changes are kept on the preset (`Preset.overrides`), so every record
 stores them in its config, and its config hash differs from the preset's own.
 """
 from __future__ import annotations
@@ -27,10 +27,10 @@ from typing import Any, Mapping
 from methods import METHODS, method_configs
 from methods.overrides import SCOPES, ConfigKeyError, check_value, field_names, replace_checked, scope_of, unknown_key
 
-from .data.base import DataConfig
-from .data.features import FrontEndConfig
+from ..core.features import FrontEndConfig
+from ..core.ranges import ConfigRangeError, check_constraints, check_field
+from ..data.base import DataConfig
 from .presets import Preset
-from .ranges import ConfigRangeError, check_constraints, check_field
 
 NESTED_CONFIGS = ("data", "frontend")  # preset fields that are typed configs themselves
 _NESTED_DEFAULTS = {"data": DataConfig, "frontend": FrontEndConfig}

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from .rendering import mel_to_wave, plot_grid
-from .store.record_schema import RunRecord
+from ..reporting.rendering import mel_to_wave, plot_grid
+from ..store.record_schema import RunRecord
 
 log = logging.getLogger(__name__)
 

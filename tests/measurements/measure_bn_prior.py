@@ -1,4 +1,5 @@
-"""Issue 12, hypothesis 1 (not a test): does matching the teacher's BN statistics make a batch look real?
+"""Does matching the teacher's BN statistics make a batch look real? (not a test; what it gave: results/README.md,
+"Budget curve, and why the data-free students are weak")
 
 On one preset's trained teacher, the BN-statistics loss (DeepInversion's r_feature, every BatchNorm2d
 weighted 1) of real training batches, of Gaussian noise and of synthesized pools (ADI, CMI at the
@@ -8,7 +9,7 @@ learn little from them, the BN prior of this teacher does not pin down realistic
 batches' own loss falls steeply with the batch size, small synthesis batches are judged against noisy
 statistics.
 
-    python tests/benchmarks/measure_bn_prior.py --preset cpu --seed 0 [--json OUT]
+    python tests/measurements/measure_bn_prior.py --preset cpu --seed 0 [--json OUT]
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.presets import PRESETS  # noqa: E402
+from benchmark.config.presets import PRESETS  # noqa: E402
 from methods.inversion.diagnostics import bn_losses, real_batch, teacher_view  # noqa: E402
-from tests.benchmarks.measure_synthesis import synthesizer_for  # noqa: E402
+from tests.measurements.measure_synthesis import synthesizer_for  # noqa: E402
 
 BATCH_SIZES = (8, 32, 128)
 REPEATS = 6  # batches averaged per size

@@ -1,4 +1,4 @@
-"""Would torch.compile bring a CPU synthesis step nearer its input-grad ceiling? (issue 18; not a test)
+"""Would torch.compile bring a CPU synthesis step nearer its input-grad ceiling? (not a test)
 
 The cpu preset's synthesis steps reach about half to three quarters of the teacher's bare forward+input-backward
 efficiency; what is left is many small elementwise ops (BN-prior moments and their backward, ReLUs, Adam) and
@@ -10,7 +10,7 @@ Beside each, the step's share of the input-grad ceiling as `throughput` defines 
 over that of the teacher's bare forward+input-backward, FLOPs counted once, eager), and the ceiling itself timed
 eager and compiled, since compiling lifts the ceiling's own passes too.
 
-    python tests/benchmarks/measure_compiled_synthesis.py [--methods adi,cmi,frami] [--steps 15] [--threads 2]
+    python tests/measurements/measure_compiled_synthesis.py [--methods adi,cmi,frami] [--steps 15] [--threads 2]
 """
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.costs.throughput import (Workbench, _prepare_models, count_flops, data_free_method,  # noqa: E402
-                                       steady_synthesizer, time_step)
-from benchmark.presets import PRESETS  # noqa: E402
+from benchmark.config.presets import PRESETS  # noqa: E402
+from benchmark.costs.throughput import data_free_method, steady_synthesizer  # noqa: E402
+from benchmark.costs.workbench import Workbench, count_flops, time_step  # noqa: E402
 from methods.inversion import hooks  # noqa: E402
 from methods.inversion.loop import synthesis_layout  # noqa: E402
 
@@ -56,7 +56,7 @@ def timed(step, warmup: int, steps: int) -> tuple[float, float, float]:
 def time_ceiling(bench: Workbench, name: str, compiled: bool, warmup: int, steps: int) -> dict:
     """The input-grad row of `throughput`: the teacher's forward and backward to its input, frozen, no hooks."""
     method = data_free_method(name, bench)
-    teacher, _ = _prepare_models(bench)
+    teacher, _ = bench.synthesis_models()
     teacher.eval().requires_grad_(False)
     if compiled:
         compile_forwards(teacher)
@@ -77,7 +77,7 @@ def time_ceiling(bench: Workbench, name: str, compiled: bool, warmup: int, steps
 def time_synthesis(bench: Workbench, name: str, compiled: bool, warmup: int, steps: int) -> dict:
     method = data_free_method(name, bench, iterations=1)
     assert method.config.checkpointing == "off", "the probe assumes no activation checkpointing"
-    teacher, student = _prepare_models(bench)
+    teacher, student = bench.synthesis_models()
     if compiled:
         compile_forwards(teacher, student)
     synthesizer = steady_synthesizer(method, bench, teacher, student, method.synthesized_frames(bench.ctx))

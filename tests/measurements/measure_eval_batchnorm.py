@@ -4,7 +4,7 @@ inversion/hooks.ChannelMoments.backward save, per layer shape, in NCHW and chann
 Round-robin over the variants (each once per round), thread CPU time on one thread, min over rounds: a
 shared machine's load moves wall time, much less a thread's own CPU time.
 
-    python tests/benchmarks/measure_eval_batchnorm.py [--rounds 9]
+    python tests/measurements/measure_eval_batchnorm.py [--rounds 9]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from models.norm import BatchNorm2d  # noqa: E402
-from tests.benchmarks.measure_synthesis_share import thread_times  # noqa: E402
+from tests.measurements.measure_synthesis_share import thread_times  # noqa: E402
 
 SHAPES = ((32, 4, 32, 76), (32, 8, 32, 76), (32, 16, 32, 76), (32, 32, 16, 38), (32, 64, 8, 19))
 

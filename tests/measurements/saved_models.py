@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 
 from benchmark.checkpoints.model_io import load_checkpoint
+from benchmark.config.presets import PRESETS
+from benchmark.core.prepared import PreparedData
 from benchmark.execution.grid import SweepSpec
 from benchmark.execution.loading import DataProvider
-from benchmark.prepared import PreparedData
-from benchmark.presets import PRESETS
 
 
 def prepared_data(preset_name: str, dataset: str) -> PreparedData:

@@ -1,6 +1,7 @@
-"""Presets: the three scales of the benchmark. Every setting a result depends on lives here
-and is recorded with each result.
+"""Presets: the four registered scales of the benchmark (micro, smoke, cpu, paper). Every setting a result
+depends on lives here and is recorded with each result.
 
+- micro: code paths only, one or two steps of every phase; for the tests (its numbers mean nothing).
 - smoke: seconds; for the tests.
 - cpu:   minutes on 2 CPU cores; the default and the committed results.
 - paper: the paper's protocol (ResNet-34->18, WRN-40-2->16-2 on the real datasets) at the
@@ -11,9 +12,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .data.base import DataConfig
-from .data.features import FrontEndConfig
-from .registry import Registry
+from ..core.features import FrontEndConfig
+from ..core.registry import Registry
+from ..data.base import DataConfig
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Preset:
     data_free: dict[str, Any] = field(default_factory=dict)
     per_method: dict[str, dict[str, Any]] = field(default_factory=dict)
     amp: bool = False  # bf16 autocast on CUDA
-    # Changes made from the command line (--set/--config: benchmark/customize.py), already applied to the
+    # Changes made from the command line (--set/--config: benchmark/config/customize.py), already applied to the
     # blocks above; kept so every record names them and its config hash differs from the preset's own.
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -49,7 +50,7 @@ _SHORT_BUDGET_FRONTEND = FrontEndConfig(sample_rate=16000, n_fft=512, win_length
 # ADI optimises inputs directly; its reference (DeepInversion CIFAR-10: r_feature 10, Adam lr 0.05,
 # 2000 steps) needs the steps: with the cpu preset's 24 (1.2%), the BN term (x10) dominates and the
 # teacher's argmax equals the intended label for 12.5% of a batch (9.4% at lr 0.2), about chance.
-# Measured on one batch of 32, cpu preset teacher, seed 0 (tests/benchmarks/measure_synthesis.py):
+# Measured on one batch of 32, cpu preset teacher, seed 0 (tests/measurements/measure_synthesis.py):
 #   bn 10, lr 0.05: 24 steps 12.5%, 240 steps 59%     bn 1, lr 0.05: 24 steps 31%, 240 steps 100%
 #   bn 10, lr 0.2:  24 steps  9.4%, 240 steps 31%     bn 1, lr 0.2:  24 steps 75%
 # So the short-budget presets take r_feature 1 and step size 0.2; every other ADI setting stays the reference's.
@@ -59,7 +60,8 @@ _SHORT_BUDGET_ADI = {"adi": {"input_lr": 0.2, "bn_weight": 1.0}}
 # rounds, 9%, rounded to one), the shared generator's reset after 60% of the distilling rounds (120 of 200), the
 # reference's own step sizes for the chosen g_steps (fast_cifar.sh:4 for 2 steps, :6 for 5), and as many
 # distilling rounds as CMI's preset has, so KD work is the same and synthesis is what differs. Measured at
-# seed 0 (README, methods section, "fast", has the command and the seconds):
+# seed 0 (methods/README.md, "Methods and how they are adapted to spectrograms", item fast, has the command and
+# the seconds):
 #   cpu: 7 rounds (1 warm-up) x 5 steps x 32 clips = 1120 sample-iterations vs CMI's 6 x 24 x 32 = 4608.
 _FAST_CPU = {"rounds": 7, "warmup": 1, "iterations": 5, "lr_g": 3e-3, "lr_z": 0.01, "reset_round": 4,
              "pool_size": 7 * 32}
@@ -79,8 +81,9 @@ _FAST_MICRO = {"rounds": 2, "warmup": 1, "reset_round": 1, "pool_size": 8}  # ev
 #        unloaded), KD dominating. Later, at a lower load: ZSKT 10.0% (val 11.7%) in 359 s (KD 262, synthesis 74;
 #        kd-noise right after: 101 s), DFQ 10.8% (val 11.7%) in 143 s (KD 116, synthesis 19; 1920 sample-its). At 60 generator steps the generator barely leaves its start (DFAD's teacher
 #        sees 4 classes in its samples, DAFL's 9 of 10): these presets test code and cost, not the methods.
-#        Measured alternatives (seed 0, README, field section; results/field/generator-budget): 10x lr_g, 5 steps a
-#        round, or both leave DAFL, DFAD and ZSKT at chance (DAFL 10.0-14.2%), so the references' shape stays.
+#        Measured alternatives (seed 0; results/README.md, "Cost-accuracy frontier and the field's baselines";
+#        results/field/generator-budget): 10x lr_g, 5 steps a round, or both leave DAFL, DFAD and ZSKT at chance
+#        (DAFL 10.0-14.2%), so the references' shape stays.
 #   smoke: 5 rounds (DFQ 3) x 1 step x 32, 25 (30) KD steps of 32 vs the block's 2 x 12 = 24; micro: 2 rounds of
 #        1 step and 2 KD steps (every code path: a generator step after KD).
 def _generative(rounds: int, kd_steps: int, batch: int, eval_every: int) -> dict[str, dict]:
@@ -98,8 +101,9 @@ _GENERATIVE_MICRO = _generative(rounds=2, kd_steps=1, batch=4, eval_every=1) | {
 # hundred steps the reference SGD (lr 0.1, tuned for 80k steps) leaves data-free students underfitting
 # even their own transfer set. The paper preset keeps the reference SGD.
 
-# smoke: seconds per cell (issue target: each data-free cell <= 10 s, every method x 1 seed with both pairs and
-# their teachers <= 60 s on 2 cores). Its numbers are regression bounds for the tests, not evidence about methods.
+# smoke: seconds per cell (the budget set for the slow test tier: each data-free cell <= 10 s, every method x 1 seed
+# with both pairs and their teachers <= 60 s on 2 cores; README.md, "Presets", gives 54 s measured). Its numbers
+# are regression bounds for the tests, not evidence about methods.
 _SUPERVISED_SMOKE = {"epochs": 10, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 10, "patience": 10}
 _DATA_FREE_SMOKE = {"rounds": 2, "synth_batch": 16, "iterations": 4, "kd_steps": 12, "kd_batch": 32,
                     "pool_size": 64, "eval_every": 1, "bank_size": 64, "n_negatives": 32, "nz": 16,
@@ -141,9 +145,10 @@ PRESETS.add("micro", Preset(
 
 # FRAMI's synthesized length (`length_factor`: our choice, the paper gives none; the paper preset keeps 2.0). At the
 # cpu preset FRAMI and its ablations synthesize and distil at the typical training clip's length (1.0). Measured on
-# `synth`, 3 seeds, the same teachers (README, "Results", has the table and the commands): FRAMI 30.0 / 59.2 / 30.0 %
-# at 1.0 against 21.7 / 40.8 / 35.8 at 2.0, the ablations' means 31.9-35.0 against 20.8-33.1 (higher in 9 of 12 seed
-# pairs), in 125-156 s per cell against 194-225 s: it is what brings the quick start near its 45 minutes.
+# `synth`, 3 seeds, the same teachers (results/README.md, "What changed for the 45-minute target, and what it
+# measured", has the table): FRAMI 30.0 / 59.2 / 30.0 % at 1.0 against 21.7 / 40.8 / 35.8 at 2.0, the ablations'
+# means 31.9-35.0 against 20.8-33.1 (higher in 9 of 12 seed pairs), in 125-156 s per cell against 194-225 s: it is
+# what brings the quick start near its 45 minutes.
 _FRAMI_FAMILY = ("frami", "frami-no-finv", "frami-no-reused", "frami-no-finv-no-reused")
 _FRAMI_CPU = {name: {"length_factor": 1.0} for name in _FRAMI_FAMILY}
 _SUPERVISED_CPU = {"epochs": 20, "batch_size": 32, "lr": 3e-3, "min_epochs_before_stop": 10, "patience": 8}
@@ -158,9 +163,10 @@ PRESETS.add("cpu", Preset(
     data=DataConfig(sample_rate=16000, synth_clips_per_class=80, synth_min_seconds=0.5, synth_max_seconds=2.5),
     frontend=_SHORT_BUDGET_FRONTEND,
     datasets=("synth",),
-    # One pair keeps the default run within 45 min on 2 cores (29.2 min on an AMD EPYC, 45.0-49.4 on an Intel Xeon:
-    # README, "Results"); the WRN pair is the one of the paper's Table 3. Add `--pairs resnet34_tiny:resnet18_tiny`
-    # for the ResNet row.
+    # One pair keeps the default run near the 45-minute target on 2 cores (14.2 min on a 2-core AMD EPYC at code
+    # fe78987, 29.2 at 94dce4f; 45.0-49.4 on a 2-core Intel Xeon at older code: results/README.md, "Quick-start wall
+    # time"); the WRN pair is the one of the paper's Table 3. Add `--pairs resnet34_tiny:resnet18_tiny` for the
+    # ResNet row.
     pairs=("wrn16_2_tiny:wrn10_2_tiny",),
     seeds=3,
     embedding_dim=64,
@@ -179,7 +185,7 @@ PRESETS.add("paper", Preset(
     pairs=("resnet34:resnet18", "wrn40_2:wrn16_2"),
     seeds=3,
     embedding_dim=128,
-    # Supervised training only: the data-free methods keep their reference defaults (README, "Reference
+    # Supervised training only: the data-free methods keep their reference defaults (methods/README.md, "Reference
     # settings of the `paper` preset"); this lr is AdamW's for teacher/student/KD and reaches nothing else.
     supervised={"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 20},
     amp=True,

@@ -2,11 +2,13 @@
 
 1. The generator's gradient through the contrastive term at round 1 (empty memory bank),
    for `cmi` and `frami` on the same seed: the ratio says whether T_finv saturates FRAMI's
-   softmax (issue: 0.013 vs 2.71 loss, ~70x smaller gradient).
+   softmax (as first reported: a contrastive loss of 0.013 against CMI's 2.71, a ~70x smaller gradient; what
+   this script measured is in methods/README.md, "Methods and how they are adapted to spectrograms", item
+   "Eq. 2 as the paper writes it").
 2. ADI's target agreement: the share of one synthesized batch whose teacher argmax is the
    intended label, with the preset's budget.
 
-    python tests/benchmarks/measure_synthesis.py --preset cpu --seed 0 [--json OUT]
+    python tests/measurements/measure_synthesis.py --preset cpu --seed 0 [--json OUT]
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmark.checkpoints.teachers import TeacherCache  # noqa: E402
-from benchmark.data import cache_dir  # noqa: E402
-from benchmark.execution.cell import Cell, make_context  # noqa: E402
+from benchmark.config.cells import Cell  # noqa: E402
+from benchmark.config.presets import PRESETS  # noqa: E402
+from benchmark.execution.cell import make_context  # noqa: E402
 from benchmark.execution.grid import SweepSpec  # noqa: E402
 from benchmark.execution.loading import DataProvider  # noqa: E402
-from benchmark.presets import PRESETS  # noqa: E402
+from benchmark.store.disk import cache_dir  # noqa: E402
 from methods import build_method, method_config  # noqa: E402
 
 

@@ -1,11 +1,12 @@
 """Saved students (`run --save-models DIR`) scored on whole test clips and on each clip's sounding span, not a test.
 
-Issue 20, hypothesis 13: a student distilled on event-length samples (`data_free.length_from=events`) fails on
-251-frame `synth-long` clips; does it classify the events themselves, cut out of the test clips by the same rule
-that sets the synthesized length (`benchmark.prepared.sounding_bounds`: first to last frame within 30 dB of the
-loudest)? The crop reads only the test clip itself, so a student with this crop in front stays data-free.
+The long-clip study's hypothesis h13 (results/synth-long/README.md, "The hypotheses, one line each"): a student
+distilled on event-length samples (`data_free.length_from=events`) fails on 251-frame `synth-long` clips; does it
+classify the events themselves, cut out of the test clips by the same rule that sets the synthesized length
+(`benchmark.core.prepared.sounding_bounds`: first to last frame within 30 dB of the loudest)? The crop reads only
+the test clip itself, so a student with this crop in front stays data-free.
 
-    python tests/benchmarks/measure_event_crops.py --models DIR [--preset cpu] [--dataset synth-long] [--json OUT]
+    python tests/measurements/measure_event_crops.py --models DIR [--preset cpu] [--dataset synth-long] [--json OUT]
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.prepared import sounding_bounds  # noqa: E402
-from tests.benchmarks.saved_models import accuracy_and_classes, prepared_data, saved_models, write_rows  # noqa: E402
+from benchmark.core.prepared import sounding_bounds  # noqa: E402
+from tests.measurements.saved_models import accuracy_and_classes, prepared_data, saved_models, write_rows  # noqa: E402
 
 
 def event_crop(feature: torch.Tensor, unnormalised: torch.Tensor, min_frames: int) -> torch.Tensor:

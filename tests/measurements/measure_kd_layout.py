@@ -1,12 +1,13 @@
 """Where a data-free KD step's time goes on the CPU, and what a channels-last student would save (not a test).
 
-The loop trains the student NCHW during KD (README, "Since then the CPU synthesis runs in the layouts that are
-fastest there": a channels-last student corrupted the heap in FRAMI's reused-backend KD backward, torch 2.9.1).
+The loop trains the student NCHW during KD (results/README.md, "Cost of one synthesis step on the CPU", the list
+after "Since then the CPU synthesis runs in the layouts that are fastest there": a channels-last student corrupted
+the heap in FRAMI's reused-backend KD backward, torch 2.9.1).
 This times, at the cpu preset's KD batch and the clip length, one logit-KD step (teacher forward without grad,
 student forward and backward, AdamW) with the student NCHW and channels-last, and the teacher's forward alone.
 Round-robin, one thread, thread CPU time (measure_synthesis_share.thread_times).
 
-    python tests/benchmarks/measure_kd_layout.py [--rounds 9] [--batch 64]
+    python tests/measurements/measure_kd_layout.py [--rounds 9] [--batch 64]
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.costs.throughput import Workbench, _prepare_models  # noqa: E402
-from benchmark.presets import PRESETS  # noqa: E402
+from benchmark.config.presets import PRESETS  # noqa: E402
+from benchmark.costs.workbench import Workbench  # noqa: E402
 from methods.inversion.distill import LogitDistiller  # noqa: E402
-from tests.benchmarks.measure_synthesis_share import thread_times  # noqa: E402
+from tests.measurements.measure_synthesis_share import thread_times  # noqa: E402
 
 LAYOUTS = {"nchw": torch.contiguous_format, "channels-last": torch.channels_last}
 
@@ -48,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     bench = Workbench(PRESETS.get("cpu"))
-    teacher, _ = _prepare_models(bench)
+    teacher, _ = bench.synthesis_models()
     frames = bench.data.typical_frames()
     x = torch.randn(args.batch, 1, bench.data.n_mels, frames).contiguous(memory_format=torch.channels_last)
 

@@ -7,7 +7,7 @@ the others are short to keep the build quick), then reports for each dataset: `v
 counts, the split sizes of the paper protocol, and for ESC-50 the feature-extraction throughput of the paper
 front end (32 kHz, 64 mels) on a cache miss and the speed-up of a cache hit.
 
-    python tests/benchmarks/measure_real_loaders.py --root /tmp/full-trees [--json OUT.json]
+    python tests/measurements/measure_real_loaders.py --root /tmp/full-trees [--json OUT.json]
 """
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from benchmark.config.presets import PRESETS  # noqa: E402
 from benchmark.data import DATASETS  # noqa: E402
 from benchmark.data.base import DataConfig  # noqa: E402
 from benchmark.data.feature_cache import cached_split_features  # noqa: E402
 from benchmark.data.verify import US8K_PER_CLASS, verify  # noqa: E402
-from benchmark.presets import PRESETS  # noqa: E402
-from tests.test_real_datasets import write_csv  # noqa: E402  (the official layouts' CSV dialect, as the tests write it)
+from tests.helpers import write_csv  # noqa: E402  (the official layouts' CSV dialect, as the tests write it)
 
 US8K_FOLD_SIZES = (873, 888, 925, 990, 936, 823, 838, 806, 816, 837)  # official, fold1..fold10
 RNG = np.random.default_rng(0)

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import torch
 
-from .data.features import FeatureSet, pad_batch
+from .features import FeatureSet, pad_batch
 
 
 @dataclass

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batching import Batch, bucketed_batches
-from .data.features import FeatureSet
+from .features import FeatureSet
 from .progress import Progress
 from .ranges import NON_NEGATIVE, POSITIVE, at_least
 
@@ -36,7 +36,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     min_epochs_before_stop: int = 10
     patience: int = 15  # early stopping on validation accuracy
-    # Valid ranges (benchmark/ranges.py), checked before anything runs. BatchNorm needs two samples a batch.
+    # Valid ranges (benchmark/core/ranges.py), checked before anything runs. BatchNorm needs two samples a batch.
     RANGES: ClassVar[dict[str, Any]] = {"epochs": at_least(1), "batch_size": at_least(2), "lr": POSITIVE,
                                         "weight_decay": NON_NEGATIVE, "min_epochs_before_stop": at_least(0),
                                         "patience": at_least(0)}

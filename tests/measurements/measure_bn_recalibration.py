@@ -1,6 +1,7 @@
 """Saved students scored as trained and with BatchNorm statistics re-estimated on unlabelled real clips; not a test.
 
-Issue 20, hypothesis 17: on `synth-long` the data-free students predict one or two classes for most test clips.
+The long-clip study's hypothesis h17 (results/synth-long/README.md, "The hypotheses, one line each"): on
+`synth-long` the data-free students predict one or two classes for most test clips.
 Is that the normalisation statistics they took from the synthesized pool (BatchNorm's running mean and variance)
 rather than what their weights learned? This re-estimates every BatchNorm layer's running statistics on the
 *unlabelled training clips* (AdaBN, Li et al. 2016: a cumulative average over the split, weights untouched) and
@@ -9,11 +10,11 @@ of where the failure sits, not a method. The teacher (statistics from the same c
 its accuracy should barely move. kd-noise is the control: recalibration alone must not lift a student that learned
 nothing.
 
-Hypothesis 19 asks whether a data-free stand-in for those clips exists: `--split bn-inversions` takes the statistics
+Hypothesis h19 asks whether a data-free stand-in for those clips exists: `--split bn-inversions` takes the statistics
 from inputs optimised against the teacher's BatchNorm prior alone (DeepInversion's r_feature, no class term; the
 folder's teacher checkpoint, Adam at 0.1 from N(0, 1), clips of the training length), which reads no real audio.
 
-    python tests/benchmarks/measure_bn_recalibration.py --models DIR [--preset cpu] [--dataset synth-long]
+    python tests/measurements/measure_bn_recalibration.py --models DIR [--preset cpu] [--dataset synth-long]
         [--split train|val|bn-inversions] [--inversions 64] [--inversion-steps 200] [--json OUT]
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from methods.inversion.hooks import BatchNormStatistics, frozen  # noqa: E402
-from tests.benchmarks.saved_models import accuracy_and_classes, prepared_data, saved_models, write_rows  # noqa: E402
+from tests.measurements.saved_models import accuracy_and_classes, prepared_data, saved_models, write_rows  # noqa: E402
 
 BATCH = 64
 

@@ -1,7 +1,8 @@
-"""Log-mel front end (torchaudio transforms) and padded, length-aware batching.
+"""What a spectrogram is here: the log-mel front end's settings and transform, a split's per-clip features,
+the training split's normaliser, and zero-padded batches of variable-length clips.
 
-Features are computed once per clip, normalised with mean/std from the training split
-only, and kept as a list of variable-length (n_mels, T) tensors.
+Features are computed once per clip (benchmark/data/extraction.py reads the audio), normalised with mean/std
+from the training split only, and kept as a list of variable-length (n_mels, T) tensors.
 """
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import torchaudio
 
-from .audio_io import (FIX_HINT, SCREEN_WINDOW_RATE, SCREEN_WINDOW_SAMPLES, BadAudioFile, ClipTooShort,
-                       too_short_reason)
-from ..ranges import NON_NEGATIVE, POSITIVE, Constraint, at_least
-from .base import ClipSet
+from .ranges import NON_NEGATIVE, POSITIVE, Constraint, at_least
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,7 @@ class FrontEndConfig:
     f_max: float | None = None
     log_offset: float = 1e-6  # log(power + offset)
     max_seconds: float | None = None  # crop longer clips (None: keep full length)
-    # Valid ranges (benchmark/ranges.py), checked before anything runs.
+    # Valid ranges (benchmark/core/ranges.py), checked before anything runs.
     RANGES: ClassVar[dict[str, Any]] = {
         "sample_rate": at_least(1), "n_fft": at_least(2), "win_length": at_least(1), "hop_length": at_least(1),
         "n_mels": at_least(1), "f_min": NON_NEGATIVE, "f_max": POSITIVE, "log_offset": POSITIVE,
@@ -111,46 +108,6 @@ class Normaliser:
 
     def invert(self, feature: torch.Tensor) -> torch.Tensor:
         return feature * self.std + self.mean
-
-
-def extract_split(clipset: ClipSet, split: str, cfg: FrontEndConfig, progress=None) -> FeatureSet:
-    if clipset.sample_rate != cfg.sample_rate:
-        raise ValueError(
-            f"dataset {clipset.name!r} yields {clipset.sample_rate} Hz audio but the front end expects "
-            f"{cfg.sample_rate} Hz; load it with DataConfig(sample_rate={cfg.sample_rate})"
-        )
-    logmel = LogMel(cfg)
-    clips = clipset.split(split)
-    max_samples = None if cfg.max_seconds is None else int(cfg.max_seconds * cfg.sample_rate)
-    feats = []
-    with torch.no_grad():
-        for clip in clips:
-            wave = load_clip(clipset, clip, cfg)[:max_samples]
-            feats.append(logmel(torch.from_numpy(wave)))
-            if progress is not None:
-                progress()
-    labels = torch.tensor([c.label for c in clips], dtype=torch.long)
-    return FeatureSet(feats, labels, [c.clip_id for c in clips])
-
-
-def load_clip(clipset: ClipSet, clip, cfg: FrontEndConfig) -> np.ndarray:
-    """The clip's samples; a file that cannot be read, or a clip shorter than one analysis window, raises
-    BadAudioFile / ClipTooShort naming the file, its length and the fix."""
-    skipping = clipset.description.get("on_bad_file") == "skip"
-    try:
-        wave = np.asarray(clipset.load(clip), dtype=np.float32)
-    except BadAudioFile as exc:
-        raise exc.with_hint(
-            "Fix: remove or replace the file (--on-bad-file skip screens each file's header, length and float "
-            "samples before the splits are made; this fault showed only when the file was decoded)"
-            if skipping else FIX_HINT) from exc
-    if wave.shape[0] < cfg.window_samples:
-        hint = (f"Fix: remove or replace the file; --on-bad-file skip leaves out clips shorter than the default front "
-                f"end's window ({1000 * SCREEN_WINDOW_SAMPLES / SCREEN_WINDOW_RATE:.0f} ms), and this front end's "
-                f"window (n_fft {cfg.n_fft} at {cfg.sample_rate} Hz) is longer" if skipping else FIX_HINT)
-        raise ClipTooShort(clipset.source_of(clip), too_short_reason(wave.shape[0], cfg.sample_rate,
-                                                                     cfg.window_samples), hint)
-    return wave
 
 
 def pad_batch(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .data.base import ClipSet
-from .data.features import FeatureSet, FrontEndConfig, Normaliser
-
+from .features import FeatureSet, FrontEndConfig, Normaliser
 
 EVENT_BELOW_PEAK_DB = 30.0  # synth: equal to the clip length (76 frames at the cpu preset); synth-long: 34 of 251
 NATURAL_LOG_TO_DB = 10.0 / math.log(10.0)  # the front end's log is natural: 10 log10(p) = ln(p) * 10 / ln 10
@@ -63,15 +61,3 @@ def sounding_span(log_mel: torch.Tensor, below_peak_db: float = EVENT_BELOW_PEAK
     return end - first
 
 
-def normalise(split: FeatureSet, normaliser: Normaliser) -> FeatureSet:
-    return FeatureSet([normaliser(f) for f in split.features], split.labels, split.ids)
-
-
-def prepare(clipset: ClipSet, frontend: FrontEndConfig, extract, features_key: str | None = None) -> PreparedData:
-    """`extract(clipset, split)` returns the raw FeatureSet (possibly from the feature cache, whose entry
-    `features_key` names)."""
-    raw = {s: extract(clipset, s) for s in ("train", "val", "test")}
-    normaliser = Normaliser.fit(raw["train"])
-    return PreparedData(clipset.name, clipset.class_names, clipset.class_kinds, frontend, normaliser,
-                        *(normalise(raw[s], normaliser) for s in ("train", "val", "test")), clipset.description,
-                        features_key)

@@ -5,9 +5,10 @@ moves. This script times the same steps (built as `throughput` builds them: mode
 steady state, one optimisation step) on one thread, round-robin (each step once per round, so a change in load
 hits every step alike), by the thread's own CPU time, min over rounds; FLOPs from the same counter. The share
 of the ceiling is (FLOPs/s of the step) / (FLOPs/s of the teacher's bare forward+backward to its input at the
-same batch and length): the number issue 18 sets at 85%.
+same batch and length): the number the CPU synthesis-efficiency target sets at 85% (results/README.md, "Cost of
+one synthesis step on the CPU").
 
-    python tests/benchmarks/measure_synthesis_share.py --methods adi,cmi,frami [--preset cpu] [--rounds 7]
+    python tests/measurements/measure_synthesis_share.py --methods adi,cmi,frami [--preset cpu] [--rounds 7]
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.costs.throughput import Workbench, _prepare_models, count_flops, data_free_method  # noqa: E402
-from benchmark.presets import PRESETS  # noqa: E402
+from benchmark.config.presets import PRESETS  # noqa: E402
+from benchmark.costs.throughput import data_free_method  # noqa: E402
+from benchmark.costs.workbench import Workbench, count_flops  # noqa: E402
 from methods.inversion.hooks import frozen  # noqa: E402
 from methods.inversion.loop import synthesis_layout  # noqa: E402
 
@@ -64,7 +66,7 @@ def one_thread_models(preset: str):
     """The bench and its models as the loop holds them, on one thread (the measurement's setting)."""
     torch.set_num_threads(1)
     bench = Workbench(PRESETS.get(preset))
-    teacher, student = _prepare_models(bench)
+    teacher, student = bench.synthesis_models()
     student.eval()
     return bench, teacher, student
 

@@ -2,7 +2,7 @@
 
 A curve varies one config field (default `data_free.iterations`: optimisation steps per synthesized
 batch) over several values; each value is a sweep of the preset changed by `--set`-style overrides
-(benchmark/customize.py), so every point's records carry the value in `config.overrides` and its own
+(benchmark/config/customize.py), so every point's records carry the value in `config.overrides` and its own
 config hash, and an interrupted curve resumes like any sweep. Points are read from the resolved configs
 of the records in the folder, so records of the preset's own run copied into it are a point as well. Each
 point reports, per method: accuracy (mean and the two-level bootstrap 95% interval over seeds and clips,
@@ -25,17 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from methods import METHODS
+from methods import FLOOR, METHODS
 from methods.overrides import SCOPES, ConfigKeyError, scope_of
 
-from .customize import NESTED_CONFIGS, customized, parse_value
-from .execution.cell import Cell, cell_config
-from .presets import Preset
-from .reporting.drawing import draw_accuracy, readable_log_axis
-from .reporting.intervals import accuracy_interval, interval_columns, interval_of
-from .reporting.plots import ACCURACY_LABEL, FLOOR_METHOD, panels, save
-from .store.record_schema import RunRecord
-from .store.records import write_atomic
+from ..config.cells import Cell, cell_config
+from ..config.customize import NESTED_CONFIGS, customized, parse_value
+from ..config.presets import Preset
+from ..store.disk import write_atomic
+from ..store.record_schema import RunRecord
+from .drawing import draw_accuracy, readable_log_axis
+from .intervals import accuracy_interval, interval_columns, interval_of
+from .plots import ACCURACY_LABEL, panels, save
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +231,7 @@ def curve_frame(records: list[RunRecord], axis: Axis | Axes, methods: tuple[str,
     points = []
     for (dataset, pair, method, value), g in frame.groupby(["dataset", "pair", "method", "value"]):
         interval = accuracy_interval(kept[(dataset, pair, method, value)])
-        floor = frame[(frame.dataset == dataset) & (frame.pair == pair) & (frame.method == FLOOR_METHOD)
+        floor = frame[(frame.dataset == dataset) & (frame.pair == pair) & (frame.method == FLOOR)
                       & (frame.value == value)]
         shared = g.merge(floor[["seed", "accuracy"]], on="seed", suffixes=("", "_floor"))
         points.append({"dataset": dataset, "pair": pair, "method": method, axes.column: value,
@@ -240,7 +240,7 @@ def curve_frame(records: list[RunRecord], axis: Axis | Axes, methods: tuple[str,
                        "wall_s_per_cell": g.wall_seconds.mean(), **interval_columns(interval),
                        "per_seed": ", ".join(f"{s}: {a:.1f}" for s, a in zip(g.seed, g.accuracy)),
                        "margin_vs_kd-noise": ((shared.accuracy - shared.accuracy_floor).mean()
-                                              if method != FLOOR_METHOD and len(shared) else np.nan)})
+                                              if method != FLOOR and len(shared) else np.nan)})
     return pd.DataFrame(points).sort_values(["dataset", "pair", "method", axes.column]).reset_index(drop=True)
 
 
@@ -251,9 +251,9 @@ def plot_curve(points: pd.DataFrame, axis: Axis | Axes, x: str, label: str, path
     plt, fig, axes_groups = panels(points, 4.5)
     for ax, ((dataset, pair), g) in axes_groups:
         for i, (method, m) in enumerate(g.groupby("method")):
-            if method == FLOOR_METHOD and x == "sample_iterations_per_cell":
+            if method == FLOOR and x == "sample_iterations_per_cell":
                 mean = m.accuracy.mean()
-                ax.axhline(mean, color="tab:red", lw=1.2, label=f"{FLOOR_METHOD} (all budgets: {mean:.1f}%)")
+                ax.axhline(mean, color="tab:red", lw=1.2, label=f"{FLOOR} (all budgets: {mean:.1f}%)")
                 continue
             color, marker = plt.cm.tab10(i % 10), "osD^v"[i % 5]
             m = m.sort_values(x)

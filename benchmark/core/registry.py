@@ -1,12 +1,12 @@
 """A tiny name -> factory registry shared by methods, models, datasets and presets.
 
-Registries replace if/elif chains: adding an entry is one decorator, and an unknown
+Registries replace if/elif chains: adding an entry is one `add` call, and an unknown
 name fails with the list of valid ones.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -29,13 +29,6 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     kind: str
     _entries: dict[str, Entry[T]] = field(default_factory=dict)
-
-    def register(self, name: str, summary: str = "") -> Callable[[T], T]:
-        def decorator(factory: T) -> T:
-            self.add(name, factory, summary)
-            return factory
-
-        return decorator
 
     def add(self, name: str, factory: T, summary: str = "") -> None:
         if name in self._entries:

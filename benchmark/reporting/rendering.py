@@ -12,9 +12,9 @@ import torchaudio
 
 from methods import SynthesizedSamples
 
-from .data.features import FrontEndConfig
-from .prepared import PreparedData
-from .reporting.plots import pyplot
+from ..core.features import FrontEndConfig
+from ..core.prepared import PreparedData
+from .plots import pyplot
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""Predicted vs measured peak memory of one synthesis step on this CPU (issue 17).
+"""Predicted vs measured peak memory of one synthesis step on this CPU: is the planner's count right?
 
-    python tests/benchmarks/measure_plan_memory.py [--methods adi,cmi,frami] [--batches 2,4,8] [--out DIR]
+    python tests/measurements/measure_plan_memory.py [--methods adi,cmi,frami] [--batches 2,4,8] [--out DIR]
 
 For each method and batch, the planner counts the step on the meta device (benchmark/planning/steps.py) and a
 fresh process runs the same step for real on the CPU: the paper preset's config (WRN-40-2 -> WRN-16-2, 64 mels,
@@ -29,7 +29,7 @@ CLASSES, N_MELS, FRAMES, DIM = 50, 64, 501, 128
 
 
 def config(method: str, batch: int):
-    from benchmark.presets import PRESETS
+    from benchmark.config.presets import PRESETS
     from methods import method_config
     cfg = method_config(method, PRESETS.get("paper"))
     return dataclasses.replace(cfg, synth_batch=batch, iterations=1,
@@ -48,8 +48,10 @@ def predicted(method: str, batch: int) -> int:
 
 def measure_child(method: str, batch: int) -> None:
     """Runs in its own process: the real step on the CPU, printing the measured bytes as JSON."""
-    import torch
     from types import SimpleNamespace
+
+    import torch
+
     from benchmark.planning.memory import ResidentPeak
     from methods import build_method
     from models import create_model

@@ -1,5 +1,6 @@
-"""How far each synthesis step could get towards issue 18's 85% of the input-grad ceiling if everything but its
-network passes took no time (not a test).
+"""How far each synthesis step could get towards the target of 85% of the input-grad ceiling set for CPU synthesis
+steps if everything but its network passes took no time (not a test; results/README.md, "Cost of one synthesis
+step on the CPU").
 
 A step's share of the ceiling is (its FLOPs/s) / (the teacher's bare forward+backward to its input at the synthesis
 batch). Besides the teacher's pass at the synthesized length, a step also runs networks that are less efficient
@@ -13,7 +14,7 @@ augmentation, optimizers and Python all free. It counts the contrastive head's F
 upper bound. Which passes a step runs is read from the method's config (the cpu-preset structure of ADI, CMI and
 FRAMI; another method is refused).
 
-    python tests/benchmarks/measure_network_bound.py --methods adi,cmi,frami [--preset cpu] [--rounds 7]
+    python tests/measurements/measure_network_bound.py --methods adi,cmi,frami [--preset cpu] [--rounds 7]
 """
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmark.costs.throughput import Workbench, count_flops, data_free_method  # noqa: E402
+from benchmark.costs.throughput import data_free_method  # noqa: E402
+from benchmark.costs.workbench import Workbench, count_flops  # noqa: E402
 from methods.inversion.contrastive import split_chunks  # noqa: E402
 from methods.inversion.generator import SpectrogramGenerator  # noqa: E402
 from methods.inversion.hooks import frozen  # noqa: E402
 from methods.inversion.loop import synthesis_layout  # noqa: E402
-from tests.benchmarks.measure_synthesis_share import (  # noqa: E402
-    one_thread_models, parse_arguments, steady_synthesis_steps, thread_times)
+from tests.measurements.measure_synthesis_share import (one_thread_models, parse_arguments,  # noqa: E402
+                                                        steady_synthesis_steps, thread_times)
 
 CROPS = 8  # local-view lengths at the midpoints of 8 equal-probability bins of U(local_min_fraction, 1)
 

@@ -1,0 +1,204 @@
+"""The measuring bench: one (preset, dataset, pair, device) set up as a sweep cell sets it up (data, context,
+trained teacher), with the primitives every measurement uses: a step timed after warm-up, its FLOPs counted,
+and the device's matrix-multiply peak to hold them against. `benchmark throughput` and the measurement
+scripts (tests/measurements/) build their steps on it."""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from methods import method_config
+from methods.inversion.loop import models_for_device, synchronize
+from models import create_model
+
+from ..checkpoints.teachers import TeacherCache
+from ..config.cells import Cell
+from ..config.presets import Preset
+from ..core.batching import Batch, bucketed_batches, make_batch
+from ..execution.cell import make_context, peak_memory_mb
+from ..execution.grid import SweepSpec, parse_pairs
+from ..execution.loading import DataProvider
+from ..execution.numerics import matmul_tf32, tf32_in_effect
+from ..planning.memory import FlopCount
+from ..store.disk import cache_dir
+from .profiling import profile_step
+
+DEFAULT_MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_ms: float
+    min_ms: float
+    peak_memory_mb: float
+
+
+@dataclass(frozen=True)
+class MatmulPeak:
+    """Best time of torch.mm on square n x n matrices: the device's practical FLOP/s ceiling."""
+
+    precision: str  # fp32 | bf16
+    n: int
+    repeats: int
+    median_ms: float
+    min_ms: float
+    flops_per_s: float  # 2 n^3 / min time
+    tf32: bool = False  # fp32 measured with TF32 on: the work's mode (numerics.tf32_in_effect)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    method: str  # a method name; "-" for phases every method shares (features, evaluate)
+    phase: str  # features | synthesis | distill | train | evaluate
+    model: str  # what runs: architecture(s), or the front end
+    precision: str  # fp32 | bf16-autocast
+    batch: int  # samples per step (clips for features, synthesized samples for synthesis)
+    ms_per_step_median: float
+    ms_per_step_min: float
+    samples_per_s: float
+    ms_per_sample: float
+    peak_memory_mb: float
+    sample_iterations_per_step: int | None = None  # synthesis: teacher fwd+bwd per sample per step
+    sample_iterations_per_s: float | None = None
+    flops_per_step: float | None = None  # forward + backward, torch's FLOP formulas (planning.memory.FlopCount)
+    achieved_flops_per_s: float | None = None
+    fraction_of_matmul_peak: float | None = None  # against the peak of the same precision
+    note: str = ""
+    profile: dict | None = None  # --profile: top operators and time outside them (benchmark.costs.profiling)
+
+
+def time_step(step: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Timing:
+    """Median and min wall time of `step` after `warmup` untimed calls; peak memory of the timed calls
+    (CUDA: allocator peak since the reset; CPU: the process's peak RSS so far)."""
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return Timing(1000 * statistics.median(times), 1000 * min(times), peak_memory_mb(device))
+
+
+def count_flops(step: Callable[[], object]) -> int:
+    """FLOPs of one call of `step` (matmuls and convolutions, forward and backward). FlopCount, not
+    FlopCounterMode: the latter's module tracking keeps activations alive and undoes checkpointing."""
+    with FlopCount() as counter:
+        step()
+    return counter.total
+
+
+def measure_matmul_peak(device: torch.device, n: int, precision: str, warmup: int, repeats: int) -> MatmulPeak:
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator).to(device, dtype) for _ in range(2))
+    repeats = max(repeats, 3)
+    tf32 = precision == "fp32" and tf32_in_effect()  # the work's mode, so no step beats its own ceiling
+    with matmul_tf32(tf32):
+        timing = time_step(lambda: torch.mm(a, b), device, max(warmup, 1), repeats)
+    return MatmulPeak(precision, n, repeats, timing.median_ms, timing.min_ms, 2 * n**3 / (timing.min_ms / 1000),
+                      tf32)
+
+
+class Workbench:
+    """The data, context and trained teacher of one (preset, dataset, pair, device), shared by every
+    measurement; built as `samples` and the sweep build them (make_context, teacher cache)."""
+
+    def __init__(self, preset: Preset, dataset: str | None = None, pair: str | None = None,
+                 device: torch.device = torch.device("cpu"), warmup: int = 2, repeats: int = 5,
+                 matmul_size: int | None = None, seed: int = 0, data_root: Path | None = None,
+                 profile_phases: tuple[str, ...] = ()):
+        if warmup < 0 or repeats < 1:
+            raise ValueError(f"--warmup must be >= 0 and --repeats >= 1, got {warmup} and {repeats}")
+        self.preset, self.device, self.warmup, self.repeats, self.seed = preset, device, warmup, repeats, seed
+        self.profile_phases = profile_phases  # phases also run under torch.profiler
+        self.dataset = dataset or preset.datasets[0]
+        (self.teacher_arch, self.student_arch), = parse_pairs(pair or preset.pairs[0])
+        self.matmul_size = matmul_size or DEFAULT_MATMUL_SIZE[device.type]
+        self.spec = SweepSpec(preset, (self.dataset,), ((self.teacher_arch, self.student_arch),), ("teacher",), (seed,),
+                              data_root=data_root)
+        self.data = DataProvider(self.spec).get(self.dataset)
+        cell = Cell(self.dataset, self.teacher_arch, self.student_arch, "teacher", seed)
+        self.ctx = make_context(cell, preset, self.data, TeacherCache(cache_dir() / "teachers"), device)
+        self._peaks: dict[str, MatmulPeak] = {}
+        self.teacher_info: dict | None = None  # set on first use: arch, trained now or cached, val accuracy
+
+    @property
+    def pair(self) -> str:
+        return f"{self.teacher_arch}:{self.student_arch}"
+
+    @property
+    def data_free_precision(self) -> str:
+        """The data-free loop runs under bf16 autocast on CUDA when the preset asks for it."""
+        return "bf16-autocast" if self.preset.amp and self.device.type == "cuda" else "fp32"
+
+    def teacher(self) -> torch.nn.Module:
+        """The trained teacher (loaded from the cache, or trained now and cached), frozen."""
+        model, info = self.ctx.teacher()
+        if self.teacher_info is None:
+            self.teacher_info = {"arch": self.teacher_arch, "trained_now": not info["cached"],
+                                  "val_accuracy": info.get("val_accuracy")}
+        return model.eval().requires_grad_(False)
+
+    def config(self, method: str, **changes):
+        config = method_config(method, self.preset)
+        return dataclasses.replace(config, **changes) if changes else config
+
+    def synthesis_models(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The teacher and a fresh student as the data-free loop holds them (NHWC on CUDA)."""
+        return models_for_device(self.teacher(), self.ctx.new_student(), self.device)
+
+    def new_model(self, arch: str) -> torch.nn.Module:
+        torch.manual_seed(self.seed)
+        return create_model(arch, self.data.num_classes, self.preset.embedding_dim).to(self.device)
+
+    def real_batch(self, split: str, batch_size: int) -> Batch:
+        """A batch as the training loop draws it: shuffled, length-bucketed (on the CPU)."""
+        data = getattr(self.data, split)
+        generator = torch.Generator().manual_seed(self.seed)
+        batch = next(bucketed_batches(data, batch_size, generator, drop_last=True), None)
+        return batch if batch is not None else make_batch(data, torch.arange(len(data)))
+
+    def matmul_peak(self, precision: str) -> MatmulPeak:
+        key = "bf16" if precision.startswith("bf16") else "fp32"
+        if key not in self._peaks:
+            self._peaks[key] = measure_matmul_peak(self.device, self.matmul_size, key, self.warmup, self.repeats)
+        return self._peaks[key]
+
+    @property
+    def peaks(self) -> list[MatmulPeak]:
+        return list(self._peaks.values())
+
+    def measure(self, method: str, phase: str, model: str, batch: int, step: Callable[[], object],
+                precision: str = "fp32", flops: bool = True, count: Callable[[], int] | None = None,
+                note: str = "", device: torch.device | None = None) -> Measurement:
+        """Time `step`, then run it once more to count its FLOPs. `count` (synthesis) reads a running
+        total of sample-iterations; its growth over the timed calls gives the count per step."""
+        device = device or self.device
+        before = count() if count else 0
+        timing = time_step(step, device, self.warmup, self.repeats)
+        iterations = (count() - before) // (self.warmup + self.repeats) if count else None
+        flops_per_step = count_flops(step) if flops else None
+        profiled = profile_step(step, device).as_dict() if phase in self.profile_phases else None
+        seconds = timing.median_ms / 1000
+        achieved = flops_per_step / seconds if flops_per_step else None
+        return Measurement(
+            method, phase, model, precision, batch, timing.median_ms, timing.min_ms, batch / seconds,
+            timing.median_ms / batch, timing.peak_memory_mb,
+            sample_iterations_per_step=iterations,
+            sample_iterations_per_s=iterations / seconds if iterations is not None else None,
+            flops_per_step=float(flops_per_step) if flops_per_step else None,
+            achieved_flops_per_s=achieved,
+            fraction_of_matmul_peak=achieved / self.matmul_peak(precision).flops_per_s if achieved else None,
+            note=note, profile=profiled)
