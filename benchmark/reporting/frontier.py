@@ -6,7 +6,7 @@ two readings stand apart. A point is one method at one budget: one setting (pres
 e.g. a `curve` sweep's `data_free.iterations=4`) of one dataset and pair; settings are never averaged.
 
 Accuracy: mean over seeds with the two-level bootstrap interval (intervals.py). Margin: over `kd-noise` at
-the same budget, with the seed-aware verdict (report_tables.compare, Holm over the group). Pareto set: a point
+the same budget, with the seed-aware verdict (stats.claims.compare, Holm over the group). Pareto set: a point
 is dominated when another point is cheaper in mean total seconds per cell and more accurate by the same
 seed-aware test (Holm over every cheaper-vs-dearer comparison of the group); the others are the frontier.
 With fewer than 3 seeds no verdict is reached, so nothing is dominated on accuracy alone.

@@ -16,7 +16,7 @@ import numpy as np
 from ..stats.significance import MIN_SEEDS, SeedPair, two_level_bootstrap
 from ..store.record_schema import RunRecord
 
-N_BOOT = 10000  # as the verdicts (report_tables.compare -> two_level_bootstrap's default)
+N_BOOT = 10000  # as the verdicts (stats.claims.compare -> two_level_bootstrap's default)
 
 
 @dataclass(frozen=True)
