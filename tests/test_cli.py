@@ -78,6 +78,16 @@ def test_list_prints_every_method_with_a_summary(capsys):
     assert [line.split()[0] for line in groups.splitlines()[1:]] == ["paper", "field", "all"]
 
 
+def test_list_presets_prints_each_presets_own_summary(capsys):
+    """Each preset with the sentence it declares, not the Preset class's signature."""
+    from benchmark.config.presets import PRESETS
+    assert main(["list", "presets"]) == 0
+    out = capsys.readouterr().out
+    for name in PRESETS.names():
+        assert f"{name}  " in out and PRESETS.get(name).summary in out
+    assert "Preset(" not in out
+
+
 def test_run_ends_by_writing_the_reports(smoke_run):
     _, out = smoke_run
     assert main(["run", "--preset", "smoke", "--methods", "teacher", "--seeds", "1",

@@ -44,6 +44,11 @@ class Preset:
 
 
 PRESETS: Registry[Preset] = Registry("preset")
+
+
+def register_preset(preset: Preset) -> None:
+    """A preset under its own name, listed with its own summary (`list presets`)."""
+    PRESETS.add(preset.name, preset, preset.summary)
 # The CPU presets' front end: 16 kHz, 25 ms window, 20 ms hop, 32 mels.
 _SHORT_BUDGET_FRONTEND = FrontEndConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=320, n_mels=32)
 
@@ -109,7 +114,7 @@ _DATA_FREE_SMOKE = {"rounds": 2, "synth_batch": 16, "iterations": 4, "kd_steps":
                     "pool_size": 64, "eval_every": 1, "bank_size": 64, "n_negatives": 32, "nz": 16,
                     "generator_width": 8, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4,
                     "checkpointing": "off"}
-PRESETS.add("smoke", Preset(
+register_preset(Preset(
     name="smoke",
     summary="seconds: tiny synth set and models, a few steps of everything (tests, regression bounds)",
     data=DataConfig(sample_rate=16000, synth_clips_per_class=30, synth_min_seconds=0.5, synth_max_seconds=1.0,
@@ -126,7 +131,7 @@ PRESETS.add("smoke", Preset(
 
 # micro: one or two steps of every phase, for the tests that follow code paths end to end (every method,
 # kill-and-resume, executors). Its accuracies mean nothing; no bounds are kept for it.
-PRESETS.add("micro", Preset(
+register_preset(Preset(
     name="micro",
     summary="code paths only: a few clips and one or two steps of every phase (tests; numbers mean nothing)",
     data=DataConfig(sample_rate=16000, synth_clips_per_class=8, synth_min_seconds=0.5, synth_max_seconds=0.6,
@@ -157,7 +162,7 @@ _DATA_FREE_CPU = {"rounds": 6, "synth_batch": 32, "iterations": 24, "kd_steps": 
                   "generator_width": 16, "kd_optimizer": "adamw", "kd_lr": 3e-3, "kd_weight_decay": 1e-4,
                   # small models, small batches: memory is no concern, and checkpointing costs a forward per block
                   "checkpointing": "off"}
-PRESETS.add("cpu", Preset(
+register_preset(Preset(
     name="cpu",
     summary="minutes on 2 CPU cores: synth set, narrow ResNet/WRN pairs, CMI-style loop scaled down",
     data=DataConfig(sample_rate=16000, synth_clips_per_class=80, synth_min_seconds=0.5, synth_max_seconds=2.5),
@@ -175,7 +180,7 @@ PRESETS.add("cpu", Preset(
     per_method={**_SHORT_BUDGET_ADI, "fast": _FAST_CPU, **_GENERATIVE_CPU, **_FRAMI_CPU},
 ))
 
-PRESETS.add("paper", Preset(
+register_preset(Preset(
     name="paper",
     summary="the paper's protocol on GPUs: real datasets, ResNet-34->18 and WRN-40-2->16-2, reference scale",
     data=DataConfig(sample_rate=32000, synth_clips_per_class=400),
