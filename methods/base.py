@@ -10,7 +10,7 @@ from torch import nn
 
 from benchmark.core.prepared import PreparedData
 from benchmark.core.ranges import hashed_fields
-from benchmark.core.training import PhaseStats
+from benchmark.core.training import EndOfBudget, PhaseStats
 from models import AudioClassifier, create_model
 
 MetricLogger = Callable[[dict[str, Any]], None]
@@ -58,6 +58,8 @@ class MethodResult:
     phases: dict[str, PhaseStats] = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
     samples: SynthesizedSamples | None = None  # data-free methods only; not written to the record
+    # the student after its last step (None where the method selects nothing: the teacher)
+    end_of_budget: EndOfBudget | None = None
 
 
 class Method(ABC):

@@ -41,10 +41,10 @@ class KnowledgeDistillation(Method):
     def run(self, ctx: CellContext) -> MethodResult:
         teacher, _ = ctx.teacher()
         student = ctx.new_student()
-        val_acc, stats = train_supervised(student, ctx.data.train, ctx.data.val, self.config, ctx.device, ctx.seed,
+        val_acc, stats, end = train_supervised(student, ctx.data.train, ctx.data.val, self.config, ctx.device, ctx.seed,
                                           kd_batch_loss(teacher, self.config),
                                           label=f"kd {ctx.teacher_arch}->{ctx.student_arch}", log=ctx.log)
-        return MethodResult(student, val_acc, {"distill": stats})
+        return MethodResult(student, val_acc, {"distill": stats}, end_of_budget=end)
 
 
 register_method("kd", KnowledgeDistillation, KDConfig(), "Hinton KD on real training data (softened logits, T=4)",

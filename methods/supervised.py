@@ -26,9 +26,9 @@ class StudentMethod(Method):
 
     def run(self, ctx: CellContext) -> MethodResult:
         student = ctx.new_student()
-        val_acc, stats = train_supervised(student, ctx.data.train, ctx.data.val, self.config, ctx.device, ctx.seed,
+        val_acc, stats, end = train_supervised(student, ctx.data.train, ctx.data.val, self.config, ctx.device, ctx.seed,
                                           label=f"student {ctx.student_arch}", log=ctx.log)
-        return MethodResult(student, val_acc, {"train": stats})
+        return MethodResult(student, val_acc, {"train": stats}, end_of_budget=end)
 
 
 register_method("teacher", TeacherMethod, TrainConfig(), "teacher trained on real data (Table 2, data driven)",

@@ -32,7 +32,8 @@ def test_a_version_1_line_parses_and_round_trips():
     assert {k: out[k] for k in stored} == stored  # nothing lost or changed
     assert set(out) - set(stored) == {"schema_version", "error", "traceback", "torch_threads", "executor",
                                       "worker_pid", "data_key", "cuda", "numerics", "gpus_per_cell", "gpu_shared",
-                                      "teacher_checkpoint", "teacher_val_accuracy", "teacher_accuracy"}
+                                      "teacher_checkpoint", "teacher_val_accuracy", "teacher_accuracy", "teacher_sha256",
+                                      "final_accuracy", "final_val_accuracy"}
     assert out["schema_version"] == 1 and RunRecord.from_dict(out) == record
 
 
@@ -50,7 +51,7 @@ def test_a_new_record_is_written_whole_with_the_current_version(tmp_path):
     store = RunStore(tmp_path)
     store.append(RunRecord("synth", "t", "s", "t:s", "kd", 0, "smoke", "failed", error="RuntimeError: boom"))
     (stored,) = store.read()
-    assert stored["schema_version"] == SCHEMA_VERSION == 5
+    assert stored["schema_version"] == SCHEMA_VERSION == 6
     assert set(stored) == {f.name for f in dataclasses.fields(RunRecord)} - {"other"}
     assert stored["accuracy"] is None and stored["test_predictions"] == []
     (record,) = store.read_records()
@@ -136,3 +137,13 @@ def test_the_writer_refuses_a_record_the_reader_would_reject(tmp_path):
     with pytest.raises(MalformedRecord, match="an ok record needs an accuracy"):
         store.append(ok_without_accuracy)  # NaN is stored as null
     assert store.read() == []
+
+
+def test_a_version_5_record_reads_with_its_teacher_hash_and_end_of_budget_unknown():
+    """v6 added the hash of the teacher's weights and the student at the end of the budget; a v5 line reads with
+    them None (not known), and a v6 end-of-budget accuracy outside [0, 100] is refused by name."""
+    stored = json.loads(v1_lines()[0]) | {"schema_version": 5, "teacher_val_accuracy": 90.0}
+    record = RunRecord.from_dict(stored)
+    assert (record.teacher_sha256, record.final_accuracy, record.final_val_accuracy) == (None, None, None)
+    with pytest.raises(MalformedRecord, match="final_accuracy 101"):
+        RunRecord.from_dict(stored | {"schema_version": 6, "final_accuracy": 101.0})

@@ -8,6 +8,7 @@ import torch
 import benchmark.execution.cell as cell_module
 from benchmark.config.cells import Cell, cell_config, config_hash
 from benchmark.config.presets import PRESETS
+from benchmark.core.features import FeatureSet
 from benchmark.core.training import DivergedError
 from benchmark.execution.cell import run_cell
 from benchmark.execution.grid import SweepSpec, expand_grid, pending_cells
@@ -53,14 +54,20 @@ class _Raises(Method):
         raise self.exc
 
 
-@pytest.mark.parametrize("exc,status,needle", [
-    (DivergedError("non-finite loss (nan) in kd epoch 3"), "diverged", "non-finite loss (nan) in kd epoch 3"),
-    (RuntimeError("boom"), "failed", "RuntimeError: boom"),
+@pytest.mark.parametrize("exc,status,needle,accuracy", [
+    (DivergedError("non-finite loss (nan) in kd epoch 3"), "diverged", "non-finite loss (nan) in kd epoch 3", 25.0),
+    (RuntimeError("boom"), "failed", "RuntimeError: boom", None),
 ])
-def test_a_failing_cell_becomes_a_record(monkeypatch, exc, status, needle):
+def test_a_failing_cell_becomes_a_record(monkeypatch, exc, status, needle, accuracy):
+    """A diverged cell is scored as the constant predictor (class 0 for every clip: 1 of these 4 test clips); a
+    failed one holds no accuracy (stats.claims.RUN_RULE)."""
     monkeypatch.setattr(cell_module, "build_method", lambda name, config: _Raises(exc))
-    data = SimpleNamespace(description={}, features_key=None)
+    test = FeatureSet([torch.zeros(2, 3)] * 4, torch.tensor([0, 1, 2, 3]), ["a", "b", "c", "d"])
+    data = SimpleNamespace(description={}, features_key=None, test=test)
     record = run_cell(Cell("synth", "wrn16_2_tiny", "wrn10_2_tiny", "kd", 0), SMOKE, data, None,
                       torch.device("cpu"), "test")
-    assert record.status == status and needle in record.error and record.accuracy is None
+    assert record.status == status and needle in record.error and record.accuracy == accuracy
+    assert record.counted == (status == "diverged")
+    if status == "diverged":
+        assert record.test_predictions == [0, 0, 0, 0] and record.test_ids == ["a", "b", "c", "d"]
     assert record.wall_seconds >= 0 and record.config_hash == config_hash(record.config)

@@ -90,6 +90,18 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def weights_sha256(model: torch.nn.Module) -> str:
+    """The content hash of a model's weights and buffers: every state-dict entry's name, dtype, shape and bytes, in
+    name order. Two models that compute the same function from the same numbers hash alike wherever they were
+    trained or loaded (a file's hash would also change with its format), so records name their teacher by it."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def read_checkpoint(path: Path) -> ModelCheckpoint:
     """The checkpoint in `path`, checked field by field; InvalidCheckpoint naming the path otherwise."""
     path = Path(path)

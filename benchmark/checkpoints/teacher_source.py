@@ -20,7 +20,7 @@ from ..core.prepared import PreparedData
 from ..core.training import accuracy
 from ..data import DATASETS
 from ..data.base import sweep_data_config
-from .model_io import ModelCheckpoint, file_sha256, read_checkpoint
+from .model_io import ModelCheckpoint, file_sha256, read_checkpoint, weights_sha256
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def load_given_teacher(ref: TeacherCheckpoint, data: PreparedData, device: torch
         model = checkpoint.build_model().to(device).requires_grad_(False)
         info = {"val_accuracy": accuracy(model, data.val, device), "test_accuracy": accuracy(model, data.test, device),
                 "train": {"seconds": 0.0, "samples": 0, "steps": 0}, "key": f"checkpoint:{ref.short_hash}",
-                "checkpoint": ref.sha256, "cached": True}
+                "checkpoint": ref.sha256, "weights_sha256": weights_sha256(model), "cached": True}
         model.eval()
         _LOADED[key] = (model, info)
         log.info("teacher from %s (sha256 %s): val %.1f%%, test %.1f%%", ref.path, ref.short_hash,

@@ -32,6 +32,7 @@ from models import AudioClassifier, create_model
 from ..core.prepared import PreparedData
 from ..core.training import TrainConfig, accuracy, train_supervised
 from ..store.disk import CACHE_ENV, cache_write_error, discard_corrupt, key_lock, remove_quietly, temp_path
+from .model_io import weights_sha256
 
 log = logging.getLogger(__name__)
 TEACHER_CODE_VERSION = 1  # bump when model or training code changes what a teacher is
@@ -81,7 +82,7 @@ class TeacherCache:
             else:
                 torch.manual_seed(seed)
                 model = create_model(arch, data.num_classes, embedding_dim)
-                val_acc, stats = train_supervised(model, data.train, data.val, train, device, seed,
+                val_acc, stats, _ = train_supervised(model, data.train, data.val, train, device, seed,
                                                   label=f"teacher {arch}")
                 # the test split is scored once, for reports only (Table 2's Teacher column beside data-free rows)
                 info = {"val_accuracy": val_acc, "test_accuracy": accuracy(model, data.test, device),
@@ -90,6 +91,7 @@ class TeacherCache:
         model.to(device).eval().requires_grad_(False)
         if info.get("test_accuracy") is None:  # an entry cached before teachers carried it
             info = {**info, "test_accuracy": accuracy(model, data.test, device)}
+        info = {**info, "weights_sha256": weights_sha256(model)}  # what records name the teacher by
         self._memory[key] = (model, info)
         return model, info
 

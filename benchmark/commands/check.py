@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..stats.bounds import check_bounds, read_bounds, reference_machine
+from ..stats.claims import describe_record, refused_pairs
 from ..stats.bounds_derive import FALSE_ALARM, derive, measured_from_bounds_file, measured_from_records, write_derived
 from ..store.records import RunStore
 
@@ -37,6 +38,10 @@ def main(args) -> int:
         raise ValueError(f"{args.bounds} holds no bounds (only a header, comments or nothing); nothing to check. "
                          "Add rows dataset,pair,method,lower,upper[,preset], or derive them with --derive")
     result = check_bounds(records, bounds)
+    refused = refused_pairs(records)
+    for method_run, baseline_run in refused:
+        print(f"REFUSED PAIR (different teachers): {describe_record(method_run)} vs {describe_record(baseline_run)}")
+    print(f"seed pairs refused for different teachers: {len(refused)}")
     for line in result.outside:
         print(f"OUT OF BOUNDS: {line}")
     for line in result.not_run:

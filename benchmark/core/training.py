@@ -59,6 +59,19 @@ class PhaseStats:
         return out
 
 
+@dataclass
+class EndOfBudget:
+    """The model after its last step, beside the one that selection on validation kept, so a report can show
+    what the selection adds (the reference code bases report a best epoch; this harness reports both)."""
+
+    state: dict[str, torch.Tensor]  # weights and buffers after the last step (a copy)
+    val_accuracy: float
+
+    @classmethod
+    def of(cls, model: nn.Module, val_accuracy: float) -> "EndOfBudget":
+        return cls(copy.deepcopy(model.state_dict()), val_accuracy)
+
+
 def check_finite(loss: torch.Tensor, where: str) -> None:
     if not torch.isfinite(loss).all():
         raise DivergedError(f"non-finite loss ({loss.item()}) in {where}")
@@ -85,10 +98,11 @@ def accuracy(model: nn.Module, data: FeatureSet, device: torch.device) -> float:
 
 def train_supervised(model: nn.Module, train: FeatureSet, val: FeatureSet, cfg: TrainConfig, device: torch.device,
                      seed: int, loss_fn: BatchLoss = cross_entropy_loss, label: str = "train",
-                     log: Callable[[dict], None] = lambda metrics: None) -> tuple[float, PhaseStats]:
+                     log: Callable[[dict], None] = lambda metrics: None) -> tuple[float, PhaseStats, EndOfBudget]:
     """Train with AdamW + cosine schedule; keep the weights of the best validation epoch.
 
-    Returns (best validation accuracy, phase stats). The model is left holding the best weights.
+    Returns (best validation accuracy, phase stats, the model after its last epoch). The model is left holding
+    the best weights.
     """
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -126,6 +140,7 @@ def train_supervised(model: nn.Module, train: FeatureSet, val: FeatureSet, cfg: 
             progress.advance(f"val {val_acc:.1f}% (best {best_acc:.1f}%)")
             if epoch + 1 >= cfg.min_epochs_before_stop and since_best >= cfg.patience:
                 break
+    end = EndOfBudget.of(model, val_acc)
     model.load_state_dict(best_state)
     stats.extra["epochs_run"] = epoch + 1
-    return best_acc, stats
+    return best_acc, stats, end

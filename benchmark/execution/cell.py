@@ -2,6 +2,7 @@
 The cell's identity and config hash are benchmark/config/cells.py."""
 from __future__ import annotations
 
+import copy
 import resource
 import time
 import traceback
@@ -18,7 +19,7 @@ from ..checkpoints.teachers import TeacherCache, teacher_key
 from ..config.cells import Cell, cell_config, config_hash
 from ..config.presets import Preset
 from ..core.prepared import PreparedData
-from ..core.training import DivergedError, PhaseStats, predict
+from ..core.training import DivergedError, EndOfBudget, PhaseStats, predict
 from ..data.base import hashed_data_config
 from ..reporting.rendering import label_samples
 from ..store.record_schema import RunRecord
@@ -77,6 +78,27 @@ def make_context(cell: Cell, preset: Preset, data: PreparedData, teachers: Teach
                        amp=preset.amp)
 
 
+def end_of_budget_outcome(selected: torch.nn.Module, end: EndOfBudget, data: PreparedData, device: torch.device,
+                          phases: dict[str, PhaseStats]) -> dict:
+    """The test accuracy of the student after its last step, beside the selected one's (timed as its own phase)."""
+    start = time.perf_counter()
+    final = copy.deepcopy(selected)
+    final.load_state_dict(end.state)
+    preds = predict(final, data.test, device)
+    phases["evaluate_end_of_budget"] = PhaseStats(time.perf_counter() - start, len(data.test), 1)
+    return dict(final_accuracy=100.0 * (preds == data.test.labels).float().mean().item(),
+                final_val_accuracy=end.val_accuracy)
+
+
+def constant_predictor_outcome(data: PreparedData) -> dict:
+    """How a diverged run is scored (stats.claims.RUN_RULE): argmax over non-finite outputs picks class 0 for
+    every clip, so the run counts as that constant predictor on the test split."""
+    targets = data.test.labels
+    return dict(accuracy=100.0 * (targets == 0).float().mean().item(), test_ids=data.test.ids,
+                test_targets=targets.tolist(), test_predictions=[0] * len(targets),
+                extras={"scored_as": "constant predictor (class 0 for every clip): the cell diverged"})
+
+
 def report_samples(tracker, samples: SynthesizedSamples | None, data: PreparedData) -> None:
     """Hand a few synthesized clips and the teacher's labels to the tracker (W&B image + audio)."""
     if samples is not None:
@@ -116,12 +138,14 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
             test_ids=data.test.ids,
             test_targets=targets.tolist(),
             test_predictions=preds.tolist(),
-            phases={name: stats.as_dict() for name, stats in
-                    {**result.phases, "evaluate": eval_phase}.items() if stats.seconds},
             extras=result.extras,
         )
+        phases = {**result.phases, "evaluate": eval_phase}
+        if result.end_of_budget is not None:
+            outcome.update(end_of_budget_outcome(result.model, result.end_of_budget, data, device, phases))
+        outcome["phases"] = {name: stats.as_dict() for name, stats in phases.items() if stats.seconds}
     except DivergedError as exc:
-        outcome = dict(status="diverged", error=str(exc))
+        outcome = dict(status="diverged", error=str(exc), **constant_predictor_outcome(data))
     except Exception as exc:  # a failed cell is recorded and the sweep goes on
         outcome = dict(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
     info = teacher.get("info") or {}
@@ -133,7 +157,8 @@ def run_cell(cell: Cell, preset: Preset, data: PreparedData, teachers: TeacherCa
         wall_seconds=time.perf_counter() - start, peak_memory_mb=peak_memory_mb(device),
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         teacher_checkpoint=checkpoint.sha256 if checkpoint else None,
-        teacher_val_accuracy=info.get("val_accuracy"), teacher_accuracy=info.get("test_accuracy"))
+        teacher_val_accuracy=info.get("val_accuracy"), teacher_accuracy=info.get("test_accuracy"),
+        teacher_sha256=info.get("weights_sha256"))
     if keep is not None and record.ok and model is not None:
         keep(record, model, (teacher["model"], info) if teacher else None)
     return record

@@ -23,6 +23,7 @@ from ..store.disk import write_atomic
 from ..store.record_schema import RunRecord
 from ..store.settings import split_by_setting
 from .reference import paper_accuracy
+from .seeds_report import write_seeds
 
 
 def table2_columns() -> dict[str, str]:
@@ -41,7 +42,8 @@ def format_cell(ok: list[RunRecord], failed: int, mark: str = "") -> str:
     acc = np.array([r.accuracy for r in ok], float)
     std = f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else ""
     text = f"{acc.mean():.2f}{std} (n={len(acc)}){mark}"
-    return text + (f", {failed} failed" if failed else "")
+    diverged = sum(r.status == "diverged" for r in ok)
+    return text + (f", {diverged} diverged" if diverged else "") + (f", {failed} failed" if failed else "")
 
 
 def paper_cell(ok: list[RunRecord], paper: float | None) -> str:
@@ -60,7 +62,16 @@ def floor_frame(comps: list[Comparison]) -> pd.DataFrame:
         "margin over kd-noise (pp)": f"{c.mean_diff:+.2f}",
         "per seed (pp)": ", ".join(f"{seed}: {d:+.1f}" for seed, d in c.seed_differences.items()) or "—",
         "two-level bootstrap 95% CI (pp)": ci_text(c), "Holm p": f"{c.holm_p:.3g}",
-        "beats the floor": c.verdict(), **power_columns(c)} for c in comps])
+        "beats the floor": c.verdict(), **improvement_columns(c), **power_columns(c)} for c in comps])
+
+
+def improvement_columns(c: Comparison) -> dict[str, str]:
+    """P(a run of the method beats a run of the baseline) and the seed pairs refused for different teachers."""
+    return {IMPROVEMENT_COLUMN: c.improvement.text(), REFUSED_COLUMN: str(len(c.refused))}
+
+
+IMPROVEMENT_COLUMN = "P(method > baseline) [95% CI]"
+REFUSED_COLUMN = "seed pairs refused (different teachers)"
 
 
 def power_columns(c: Comparison) -> dict[str, str]:
@@ -166,7 +177,7 @@ def significance_frame(comps: list[Comparison]) -> pd.DataFrame:
     return pd.DataFrame([{
         "family": c.family, "dataset": c.dataset, "pair": c.pair, "comparison": f"{c.method} vs {c.baseline}",
         "seeds": c.n_seeds, "mean diff (pp)": c.mean_diff, "two-level bootstrap 95% CI (pp)": ci_text(c),
-        "bootstrap p": c.bootstrap_p, "Holm p": c.holm_p, "verdict": c.verdict(),
+        "bootstrap p": c.bootstrap_p, "Holm p": c.holm_p, "verdict": c.verdict(), **improvement_columns(c),
         "McNemar p per seed": mcnemar_seed_text(c.mcnemar_by_seed),
         "paired test over seeds": seed_test_text(c.seed_test),
         "McNemar p pooled (not used)": c.mcnemar_pooled.p_value if c.mcnemar_pooled else np.nan,
@@ -178,7 +189,9 @@ def verdict_sentences(comps: list[Comparison]) -> list[str]:
     return [f"- {c.family}, {c.dataset} {c.pair}: {c.method} vs {c.baseline}: {c.mean_diff:+.2f} pp over "
             f"{c.n_seeds} seeds, two-level bootstrap 95% CI {ci_text(c)}, bootstrap p = {c.bootstrap_p:.3g}, "
             f"Holm p = {c.holm_p:.3g} -> the paper's claim that {c.method} beats {c.baseline} is "
-            f"**{c.verdict()}** by our data. Seeds: {c.power().sentence()}." for c in comps]
+            f"**{c.verdict()}** by our data; a run of {c.method} beats one of {c.baseline} with probability "
+            f"{c.improvement.text()}. Seeds: {c.power().sentence()}."
+            + (f" {len(c.refused)} seed pair(s) refused: different teachers." if c.refused else "") for c in comps]
 
 
 def seed_limits(comps: list[Comparison]) -> list[str]:
@@ -222,10 +235,17 @@ METHOD_TEXT = (
     "detectable at the seeds present and the seeds per method at which the observed difference would be "
     "detected (at least 3, the verdict's "
     "minimum). They assume normal, independent per-seed differences with the observed sample sd and plan for "
-    "the bootstrap verdict rather than give its exact power; with 1 or 2 seeds the seed sd is not estimated.\n")
+    "the bootstrap verdict rather than give its exact power; with 1 or 2 seeds the seed sd is not estimated.\n\n"
+    "Seed pairs: the two records of a seed are compared only when they distilled from one teacher (the hash of "
+    "its weights; for older records, its accuracies); a pair of different teachers is refused and counted in its "
+    "row, never compared. Probability of improvement (Agarwal et al. 2021, rliable): the share of all pairs of "
+    "one run of each method in which the method's run scores higher (ties count half), with a 95% percentile "
+    "bootstrap interval resampling each method's runs separately (B = 10000); at 3-5 runs that interval covers "
+    "about 89-90% in simulation, not 95%. Per-seed values, IQMs and the end-of-budget students: seeds.md.\n")
 
 
-LEGEND = ("Cells: mean ± sample std of test accuracy (%) over seeds (n = seeds with an ok record). `*`: differs from "
+LEGEND = ("Cells: mean ± sample std of test accuracy (%) over seeds (n = runs that count: ok, or diverged and scored "
+          "as the constant predictor; failed runs are left out and counted; the rule is in seeds.md). `*`: differs from "
           "FRAMI with Holm-adjusted two-level bootstrap p < 0.05 (resampling seeds, then clips within each seed; "
           "needs at least 3 seeds) within the table's family (same dataset and pair); see significance.md. "
           "`paper` rows: the FRAMI paper's number and our mean minus it, where the paper reports that cell "
@@ -235,7 +255,7 @@ TEACHER_NOTE = ("`†` in the Teacher column: the `teacher` method was not run; 
 
 
 def write_tables(records: list[RunRecord], out: Path, header: str) -> None:
-    """table2/table3 (md, csv, tex), table_td_tid.md and significance.md. Settings (preset + changes) are never
+    """table2/table3 (md, csv, tex), table_td_tid.md, significance.md and seeds.md. Settings (preset + changes) are never
     averaged together: with several in the records, each gets its own section (and a `setting` column)."""
     out = Path(out)
     parts = split_by_setting(records) or {"": []}
@@ -266,6 +286,7 @@ def write_tables(records: list[RunRecord], out: Path, header: str) -> None:
     if texts["kinds"]:
         write_atomic(out / "table_td_tid.md", header + "\n".join(texts["kinds"]))
     write_atomic(out / "significance.md", header + "\n".join(texts["significance"]))
+    write_seeds(records, out, header)
 
 
 FLOOR_TEXT = ("Each data-free row against `kd-noise` (KD on teacher-labelled Gaussian noise, same loop and budget): "

@@ -17,6 +17,12 @@ Versions (the `schema_version` key):
   the teacher was trained by the harness, from its cache) and the teacher's `teacher_val_accuracy` and
   `teacher_accuracy` (test, %) on the cell's data, so Table 2 shows the Teacher beside data-free rows run without
   the `teacher` method. Older records read with them None: not known (methods without a teacher have None too).
+- 6: adds `teacher_sha256`, the content hash of the teacher's weights the cell used (trained here or given;
+  checkpoints.model_io.weights_sha256), so seed-paired comparisons pair only records of one teacher, and the
+  student at the end of the budget beside the one selected on validation: `final_accuracy`,
+  `final_val_accuracy`. A diverged cell (a non-finite loss) is scored as the constant predictor its non-finite
+  outputs give under argmax (class 0 for every clip): it stores that accuracy and those predictions, so the
+  reports count it as a run of the method (`RunRecord.counted`). Older records read with these None.
 
 Reading is lenient where that is safe and strict where a report would silently go wrong: optional fields may
 be missing (they take their defaults), and keys this code does not know (from a newer writer) are kept in
@@ -36,8 +42,8 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Mapping, Union
 
-SCHEMA_VERSION = 5
-STATUSES = ("ok", "failed", "diverged")  # what run_cell writes; readers treat anything but "ok" as not ok
+SCHEMA_VERSION = 6
+STATUSES = ("ok", "failed", "diverged")  # what run_cell writes; `ok` and `counted` say how readers take each
 
 
 class MalformedRecord(ValueError):
@@ -83,6 +89,11 @@ class RunRecord:
     teacher_checkpoint: str | None = None
     teacher_val_accuracy: float | None = None
     teacher_accuracy: float | None = None  # test split
+    # (v6) the content hash of the teacher's weights; the student at the end of the budget (beside `accuracy`,
+    # the one selected on validation)
+    teacher_sha256: str | None = None
+    final_accuracy: float | None = None
+    final_val_accuracy: float | None = None
     # outcome of a failed or diverged cell
     error: str | None = None
     traceback: str | None = None
@@ -100,6 +111,11 @@ class RunRecord:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def counted(self) -> bool:
+        """A run of the method in the statistics: ok, or diverged and scored (the rule: stats.claims.RUN_RULE)."""
+        return self.ok or (self.status == "diverged" and self.accuracy is not None and bool(self.test_predictions))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
@@ -181,6 +197,7 @@ def _sense_problems(known: Mapping[str, Any]) -> list[str]:
                         "writer made it: update the code to read it")
     named = [("accuracy", known.get("accuracy")), ("val_accuracy", known.get("val_accuracy")),
              ("teacher_accuracy", known.get("teacher_accuracy")),
+             ("final_accuracy", known.get("final_accuracy")), ("final_val_accuracy", known.get("final_val_accuracy")),
              ("teacher_val_accuracy", known.get("teacher_val_accuracy")),
              *((f"accuracy_by_kind[{kind!r}]", value) for kind, value in (known.get("accuracy_by_kind") or {}).items())]
     for name, value in named:
@@ -198,7 +215,8 @@ def _sense_problems(known: Mapping[str, Any]) -> list[str]:
     elif not all(isinstance(v, int) and not isinstance(v, bool) for n in ("test_targets", "test_predictions")
                  for v in lists[n]):
         problems.append("test_targets and test_predictions must hold class indices (integers)")
-    elif known.get("status") == "ok" and lengths["test_targets"] and not problems:
+    elif known.get("status") in ("ok", "diverged") and known.get("accuracy") is not None and lengths["test_targets"] \
+            and not problems:
         hits = sum(t == p for t, p in zip(lists["test_targets"], lists["test_predictions"]))
         implied = 100.0 * hits / lengths["test_targets"]
         if abs(implied - known["accuracy"]) > ACCURACY_TOLERANCE:

@@ -22,7 +22,7 @@ from torch import nn
 
 from benchmark.core.progress import Progress
 from benchmark.core.ranges import NON_NEGATIVE, POSITIVE, OneOf, at_least
-from benchmark.core.training import DivergedError, PhaseStats, accuracy, check_finite
+from benchmark.core.training import DivergedError, EndOfBudget, PhaseStats, accuracy, check_finite
 
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
 from .augment import ViewConfig, kd_view, place_in_canvas
@@ -196,12 +196,13 @@ class DataFreeMethod(Method):
         sampler = device_generator(torch.Generator().manual_seed(ctx.seed), ctx.device, ctx.seed)
         synth_stats, kd_stats = PhaseStats(), PhaseStats()
         try:
-            best_acc, best_state = self._loop(ctx, cfg, teacher, synthesizer, distiller, student, opt, sched, pool,
-                                              intended, sampler, synth_stats, kd_stats)
+            best_acc, best_state, end = self._loop(ctx, cfg, teacher, synthesizer, distiller, student, opt, sched,
+                                                   pool, intended, sampler, synth_stats, kd_stats)
         finally:
             synthesizer.close()
         student.load_state_dict(best_state)
         result = self._result(student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats)
+        result.end_of_budget = end
         result.extras["diagnostics"] = pool_diagnostics(
             teacher, pool.all(), intended.all() if len(intended) == len(pool) else None, ctx.data.train,
             ctx.data.num_classes, cfg.synth_batch, ctx.device, ctx.seed, student=student)
@@ -210,7 +211,8 @@ class DataFreeMethod(Method):
 
     def _loop(self, ctx, cfg, teacher, synthesizer, distiller, student, opt, sched, pool, intended, sampler,
               synth_stats, kd_stats):
-        """Alternate synthesis and KD; returns (best validation accuracy, its student weights)."""
+        """Alternate synthesis and KD; returns (best validation accuracy, its student weights, the student after the
+        last round). The last round is always evaluated."""
         best_acc, best_state = -1.0, None
         canvas = kd_canvas(cfg, ctx)  # read once, not in the step loop
         with Progress(f"{self.name} {ctx.teacher_arch}->{ctx.student_arch}", total=cfg.rounds) as progress:
@@ -254,7 +256,7 @@ class DataFreeMethod(Method):
                         best_acc, best_state = val_acc, copy.deepcopy(student.state_dict())
                     progress.advance(f"val {val_acc:.1f}% (best {best_acc:.1f}%)", 0)
                 progress.advance()
-        return best_acc, best_state
+        return best_acc, best_state, EndOfBudget.of(student, val_acc)
 
     def _result(self, student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats) -> MethodResult:
         synth_stats.extra = {
