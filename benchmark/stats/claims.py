@@ -75,7 +75,7 @@ def same_teacher(a: RunRecord, b: RunRecord) -> bool | None:
 
 def describe_record(r: RunRecord) -> str:
     teacher = (f"teacher sha256 {r.teacher_sha256[:12]}" if r.teacher_sha256 else
-               f"teacher val {r.teacher_val_accuracy}" if r.teacher_val_accuracy is not None else "teacher unknown")
+               f"teacher val {r.teacher_val_accuracy:.2f}" if r.teacher_val_accuracy is not None else "teacher unknown")
     return f"{r.dataset} {r.pair} {r.method} seed={r.seed} ({teacher}, config {r.config_hash}, {r.started_at})"
 
 
