@@ -256,17 +256,17 @@ def test_plan_command_writes_every_cell_as_json(tmp_path, capsys):
 def test_flop_count_equals_torch_flop_counter_and_keeps_nothing_alive():
     from torch.utils.flop_counter import FlopCounterMode
 
-    from benchmark.planning.memory import FlopCount
+    from benchmark.planning.memory import WorkCount
     teacher, _ = _pair()
     x = torch.randn(4, 1, 16, 24, requires_grad=True)
     with FlopCounterMode(display=False) as reference:
         teacher(x).sum().backward()
-    with FlopCount() as counted:
+    with WorkCount() as counted:
         teacher(x).sum().backward()
-    assert counted.total == reference.get_total_flops() > 0
+    assert counted.flops == reference.get_total_flops() > 0
     with LiveMemory() as alone:
         _peak_of_frami_step("passes")
-    with FlopCount(), LiveMemory() as with_flops:
+    with WorkCount(), LiveMemory() as with_flops:
         _peak_of_frami_step("passes")
     assert with_flops.peak == alone.peak
 

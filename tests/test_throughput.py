@@ -15,7 +15,7 @@ METHODS = ["student", "adi", "frami"]
 PAIR = "wrn16_2_tiny:wrn10_2_tiny"  # the other tests' pair: one smoke teacher per session
 NUMBERS = ("batch", "ms_per_step_median", "ms_per_step_min", "samples_per_s", "ms_per_sample", "peak_memory_mb",
            "sample_iterations_per_step", "sample_iterations_per_s", "flops_per_step", "achieved_flops_per_s",
-           "fraction_of_matmul_peak")
+           "fraction_of_matmul_peak", "bytes_per_step", "roofline_ms", "fraction_of_roofline")
 
 
 def run_cli(tmp_path, methods="student,adi,frami"):
@@ -47,6 +47,11 @@ def test_throughput_writes_every_method_and_phase(tmp_path):
         assert m["ms_per_step_min"] <= m["ms_per_step_median"]
         if m["phase"] != "features":  # FFTs are not counted; every model step is
             assert m["flops_per_step"] > 0 and 0 < m["fraction_of_matmul_peak"] <= 10
+            # the roofline is the least time the step could take: its fraction is at most 1 (up to timing noise)
+            assert m["bytes_per_step"] > 0 and 0 < m["fraction_of_roofline"] <= 1.5 and m["bound"] in ("compute",
+                                                                                                   "memory")
+            assert m["roofline_ms"] == pytest.approx(m["fraction_of_roofline"] * m["ms_per_step_median"])
+    assert report["bandwidth"]["bytes_per_s"] > 0
     synthesis = [m for m in report["measurements"] if m["phase"] == "synthesis"]
     assert len(synthesis) == 2
     for m in synthesis:  # one step of the synthesizer optimises every sample of its batch once

@@ -30,6 +30,7 @@ def build_report(bench: Workbench, measurements: list[Measurement], skipped: lis
         "warmup": bench.warmup, "repeats": bench.repeats, "data_free_precision": bench.data_free_precision,
         "peak_memory": memory_label(bench.device), "teacher": bench.teacher_info,
         "matmul_peak": [asdict(p) for p in bench.peaks], "numerics": numerics_state().as_dict(),
+        "bandwidth": asdict(bench.bandwidth()) if bench.peaks else None,
         "measurements": [asdict(m) for m in measurements], "skipped_methods": skipped,
         # On a shared machine other processes' load slows every step: the 1-minute load average
         # before and after says whether the timings were taken on a busy machine.
@@ -39,6 +40,13 @@ def build_report(bench: Workbench, measurements: list[Measurement], skipped: lis
 
 def _fmt(value, spec: str) -> str:
     return "-" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+def bandwidth_text(bandwidth: dict | None) -> str:
+    if not bandwidth:
+        return "-"
+    return (f"{bandwidth['bytes_per_s'] / 1e9:,.1f} GB/s (copy of {bandwidth['megabytes']:.0f} MB, best of "
+            f"{bandwidth['repeats']} after warm-up; median {bandwidth['median_ms']:.2f} ms)")
 
 
 def markdown(report: dict) -> str:
@@ -51,6 +59,9 @@ def markdown(report: dict) -> str:
         "GFLOP/step": _fmt(m["flops_per_step"] and m["flops_per_step"] / 1e9, ".3f"),
         "GFLOP/s": _fmt(m["achieved_flops_per_s"] and m["achieved_flops_per_s"] / 1e9, ".2f"),
         "% matmul peak": _fmt(m["fraction_of_matmul_peak"] and 100 * m["fraction_of_matmul_peak"], ".1f"),
+        "MB/step": _fmt(m.get("bytes_per_step") and m["bytes_per_step"] / 1e6, ",.1f"),
+        "% roofline": _fmt(m.get("fraction_of_roofline") and 100 * m["fraction_of_roofline"], ".1f"),
+        "bound": m.get("bound") or "-",
         "peak MB": _fmt(m["peak_memory_mb"], ".0f"), "note": m["note"],
     } for m in report["measurements"]]
     teacher = report["teacher"] or {}
@@ -72,6 +83,7 @@ def markdown(report: dict) -> str:
         f"- peak memory: {report['peak_memory']}; 1-min load average before/after: "
         f"{_fmt(report['load_average_1min']['before'], '.2f')}/{_fmt(report['load_average_1min']['after'], '.2f')}",
         f"- matrix-multiply peak: {peaks}",
+        f"- memory bandwidth: {bandwidth_text(report.get('bandwidth'))}",
         "",
         pd.DataFrame(rows).to_markdown(index=False),
         "",
@@ -81,7 +93,12 @@ def markdown(report: dict) -> str:
         "over the peak of the same precision (fp32 convolutions on CUDA may use TF32, so they can pass it). "
         "The input-grad row is the teacher's bare forward and backward to its input at the synthesis batch "
         "(frozen weights, no hooks, no losses): every synthesis step contains it, so its % of peak is the "
-        "most a synthesis step of this teacher can reach at this batch on this device.",
+        "most a synthesis step of this teacher can reach at this batch on this device. "
+        "Roofline: the least time a step can take here, max(FLOPs / matmul peak, bytes / copy bandwidth), with "
+        "bytes as eager execution moves them (every operator reads its inputs and writes its outputs once; views "
+        "move nothing); % roofline is that least time over the measured median, and `bound` names the larger "
+        "term. It says how far a step is from what its operators allow on this device, which % of matmul peak "
+        "cannot for a bandwidth-bound step.",
     ]
     if report["skipped_methods"]:
         lines += ["", f"Not measured (no known phases): {', '.join(report['skipped_methods'])}"]

@@ -25,11 +25,14 @@ from ..execution.cell import make_context, peak_memory_mb
 from ..execution.grid import SweepSpec, parse_pairs
 from ..execution.loading import DataProvider
 from ..execution.numerics import matmul_tf32, tf32_in_effect
-from ..planning.memory import FlopCount
+from ..planning.memory import WorkCount
 from ..store.disk import cache_dir
 from .profiling import profile_step
 
 DEFAULT_MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
+# Past the last-level cache on either device (a CPU's L3 is tens of MB; an H100's L2 50 MB), so the copy measures
+# memory, not cache.
+DEFAULT_COPY_MB = {"cpu": 256, "cuda": 2048}
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,13 @@ class Measurement:
     peak_memory_mb: float
     sample_iterations_per_step: int | None = None  # synthesis: teacher fwd+bwd per sample per step
     sample_iterations_per_s: float | None = None
-    flops_per_step: float | None = None  # forward + backward, torch's FLOP formulas (planning.memory.FlopCount)
+    flops_per_step: float | None = None  # forward + backward, torch's FLOP formulas (planning.memory.WorkCount)
     achieved_flops_per_s: float | None = None
     fraction_of_matmul_peak: float | None = None  # against the peak of the same precision
+    bytes_per_step: float | None = None  # read + written by its operators, eager (planning.memory.WorkCount)
+    roofline_ms: float | None = None  # max(FLOPs / matmul peak, bytes / copy bandwidth): the least it can take
+    fraction_of_roofline: float | None = None  # roofline_ms / measured median
+    bound: str | None = None  # "compute" or "memory": which term of the roofline is larger
     note: str = ""
     profile: dict | None = None  # --profile: top operators and time outside them (benchmark.costs.profiling)
 
@@ -91,12 +98,42 @@ def time_step(step: Callable[[], object], device: torch.device, warmup: int, rep
     return Timing(1000 * statistics.median(times), 1000 * min(times), peak_memory_mb(device))
 
 
-def count_flops(step: Callable[[], object]) -> int:
-    """FLOPs of one call of `step` (matmuls and convolutions, forward and backward). FlopCount, not
-    FlopCounterMode: the latter's module tracking keeps activations alive and undoes checkpointing."""
-    with FlopCount() as counter:
+def count_work(step: Callable[[], object]) -> WorkCount:
+    """FLOPs (matmuls and convolutions, forward and backward) and bytes moved by one call of `step`."""
+    with WorkCount() as counter:
         step()
-    return counter.total
+    return counter
+
+
+def count_flops(step: Callable[[], object]) -> int:
+    return count_work(step).flops
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """Best time of copying one large buffer into another: the device's practical memory bandwidth (a copy
+    reads and writes every byte once)."""
+
+    megabytes: float  # of the buffer copied
+    repeats: int
+    median_ms: float
+    min_ms: float
+    bytes_per_s: float  # 2 x buffer bytes / min time
+
+
+def measure_bandwidth(device: torch.device, megabytes: float, warmup: int, repeats: int) -> Bandwidth:
+    n = int(megabytes * 2**20 // 4)
+    source = torch.ones(n, device=device)
+    target = torch.empty_like(source)
+    repeats = max(repeats, 3)
+    timing = time_step(lambda: target.copy_(source), device, max(warmup, 1), repeats)
+    return Bandwidth(megabytes, repeats, timing.median_ms, timing.min_ms, 2 * source.nbytes / (timing.min_ms / 1000))
+
+
+def roofline(flops: float, bytes_moved: float, flops_per_s: float, bytes_per_s: float) -> tuple[float, str]:
+    """(least seconds a step can take on this device, which term bounds it)."""
+    compute, memory = flops / flops_per_s, bytes_moved / bytes_per_s
+    return (compute, "compute") if compute >= memory else (memory, "memory")
 
 
 def measure_matmul_peak(device: torch.device, n: int, precision: str, warmup: int, repeats: int) -> MatmulPeak:
@@ -132,6 +169,7 @@ class Workbench:
         cell = Cell(self.dataset, self.teacher_arch, self.student_arch, "teacher", seed)
         self.ctx = make_context(cell, preset, self.data, TeacherCache(cache_dir() / "teachers"), device)
         self._peaks: dict[str, MatmulPeak] = {}
+        self._bandwidth: Bandwidth | None = None
         self.teacher_info: dict | None = None  # set on first use: arch, trained now or cached, val accuracy
 
     @property
@@ -180,25 +218,37 @@ class Workbench:
     def peaks(self) -> list[MatmulPeak]:
         return list(self._peaks.values())
 
+    def bandwidth(self) -> Bandwidth:
+        if self._bandwidth is None:
+            self._bandwidth = measure_bandwidth(self.device, DEFAULT_COPY_MB[self.device.type], self.warmup,
+                                                self.repeats)
+        return self._bandwidth
+
     def measure(self, method: str, phase: str, model: str, batch: int, step: Callable[[], object],
                 precision: str = "fp32", flops: bool = True, count: Callable[[], int] | None = None,
                 note: str = "", device: torch.device | None = None) -> Measurement:
-        """Time `step`, then run it once more to count its FLOPs. `count` (synthesis) reads a running
-        total of sample-iterations; its growth over the timed calls gives the count per step."""
+        """Time `step`, then run it once more to count its FLOPs and bytes, and hold the time against the
+        roofline of this device. `count` (synthesis) reads a running total of sample-iterations; its growth over
+        the timed calls gives the count per step."""
         device = device or self.device
         before = count() if count else 0
         timing = time_step(step, device, self.warmup, self.repeats)
         iterations = (count() - before) // (self.warmup + self.repeats) if count else None
-        flops_per_step = count_flops(step) if flops else None
+        work = count_work(step) if flops else None
         profiled = profile_step(step, device).as_dict() if phase in self.profile_phases else None
         seconds = timing.median_ms / 1000
-        achieved = flops_per_step / seconds if flops_per_step else None
+        achieved = work.flops / seconds if work and work.flops else None
+        limit, bound = (roofline(work.flops, work.bytes, self.matmul_peak(precision).flops_per_s,
+                                 self.bandwidth().bytes_per_s) if work else (None, None))
         return Measurement(
             method, phase, model, precision, batch, timing.median_ms, timing.min_ms, batch / seconds,
             timing.median_ms / batch, timing.peak_memory_mb,
             sample_iterations_per_step=iterations,
             sample_iterations_per_s=iterations / seconds if iterations is not None else None,
-            flops_per_step=float(flops_per_step) if flops_per_step else None,
+            flops_per_step=float(work.flops) if achieved else None,
             achieved_flops_per_s=achieved,
             fraction_of_matmul_peak=achieved / self.matmul_peak(precision).flops_per_s if achieved else None,
+            bytes_per_step=float(work.bytes) if work else None,
+            roofline_ms=1000 * limit if work else None,
+            fraction_of_roofline=limit / seconds if work else None, bound=bound,
             note=note, profile=profiled)

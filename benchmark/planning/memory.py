@@ -55,22 +55,49 @@ class LiveMemory(TorchDispatchMode):
         self.current -= self._tracked.pop(key, 0)
 
 
-class FlopCount(TorchDispatchMode):
-    """FLOPs of the matmuls and convolutions inside the block (forward and backward), by torch's own formulas
-    (torch.utils.flop_counter.flop_registry), as FlopCounterMode counts them but without its per-module
-    tracking: that keeps module outputs alive through backward (measured: a checkpointed FRAMI step at batch
-    32 held 28 GiB under FlopCounterMode, 3.9 GiB without), so a step counted with it is not the step."""
+def _tensor_bytes(values) -> int:
+    flat, _ = tree_flatten(values)
+    return sum(v.numel() * v.element_size() for v in flat if isinstance(v, torch.Tensor))
+
+
+def moves_no_data(func) -> bool:
+    """A view (its outputs alias an input without writing it: view, transpose, expand, ...) or an allocation that
+    writes nothing (empty): no bytes go through memory."""
+    returns = func._schema.returns
+    if func._overloadpacket.__name__ in ("empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"):
+        return True
+    return bool(returns) and all(r.alias_info is not None and not r.alias_info.is_write for r in returns)
+
+
+class WorkCount(TorchDispatchMode):
+    """FLOPs of the matmuls and convolutions (forward and backward, by torch's own formulas: torch.utils.
+    flop_counter.flop_registry) and the bytes every operator reads and writes: the two axes of a roofline.
+    FLOPs as FlopCounterMode counts them but without its per-module tracking, which keeps module outputs alive
+    through backward (measured: a checkpointed FRAMI step at batch 32 held 28 GiB under FlopCounterMode, 3.9 GiB
+    without), so a step counted with it would not be the step. The byte model is eager execution's: each operator reads each of its tensor inputs once and writes each of its outputs
+    once (an in-place operator reads and writes its target), views and uninitialised allocations move nothing.
+    A compiled or fused step moves fewer bytes; against this count it can exceed 100% of the eager roofline. On
+    the meta device it counts a step without running it."""
 
     def __init__(self):
         super().__init__()
-        self.total = 0
+        self.flops = 0
+        self.bytes_read = 0
+        self.bytes_written = 0
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         formula = flop_registry.get(func._overloadpacket)
         if formula is not None:
-            self.total += formula(*args, **kwargs, out_val=out)
+            self.flops += formula(*args, **kwargs, out_val=out)
+        if not moves_no_data(func):
+            self.bytes_read += _tensor_bytes((args, kwargs))
+            self.bytes_written += _tensor_bytes(out)
         return out
 
 

@@ -1,6 +1,7 @@
 """One step of each phase of a cell, built as the sweep builds it but on the meta device (shapes only, no
 compute), and counted: peak bytes of what the step allocates (LiveMemory, synthesizer/distiller state
-built inside the count) and FLOPs (torch's FlopCounterMode formulas, forward and backward)."""
+built inside the count), FLOPs (torch's FlopCounterMode formulas, forward and backward) and the bytes its
+operators read and write (WorkCount)."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +17,7 @@ from methods.inversion.loop import DataFreeMethod, kd_step as loop_kd_step, make
 from methods.inversion.pool import TensorPool
 from models import create_model
 
-from .memory import FlopCount, LiveMemory
+from .memory import LiveMemory, WorkCount
 
 META = torch.device("meta")
 
@@ -25,6 +26,7 @@ META = torch.device("meta")
 class StepCount:
     peak_bytes: int  # allocated inside the step (and its one-off state), above the models' parameters
     flops: int
+    bytes_moved: int = 0  # read + written by its operators, eager (planning.memory.WorkCount)
 
 
 def model_bytes(model: torch.nn.Module) -> int:
@@ -32,10 +34,10 @@ def model_bytes(model: torch.nn.Module) -> int:
 
 
 def _count(step, flops: bool = True) -> StepCount:
-    """Peak memory and (when asked) FLOPs of one run of `step`."""
-    with LiveMemory() as live, (FlopCount() if flops else nullcontext()) as counter:
+    """Peak memory and (when asked) FLOPs and bytes moved of one run of `step`."""
+    with LiveMemory() as live, (WorkCount() if flops else nullcontext()) as counter:
         step()
-    return StepCount(live.peak, counter.total if flops else 0)
+    return StepCount(live.peak, counter.flops, counter.bytes) if flops else StepCount(live.peak, 0)
 
 
 def _models(teacher_arch: str, student_arch: str, classes: int, embedding_dim: int):
