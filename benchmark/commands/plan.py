@@ -1,4 +1,6 @@
-"""`python -m benchmark plan`: the cost of a grid before it runs (memory, FLOPs, time, fits), no data needed."""
+"""`python -m benchmark plan`: the cost of a grid before it runs (memory, FLOPs, time, fits), no data needed; with
+`--calibrate`, time one step of each kind on this device first and price every cell from its step counts (a stored
+calibration of this device and code is used without --calibrate too)."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +11,9 @@ from tabulate import tabulate
 
 from methods import GROUPS, TABLE_ORDER, parse_methods
 
+from ..costs.calibration import Calibration, SweepPrice, calibrate, price_sweep, this_device
 from ..data import DATASETS, PAPER_DATASETS
+from ..execution.environment import resolve_device
 from ..execution.grid import parse_pairs
 from ..planning.plan import Device, plan_grid
 from .options import add_preset_arguments, parse_seeds, preset_from_args
@@ -32,6 +36,12 @@ def add_parser(sub) -> None:
                    help="device peak in TFLOP/s (default 989: H100/H200 SXM bf16 dense)")
     p.add_argument("--efficiency", type=float, default=0.4, help="fraction of the peak reached (default 0.4)")
     p.add_argument("--json", type=Path, default=None, help="also write the cells as a JSON list to this file")
+    g = p.add_argument_group("priced from measured steps")
+    g.add_argument("--calibrate", action="store_true",
+                   help="time one steady-state step of each kind the grid holds on --device (through the cells' own "
+                        "code, at their batch and length; stored and reused), then price every cell from them")
+    g.add_argument("--device", default="auto", help="the device a calibration times and prices: auto, cpu or cuda")
+    g.add_argument("--data-root", type=Path, default=None, help="folder holding the real datasets (calibration)")
 
 
 def main(args) -> int:
@@ -42,18 +52,51 @@ def main(args) -> int:
     seeds = len(args.seeds) if args.seeds is not None else preset.seeds
     device = Device(args.device_memory, args.device_peak_tflops, args.efficiency)
     cells = plan_grid(preset, datasets, pairs, methods, seeds, device)
+    calibration = Calibration.load(*this_device(resolve_device(args.device)))
+    if args.calibrate:
+        calibrate(preset, datasets, pairs, methods, resolve_device(args.device), calibration, args.data_root)
+        print(f"calibration stored: {calibration.save()}")
+    priced = price_sweep(preset, datasets, pairs, methods, seeds, calibration)
     rows = [[c.dataset, c.pair, c.method, c.frames, c.batch, c.checkpointing, f"{c.peak_memory_gb:.1f}",
              f"{c.pool_gb:.1f}", f"{c.flops_per_synthesis_step:.3g}", f"{c.flops_per_kd_step:.3g}",
-             f"{c.flops_per_cell:.3g}", f"{c.hours_per_cell:.2f}", "yes" if c.fits else f"no (batch {c.largest_batch_that_fits})"]
-            for c in cells]
+             f"{c.flops_per_cell:.3g}", f"{c.hours_per_cell:.2f}", _predicted(priced, c),
+             "yes" if c.fits else f"no (batch {c.largest_batch_that_fits})"] for c in cells]
     print(f"plan: preset {preset.name}, {seeds} seed(s) per cell, device {device.memory_gb:g} GB, "
           f"{device.peak_tflops:g} TFLOP/s x {device.efficiency:g}")
     print(tabulate(rows, headers=["dataset", "pair", "method", "frames", "batch", "ckpt", "peak GB", "pool GB",
-                                  "FLOPs/synth step", "FLOPs/KD step", "FLOPs/cell", "h/cell", "fits"]))
+                                  "FLOPs/synth step", "FLOPs/KD step", "FLOPs/cell", "h/cell (FLOP bound)",
+                                  f"measured-step price on {calibration.device}", "fits"]))
     total = sum(c.gpu_hours for c in cells)
-    print(f"total: {len(cells) * seeds} cells, {total:.1f} GPU-hours; {sum(not c.fits for c in cells)} cell kind(s) "
-          f"do not fit (fix: --set data_free.synth_batch=N with the batch shown, or data_free.checkpointing=passes)")
+    print(f"total: {len(cells) * seeds} cells, {total:.1f} GPU-hours as a FLOP bound (FLOPs / (peak x efficiency): "
+          f"a lower bound, not a prediction); {sum(not c.fits for c in cells)} cell kind(s) do not fit (fix: --set "
+          "data_free.synth_batch=N with the batch shown, or data_free.checkpointing=passes)")
+    print(price_line(priced, calibration))
     if args.json:
-        args.json.write_text(json.dumps([dataclasses.asdict(c) | {"flops_per_cell": c.flops_per_cell}
+        args.json.write_text(json.dumps([dataclasses.asdict(c) | {"flops_per_cell": c.flops_per_cell,
+                                                                  **_prediction(priced, c, device)}
                                          for c in cells], indent=1))
     return 0
+
+
+def _predicted(priced: SweepPrice, cell) -> str:
+    price = priced.cells.get((cell.dataset, cell.pair, cell.method))
+    return f"{price.seconds:.1f} s" if price else "not calibrated"
+
+
+def _prediction(priced: SweepPrice, cell, device: Device) -> dict:
+    """predicted_seconds per seed, from measured steps where calibrated, else the FLOP bound (labelled)."""
+    price = priced.cells.get((cell.dataset, cell.pair, cell.method))
+    if price is not None:
+        return {"predicted_seconds": price.seconds, "predicted_from": price.predicted_from,
+                "predicted_phases": price.phases}
+    return {"predicted_seconds": cell.hours_per_cell * 3600, "predicted_from": "flop-bound"}
+
+
+def price_line(priced: SweepPrice, calibration: Calibration) -> str:
+    if not priced.cells:
+        return (f"no calibration of {calibration.device} ({calibration.threads} threads) for these cells at this "
+                "code: the times above are FLOP bounds; `plan --calibrate` measures the steps here")
+    phases = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in sorted(priced.phases.items()))
+    missing = f"; {len(priced.uncalibrated)} cell kind(s) not calibrated, not priced" if priced.uncalibrated else ""
+    return (f"predicted on {calibration.device} ({calibration.threads} threads), from measured steps: "
+            f"{priced.seconds / 60:.1f} min ({phases} min){missing}")

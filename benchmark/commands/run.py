@@ -7,10 +7,13 @@ import dataclasses
 import time
 from pathlib import Path
 
+import torch
+
 from methods import with_floor
 
 from ..checkpoints.teacher_source import check_teacher_fits, open_teacher_checkpoint, teacher_pairs
 from ..config.presets import PRESETS
+from ..costs.calibration import comparison_lines, forecast, forecast_line
 from ..costs.cost_estimate import refuse_if_expensive
 from ..execution.grid import SweepSpec, expand_grid
 from ..execution.sweep import run_sweep
@@ -86,11 +89,15 @@ def main(args) -> int:
         check_not_mixed(store.read_records(), setting, args.out)
     command = command_line(args)
     executor, runtime = executor_and_runtime(args, spec, command)
+    priced, calibration = forecast(spec, torch.device(runtime.device), runtime.threads)
+    print(forecast_line(priced, calibration), flush=True)
     start = time.perf_counter()
     written = run_sweep(spec, store, runtime, executor, wait=not args.no_wait)
     failed = [r for r in written if not r.ok]
-    print(f"{len(written)} cells run in {time.perf_counter() - start:.1f}s ({len(failed)} not ok); "
-          f"records: {store.path}")
+    wall = time.perf_counter() - start
+    print(f"{len(written)} cells run in {wall:.1f}s ({len(failed)} not ok); records: {store.path}")
+    for line in comparison_lines(priced, written, wall):
+        print(line)
     for r in failed:
         print(f"  {r.status}: {r.dataset} {r.pair} {r.method} seed={r.seed}: {r.error}")
     if args.no_tables:  # the summary below lists skipped files otherwise

@@ -155,11 +155,13 @@ class Workbench:
     def __init__(self, preset: Preset, dataset: str | None = None, pair: str | None = None,
                  device: torch.device = torch.device("cpu"), warmup: int = 2, repeats: int = 5,
                  matmul_size: int | None = None, seed: int = 0, data_root: Path | None = None,
-                 profile_phases: tuple[str, ...] = ()):
+                 profile_phases: tuple[str, ...] = (), trained_teacher: bool = True, count_work: bool = True):
         if warmup < 0 or repeats < 1:
             raise ValueError(f"--warmup must be >= 0 and --repeats >= 1, got {warmup} and {repeats}")
         self.preset, self.device, self.warmup, self.repeats, self.seed = preset, device, warmup, repeats, seed
         self.profile_phases = profile_phases  # phases also run under torch.profiler
+        # timing only (a calibration): an untrained teacher times the same as a trained one, and no FLOPs counted
+        self.trained_teacher, self.count_work = trained_teacher, count_work
         self.dataset = dataset or preset.datasets[0]
         (self.teacher_arch, self.student_arch), = parse_pairs(pair or preset.pairs[0])
         self.matmul_size = matmul_size or DEFAULT_MATMUL_SIZE[device.type]
@@ -170,6 +172,7 @@ class Workbench:
         self.ctx = make_context(cell, preset, self.data, TeacherCache(cache_dir() / "teachers"), device)
         self._peaks: dict[str, MatmulPeak] = {}
         self._bandwidth: Bandwidth | None = None
+        self._untrained: torch.nn.Module | None = None
         self.teacher_info: dict | None = None  # set on first use: arch, trained now or cached, val accuracy
 
     @property
@@ -182,7 +185,14 @@ class Workbench:
         return "bf16-autocast" if self.preset.amp and self.device.type == "cuda" else "fp32"
 
     def teacher(self) -> torch.nn.Module:
-        """The trained teacher (loaded from the cache, or trained now and cached), frozen."""
+        """The trained teacher (loaded from the cache, or trained now and cached), frozen; with
+        trained_teacher=False an untrained one of the same architecture (a step takes as long with either)."""
+        if not self.trained_teacher:
+            if self._untrained is None:
+                self._untrained = self.new_model(self.teacher_arch).eval().requires_grad_(False)
+                self.teacher_info = {"arch": self.teacher_arch, "trained_now": False, "val_accuracy": None,
+                                     "untrained": True}
+            return self._untrained
         model, info = self.ctx.teacher()
         if self.teacher_info is None:
             self.teacher_info = {"arch": self.teacher_arch, "trained_now": not info["cached"],
@@ -234,7 +244,7 @@ class Workbench:
         before = count() if count else 0
         timing = time_step(step, device, self.warmup, self.repeats)
         iterations = (count() - before) // (self.warmup + self.repeats) if count else None
-        work = count_work(step) if flops else None
+        work = count_work(step) if flops and self.count_work else None
         profiled = profile_step(step, device).as_dict() if phase in self.profile_phases else None
         seconds = timing.median_ms / 1000
         achieved = work.flops / seconds if work and work.flops else None

@@ -62,10 +62,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def device_description(device: torch.device) -> str:
+def device_model(device: torch.device) -> str:
+    """The device without the thread count: 'cuda:NAME' or 'cpu:MODEL (ARCH, N cores)'."""
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    return f"cpu:{cpu_model()} ({platform.machine()}, {os.cpu_count()} cores) x{torch.get_num_threads()} threads"
+    return f"cpu:{cpu_model()} ({platform.machine()}, {os.cpu_count()} cores)"
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return device_model(device)
+    return f"{device_model(device)} x{torch.get_num_threads()} threads"
 
 
 @dataclass(frozen=True)

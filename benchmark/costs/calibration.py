@@ -1,0 +1,284 @@
+"""A plan priced from measured steps: time one steady-state step of each kind a grid holds on this device, through
+the code the cells run, at the cells' own batch and length, then price every cell from its step counts.
+
+What is timed, per (dataset, pair) and method: a data-free method's synthesis step and KD step; a supervised
+method's training step; and, per architecture, the forward of one clip (the validation and test evaluations);
+per dataset, the front end of one clip (data preparation). The teacher's weights do not change a step's time,
+so calibration times an untrained teacher and trains none. A cell's predicted seconds are its step counts times
+these times:
+
+- data-free: rounds x iterations synthesis steps, kd_rounds x kd_steps KD steps, and a validation pass after
+  every `eval_every` rounds and after the last, plus the two test passes (the selected and the end-of-budget
+  student);
+- supervised: epochs x ceil(train / batch) training steps and a validation pass per epoch (early stopping
+  can end it sooner: the prediction is the full budget), plus the test passes; the teacher's own cell loads the
+  teacher its sweep trained first, and that training is priced once per (dataset, arch, seed) as the teacher phase.
+
+Calibrations are stored under the cache folder, keyed by the device (as records name it, with its thread count),
+the code the steps run (a hash of methods/, models/ and benchmark/core/) and the cells' configs, and reused
+until one of them changes."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from methods import METHODS, method_config
+from methods.inversion.loop import DataFreeMethod
+from methods.kd import KnowledgeDistillation
+from methods.supervised import TeacherMethod
+
+from ..config.cells import Cell, cell_config, config_hash
+from ..config.presets import Preset
+from ..execution.environment import device_model
+from ..store.disk import cache_dir, write_atomic
+from .throughput import (measure_distill_step, measure_evaluate, measure_features, measure_synthesis_step,
+                         measure_train_step)
+from .workbench import Workbench
+
+CALIBRATION_VERSION = 1
+CODE_FOLDERS = ("methods", "models", "benchmark/core")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def code_key(root: Path = ROOT) -> str:
+    """A hash of the code a step runs: every Python file of methods/, models/ and benchmark/core/."""
+    digest = hashlib.sha1()
+    for folder in CODE_FOLDERS:
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cell_key(preset: Preset, dataset: str, teacher: str, student: str, method: str) -> str:
+    """Everything that sets a cell's steps (method config, data, front end, models): its config hash at seed 0."""
+    return f"{dataset}|{teacher}:{student}|{method}|{config_hash(cell_config(Cell(dataset, teacher, student, method, 0), preset))}"
+
+
+@dataclass(frozen=True)
+class CellTimes:
+    """Measured seconds per step of one cell kind, and the sizes its step counts need."""
+
+    step_seconds: dict[str, float]  # synthesis, distill, train (per step); evaluate (per clip); features (per clip)
+    train_clips: int
+    val_clips: int
+    test_clips: int
+    teacher_step_seconds: float | None = None  # the teacher's training step (priced once per teacher)
+    teacher_evaluate_seconds: float | None = None  # per clip
+
+
+@dataclass
+class Calibration:
+    device: str
+    threads: int
+    code: str
+    cells: dict[str, CellTimes] = field(default_factory=dict)
+    commit: str | None = None
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps([self.device, self.threads, self.code, CALIBRATION_VERSION])
+        return hashlib.sha1(blob.encode()).hexdigest()[:20]
+
+    def path(self) -> Path:
+        return cache_dir() / "calibrations" / f"{self.key}.json"
+
+    def save(self) -> Path:
+        write_atomic(self.path(), json.dumps(asdict(self), indent=1, sort_keys=True))
+        return self.path()
+
+    @classmethod
+    def load(cls, device: str, threads: int, code: str | None = None) -> "Calibration":
+        """The stored calibration of this device, thread count and code (empty if none)."""
+        empty = cls(device, threads, code or code_key())
+        try:
+            stored = json.loads(empty.path().read_text())
+            cells = {k: CellTimes(**v) for k, v in stored.get("cells", {}).items()}
+        except (OSError, ValueError, TypeError):
+            return empty  # none yet, or of another layout: calibrate again
+        return cls(device, threads, empty.code, cells, stored.get("commit"))
+
+
+def this_device(device: torch.device, threads: int | None = None) -> tuple[str, int]:
+    """(the device as a calibration names it, the torch threads its steps run with)."""
+    return device_model(device), threads or torch.get_num_threads()
+
+
+def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, calibration: Calibration,
+              data_root: Path | None = None, warmup: int = 2, repeats: int = 5) -> Calibration:
+    """Time the steps of every (dataset, pair, method) the calibration does not hold yet; returns it, filled."""
+    for dataset in datasets:
+        for teacher, student in pairs:
+            missing = [m for m in methods if cell_key(preset, dataset, teacher, student, m) not in calibration.cells]
+            if not missing:
+                continue
+            bench = Workbench(preset, dataset, f"{teacher}:{student}", device, warmup, repeats, data_root=data_root,
+                              trained_teacher=False, count_work=False)
+            shared = {"evaluate": measure_evaluate(bench, student).ms_per_sample / 1000,
+                      "features": measure_features(bench).ms_per_sample / 1000}
+            teacher_eval = measure_evaluate(bench, teacher).ms_per_sample / 1000
+            teacher_step = measure_train_step(_teacher_method(), bench).ms_per_step_median / 1000
+            sizes = dict(train_clips=len(bench.data.train), val_clips=len(bench.data.val),
+                         test_clips=len(bench.data.test))
+            for method in missing:
+                seconds = dict(shared)
+                cls = METHODS.get(method).method_cls
+                if issubclass(cls, DataFreeMethod):
+                    seconds["synthesis"] = measure_synthesis_step(method, bench).ms_per_step_median / 1000
+                    seconds["distill"] = measure_distill_step(method, bench).ms_per_step_median / 1000
+                elif issubclass(cls, TeacherMethod):
+                    seconds["train"], seconds["evaluate"] = teacher_step, teacher_eval
+                else:
+                    seconds["train"] = measure_train_step(method, bench).ms_per_step_median / 1000
+                calibration.cells[cell_key(preset, dataset, teacher, student, method)] = CellTimes(
+                    seconds, teacher_step_seconds=teacher_step, teacher_evaluate_seconds=teacher_eval, **sizes)
+    return calibration
+
+
+def _teacher_method() -> str:
+    return next(name for name in METHODS.names() if issubclass(METHODS.get(name).method_cls, TeacherMethod))
+
+
+@dataclass(frozen=True)
+class CellPrice:
+    """A cell's predicted seconds by phase; `from_` says whether they come from measured steps or a FLOP bound."""
+
+    phases: dict[str, float]
+    predicted_from: str  # "calibration" or "flop-bound"
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.phases.values())
+
+
+def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method: str, times: CellTimes) -> CellPrice:
+    config = method_config(method, preset)
+    s = times.step_seconds
+    tests = 2 * times.test_clips * s["evaluate"]  # the selected student and the end-of-budget one
+    cls = METHODS.get(method).method_cls
+    if issubclass(cls, DataFreeMethod):
+        evaluations = config.rounds // config.eval_every + (config.rounds % config.eval_every != 0)
+        return CellPrice({"synthesis": config.rounds * config.iterations * s["synthesis"],
+                          "distill": config.kd_rounds * config.kd_steps * s["distill"],
+                          "validation": evaluations * times.val_clips * s["evaluate"], "evaluate": tests},
+                         "calibration")
+    if issubclass(cls, TeacherMethod):  # the sweep's teacher phase trained it: the cell loads it and scores it
+        return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, "calibration")
+    steps = config.epochs * math.ceil(times.train_clips / config.batch_size)
+    return CellPrice({"distill" if issubclass(cls, KnowledgeDistillation) else "train": steps * s["train"],
+                      "validation": config.epochs * times.val_clips * s["evaluate"], "evaluate": tests},
+                     "calibration")
+
+
+def price_teacher(preset: Preset, times: CellTimes) -> float:
+    """Training one teacher (the sweep's teacher phase), at its full budget of epochs."""
+    config = method_config(_teacher_method(), preset)
+    steps = config.epochs * math.ceil(times.train_clips / config.batch_size)
+    return steps * times.teacher_step_seconds + config.epochs * times.val_clips * times.teacher_evaluate_seconds
+
+
+def price_data(times: CellTimes) -> float:
+    """Featurising a dataset once (every split), as a sweep prepares it before its first cell."""
+    return (times.train_clips + times.val_clips + times.test_clips) * times.step_seconds["features"]
+
+
+@dataclass(frozen=True)
+class SweepPrice:
+    """Predicted seconds of a sweep by phase (data, teacher, synthesis, distill, train, evaluate), from a
+    calibration; cells it holds no times for are listed, not guessed."""
+
+    phases: dict[str, float]
+    cells: dict[tuple[str, str, str], CellPrice]  # (dataset, pair, method) -> one seed's price
+    uncalibrated: list[tuple[str, str, str]]
+    teachers: dict[tuple[str, str], float] = field(default_factory=dict)  # (dataset, teacher arch) -> one training
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.phases.values())
+
+
+def price_sweep(preset: Preset, datasets, pairs, methods, seeds: int, calibration: Calibration) -> SweepPrice:
+    phases: dict[str, float] = {}
+    cells, missing, teachers = {}, [], {}
+    for dataset in datasets:
+        data_priced = False
+        for teacher, student in pairs:
+            needs_teacher = False
+            for method in methods:
+                times = calibration.cells.get(cell_key(preset, dataset, teacher, student, method))
+                if times is None:
+                    missing.append((dataset, f"{teacher}:{student}", method))
+                    continue
+                price = price_cell(preset, dataset, teacher, student, method, times)
+                cells[dataset, f"{teacher}:{student}", method] = price
+                for phase, seconds in price.phases.items():
+                    phases[phase] = phases.get(phase, 0.0) + seeds * seconds
+                needs_teacher |= METHODS.get(method).method_cls.uses_teacher
+                if not data_priced:
+                    phases["data"] = phases.get("data", 0.0) + price_data(times)
+                    data_priced = True
+                teacher_times = times
+            if needs_teacher:
+                teachers[dataset, teacher] = price_teacher(preset, teacher_times)
+                phases["teacher"] = phases.get("teacher", 0.0) + seeds * teachers[dataset, teacher]
+    return SweepPrice(phases, cells, missing, teachers)
+
+
+def actual_phases(records) -> dict[str, float]:
+    """What the records say each phase took, summed over cells: the named phases as recorded (the teacher phase
+    as the teacher cells report its training), and a cell's time outside them (its validation passes, loading,
+    diagnostics) as `validation`."""
+    out: dict[str, float] = {}
+    for r in records:
+        named = 0.0
+        for phase, stats in r.phases.items():
+            seconds = float(stats.get("seconds") or 0.0)
+            key = "evaluate" if phase.startswith("evaluate") else phase
+            out[key] = out.get(key, 0.0) + seconds
+            named += seconds if phase != "teacher" else 0.0
+        out["validation"] = out.get("validation", 0.0) + max(0.0, (r.wall_seconds or 0.0) - named)
+    return out
+
+
+def forecast(spec, device: torch.device, threads: int | None) -> tuple[SweepPrice, Calibration]:
+    """The sweep's price from the stored calibration of this device, thread count and code (no measuring)."""
+    calibration = Calibration.load(*this_device(device, threads))
+    return price_sweep(spec.preset, spec.datasets, spec.pairs, spec.methods, len(spec.seeds), calibration), calibration
+
+
+def forecast_line(priced: SweepPrice, calibration: Calibration) -> str:
+    where = f"{calibration.device} at {calibration.threads} threads"
+    if not priced.cells:
+        return (f"predicted: no calibration of {where} for these cells at this code (`python -m benchmark plan "
+                "--calibrate` with this run's grid measures one step of each kind, then runs print their price)")
+    missing = f"; {len(priced.uncalibrated)} cell kind(s) not calibrated, not in it" if priced.uncalibrated else ""
+    return (f"predicted: {priced.seconds / 60:.1f} min of work for the whole grid, from steps measured on {where}"
+            f"{missing}")
+
+
+def comparison_lines(priced: SweepPrice, records, wall_seconds: float) -> list[str]:
+    """Predicted against recorded seconds per phase, for the cells this run wrote (its records)."""
+    if not priced.cells:
+        return []
+    predicted: dict[str, float] = {}
+    for r in records:
+        price = priced.cells.get((r.dataset, r.pair, r.method))
+        for phase, seconds in (price.phases.items() if price else ()):
+            predicted[phase] = predicted.get(phase, 0.0) + seconds
+        if issubclass(METHODS.get(r.method).method_cls, TeacherMethod):  # its record reports the teacher's training
+            predicted["teacher"] = predicted.get("teacher", 0.0) + priced.teachers.get((r.dataset, r.teacher), 0.0)
+    actual = actual_phases(records)
+    lines = ["predicted vs recorded seconds per phase (cells of this run)"]
+    for phase in sorted(set(predicted) | set(actual)):
+        p, a = predicted.get(phase, 0.0), actual.get(phase, 0.0)
+        ratio = f"{p / a:.2f}" if a > 0 else "-"
+        lines.append(f"  {phase:<11} predicted {p:8.1f}  recorded {a:8.1f}  predicted/recorded {ratio}")
+    total_p = sum(predicted.values()) + priced.phases.get("data", 0.0)
+    lines.append(f"  the sweep: predicted {total_p:.1f} s (its data, teachers and {len(records)} cells), wall clock "
+                 f"{wall_seconds:.1f} s, predicted/wall {total_p / wall_seconds:.2f}")
+    return lines

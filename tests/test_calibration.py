@@ -1,0 +1,98 @@
+"""A plan priced from measured steps: a cell's price is its step counts times the measured step times (checked by
+hand), calibrations are stored keyed by device, threads and code and reused, and `plan --calibrate` writes
+predicted_seconds and predicted_from for every cell."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.config.presets import PRESETS
+from benchmark.costs.calibration import (Calibration, CellTimes, actual_phases, cell_key, code_key, price_cell,
+                                         price_data, price_sweep, price_teacher)
+from benchmark.store.record_schema import RunRecord
+from methods import method_config
+
+CPU = PRESETS.get("cpu")
+T, S = "wrn16_2_tiny", "wrn10_2_tiny"
+TIMES = CellTimes({"synthesis": 0.5, "distill": 0.1, "train": 0.2, "evaluate": 0.01, "features": 0.02},
+                  train_clips=560, val_clips=120, test_clips=120, teacher_step_seconds=0.3,
+                  teacher_evaluate_seconds=0.02)
+
+
+def test_a_data_free_cell_is_its_step_counts_times_its_step_times():
+    config = method_config("frami", CPU)  # 6 rounds x 24 iterations, 6 KD rounds x 50 steps, validation each round
+    assert (config.rounds, config.iterations, config.kd_rounds, config.kd_steps, config.eval_every) == (6, 24, 6, 50, 1)
+    price = price_cell(CPU, "synth", T, S, "frami", TIMES)
+    assert price.phases == pytest.approx({"synthesis": 144 * 0.5, "distill": 300 * 0.1,
+                                          "validation": 6 * 120 * 0.01, "evaluate": 2 * 120 * 0.01})
+    assert price.seconds == pytest.approx(72 + 30 + 7.2 + 2.4) and price.predicted_from == "calibration"
+
+
+def test_a_supervised_cell_is_priced_at_its_full_budget_of_epochs():
+    config = method_config("student", CPU)
+    steps = config.epochs * math.ceil(560 / config.batch_size)  # 20 x 18
+    price = price_cell(CPU, "synth", T, S, "student", TIMES)
+    assert price.phases == pytest.approx({"train": steps * 0.2, "validation": config.epochs * 120 * 0.01,
+                                          "evaluate": 2 * 120 * 0.01})
+    assert "distill" in price_cell(CPU, "synth", T, S, "kd", TIMES).phases  # KD's phase, as its records name it
+    assert price_cell(CPU, "synth", T, S, "teacher", TIMES).phases == {"evaluate": pytest.approx(120 * 0.01)}
+    teacher = method_config("teacher", CPU)
+    assert price_teacher(CPU, TIMES) == pytest.approx(teacher.epochs * math.ceil(560 / teacher.batch_size) * 0.3
+                                                      + teacher.epochs * 120 * 0.02)
+    assert price_data(TIMES) == pytest.approx(800 * 0.02)
+
+
+def test_a_sweep_sums_its_seeds_teachers_and_data_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("DFKD_CACHE", str(tmp_path))
+    calibration = Calibration("cpu:test", 2, "code")
+    for method in ("adi", "kd-noise"):
+        calibration.cells[cell_key(CPU, "synth", T, S, method)] = TIMES
+    priced = price_sweep(CPU, ["synth"], [(T, S)], ["adi", "kd-noise", "cmi"], 3, calibration)
+    adi = price_cell(CPU, "synth", T, S, "adi", TIMES)
+    noise = price_cell(CPU, "synth", T, S, "kd-noise", TIMES)
+    assert priced.uncalibrated == [("synth", f"{T}:{S}", "cmi")]  # not guessed: listed
+    assert priced.phases["teacher"] == pytest.approx(3 * price_teacher(CPU, TIMES))
+    assert priced.phases["data"] == pytest.approx(price_data(TIMES))
+    assert priced.phases["distill"] == pytest.approx(3 * (adi.phases["distill"] + noise.phases["distill"]))
+
+
+def test_calibrations_are_stored_by_device_threads_and_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("DFKD_CACHE", str(tmp_path))
+    stored = Calibration("cpu:test", 2, "abc")
+    stored.cells["k"] = TIMES
+    stored.save()
+    assert Calibration.load("cpu:test", 2, "abc").cells == {"k": TIMES}
+    assert Calibration.load("cpu:test", 1, "abc").cells == {}  # other threads: another calibration
+    assert Calibration.load("cpu:test", 2, "def").cells == {}  # other code: measured again
+    assert len(code_key()) == 16
+
+
+def test_actual_phases_read_the_records_and_put_the_rest_of_a_cell_under_validation():
+    record = RunRecord.from_dict({
+        "dataset": "synth", "teacher": T, "student": S, "pair": f"{T}:{S}", "method": "adi", "seed": 0,
+        "preset": "cpu", "status": "failed", "wall_seconds": 40.0,
+        "phases": {"synthesis": {"seconds": 10.0}, "distill": {"seconds": 25.0}, "evaluate": {"seconds": 0.5},
+                   "evaluate_end_of_budget": {"seconds": 0.5}}})
+    assert actual_phases([record]) == pytest.approx({"synthesis": 10.0, "distill": 25.0, "evaluate": 1.0,
+                                                     "validation": 4.0})
+
+
+@pytest.mark.slow
+def test_plan_calibrate_prices_every_cell_from_measured_steps(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DFKD_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "plan.json"
+    assert main(["plan", "--preset", "micro", "--methods", "kd,adi", "--calibrate", "--device", "cpu",
+                 "--json", str(out)]) == 0
+    cells = {c["method"]: c for c in json.loads(out.read_text())}
+    assert {c["predicted_from"] for c in cells.values()} == {"calibration"}
+    assert all(c["predicted_seconds"] > 0 for c in cells.values())
+    assert "predicted on cpu:" in capsys.readouterr().out
+    # stored: a second plan prices from it without measuring
+    assert main(["plan", "--preset", "micro", "--methods", "kd,adi,cmi", "--device", "cpu",
+                 "--json", str(out)]) == 0
+    cells = {c["method"]: c for c in json.loads(out.read_text())}
+    assert cells["adi"]["predicted_from"] == "calibration" and cells["cmi"]["predicted_from"] == "flop-bound"
+    assert "1 cell kind(s) not calibrated" in capsys.readouterr().out
