@@ -1,4 +1,7 @@
 """DFKD audio benchmark harness."""
+from .core.cpu_isa import pin as _pin_cpu_kernels
+
+_pin_cpu_kernels()  # before any tensor work: the same CPU kernels on every x86 host (benchmark/core/cpu_isa.py)
 
 
 def load_student(path, device="cpu"):

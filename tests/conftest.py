@@ -6,6 +6,8 @@ import os
 import pytest
 import torch
 
+import benchmark  # noqa: F401  (pins the CPU kernels before any tensor work runs: benchmark/core/cpu_isa.py)
+
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 

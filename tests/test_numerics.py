@@ -59,11 +59,13 @@ def test_run_deterministic_and_tf32_are_recorded_outside_the_config_hash(restore
         assert cli_main(["run", "--preset", "micro", "--methods", "student", "--seeds", "1", "--out", str(out),
                          "--device", "cpu", "--no-tables", *flags]) == 0
         (record,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-        assert record["status"] == "ok" and record["schema_version"] == 5
+        assert record["status"] == "ok" and record["schema_version"] == 6
         numerics = record["numerics"]
         assert numerics["deterministic_algorithms"] is numerics["cudnn_deterministic"] is bool(flags)
         assert numerics["tf32_matmul"] is numerics["tf32_cudnn"] is bool(flags)
         assert numerics["cublas_workspace_config"] == (":4096:8" if flags else None)
+        # the CPU kernels the cell computed with (capped at AVX2 on x86 hosts that have it: core/cpu_isa.py)
+        assert numerics["cpu_kernels"].startswith(torch.backends.cpu.get_cpu_capability() + ", oneDNN <= ")
         assert record["cuda"]["driver"] is None and record["cuda"]["gpu"] is None  # a CPU cell asks for neither
         assert record["cuda"]["torch_cuda"] == torch.version.cuda
         assert (record["gpus_per_cell"], record["gpu_shared"]) == (0.0, None)

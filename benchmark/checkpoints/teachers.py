@@ -39,10 +39,14 @@ TEACHER_CODE_VERSION = 1  # bump when model or training code changes what a teac
 
 
 def teacher_key(data: PreparedData, data_config: dict, arch: str, seed: int, train: TrainConfig,
-                embedding_dim: int) -> str:
+                embedding_dim: int, kernels: str) -> str:
+    """Everything that sets a teacher's floats: data, front end, architecture, seed, training config and the
+    kernels it trains with (core.cpu_isa.kernels: CPU kernels and threads), so a cache never hands a cell a
+    teacher trained under other settings than this run's."""
     blob = json.dumps({"dataset": data.name, "data": data_config, "frontend": asdict(data.frontend), "arch": arch,
                        "seed": seed, "train": asdict(train), "embedding_dim": embedding_dim,
-                       "features": data.features_key, "version": TEACHER_CODE_VERSION}, sort_keys=True, default=str)
+                       "features": data.features_key, "kernels": kernels, "version": TEACHER_CODE_VERSION},
+                      sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 

@@ -18,6 +18,7 @@ from ..checkpoints.teacher_source import TeacherCheckpoint, load_given_teacher
 from ..checkpoints.teachers import TeacherCache, teacher_key
 from ..config.cells import Cell, cell_config, config_hash
 from ..config.presets import Preset
+from ..core.cpu_isa import kernels
 from ..core.prepared import PreparedData
 from ..core.training import DivergedError, EndOfBudget, PhaseStats, predict
 from ..data.base import hashed_data_config
@@ -57,7 +58,7 @@ def train_or_load_teacher(preset: Preset, data: PreparedData, arch: str, seed: i
         return load_given_teacher(checkpoint, data, device)
     train_cfg = method_config("teacher", preset)
     data_cfg = hashed_data_config(preset.data)
-    key = teacher_key(data, data_cfg, arch, seed, train_cfg, preset.embedding_dim)
+    key = teacher_key(data, data_cfg, arch, seed, train_cfg, preset.embedding_dim, kernels(device.type))
     return teachers.get(key, data, arch, seed, train_cfg, preset.embedding_dim, device)
 
 

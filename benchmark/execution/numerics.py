@@ -28,6 +28,8 @@ from typing import Iterator
 
 import torch
 
+from ..core.cpu_isa import capability
+
 log = logging.getLogger(__name__)
 CUBLAS_WORKSPACE_ENV = "CUBLAS_WORKSPACE_CONFIG"
 DETERMINISTIC_CUBLAS_WORKSPACE = ":4096:8"  # one of the two values cuBLAS documents as reproducible
@@ -58,6 +60,7 @@ class NumericsState:
     cudnn_deterministic: bool
     cudnn_benchmark: bool
     cublas_workspace_config: str | None
+    cpu_kernels: str = ""  # the CPU kernels in use (core/cpu_isa.py); "" in records made before it was kept
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +93,7 @@ def numerics_state() -> NumericsState:
         cudnn_deterministic=bool(torch.backends.cudnn.deterministic),
         cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
         cublas_workspace_config=os.environ.get(CUBLAS_WORKSPACE_ENV),
+        cpu_kernels=capability(),
     )
 
 
