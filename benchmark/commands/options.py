@@ -20,8 +20,9 @@ from ..execution.executors import EXECUTORS, ExecutorOptions, default_threads, m
 from ..execution.grid import SweepSpec, parse_pairs
 from ..execution.jobs import Runtime
 from ..execution.numerics import Numerics, apply_numerics
-from ..execution.placement import Placement, PlacementRequest, resolve_placement
+from ..execution.placement import Placement, PlacementRequest, packed_jobs, resolve_placement, visible_gpus
 from ..execution.tracking import resolve_tracking
+from ..planning.fit import largest_cell_gb
 
 DEFAULT_PRESET = "cpu"
 
@@ -120,6 +121,10 @@ def add_executor_arguments(p) -> None:
     g.add_argument("--jobs", type=int, default=1,
                    help="local executor: worker processes (default 1: in-process); on CUDA worker i uses GPU i mod "
                         "the GPU count")
+    g.add_argument("--cells-per-gpu", default=None, metavar="N|auto",
+                   help="local executor on CUDA: N cells at once on each GPU, as separate processes (auto: as many of "
+                        "the grid's largest cell as its counted memory lets fit); refused before any work when N do "
+                        "not fit; records say the GPU was shared")
     g.add_argument("--ray-address", default=None,
                    help="ray executor: cluster address (e.g. ray://head:10001 or auto); default: start Ray locally")
     g.add_argument("--cpus-per-cell", type=float, default=1.0, help="ray executor: CPUs each task asks for")
@@ -170,7 +175,15 @@ def executor_and_runtime(args, spec, command: str):
     """The executor and the per-job runtime (device, threads, tracking, numerics) the flags ask for; flags
     that contradict each other or the machine are a PlacementError here, before any work."""
     placement = placement_of(args)
-    options = ExecutorOptions(jobs=args.jobs, ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
+    jobs = args.jobs
+    if getattr(args, "cells_per_gpu", None) is not None:
+        gpus = visible_gpus()
+        gpu_gb = getattr(args, "device_memory", None) or (torch.cuda.get_device_properties(0).total_memory / 1e9
+                                                          if gpus else 0.0)
+        jobs, packing = packed_jobs(args.cells_per_gpu, args.executor, placement.device, args.jobs,
+                                    largest_cell_gb(spec), gpu_gb, len(gpus))
+        print(packing.describe(), flush=True)
+    options = ExecutorOptions(jobs=jobs, ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell,
                               gpus_per_cell=placement.gpus_per_cell)
     executor = make_executor(args.executor, options)
     numerics = numerics_from_args(args)

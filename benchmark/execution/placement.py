@@ -7,6 +7,9 @@ GPU (worker i on GPU i mod count), and the share of a GPU each record states.
 - `local_gpu_slots` plans the local executor's workers: worker i sees only GPU i mod count (through
   CUDA_VISIBLE_DEVICES, set in the worker before CUDA starts), so `cuda` in worker i is that GPU. Workers
   beyond the GPU count share one; their records say so (`gpu_shared`) with the share they had.
+- `cells_per_gpu` turns `--cells-per-gpu N|auto` into N worker processes per GPU: `auto` from the grid's counted
+  peak memory (benchmark/planning), a given N checked against it; N cells that would not fit are refused before
+  any work, with the numbers. Each cell is its own process, so each pays a CUDA context beside its counted peak.
 - A Ray cell asks for `--gpus-per-cell` GPUs: default one whole GPU per task (so synthesis cells, which
   hold a pool, a memory bank and the teacher's activations, never share one unless told); a fraction
   shares a GPU with other tasks, with no memory limit between them, and the records say so.
@@ -157,3 +160,60 @@ def record_gpu_fields(device: torch.device, share: float) -> dict:
     if device.type != "cuda":
         return {"gpus_per_cell": 0.0, "gpu_shared": None}
     return {"gpus_per_cell": share, "gpu_shared": share < 1}
+
+
+# What one more process on a GPU costs beside its tensors: its CUDA context with the cuBLAS and cuDNN handles and
+# workspaces. An allowance, not yet a measurement here (tests/gpu/check.py measures it where a GPU is lent).
+CUDA_CONTEXT_GB = 0.6
+# The counted peaks need no margin on top: on the H200 the measured synthesis peaks were 0.55-0.86 of the counted
+# ones at batch 256 (results/gpu/memory/memory_check.json), and a cell's count takes the larger of its steps.
+ALLOCATOR_MARGIN = 1.0
+
+
+@dataclass(frozen=True)
+class GpuPacking:
+    """How many cells share each GPU, and the arithmetic behind it (for the sweep's first line)."""
+
+    cells_per_gpu: int
+    cell_gb: float  # the largest counted cell peak of the grid, with the allocator's margin and a CUDA context
+    gpu_gb: float
+
+    def describe(self) -> str:
+        return (f"{self.cells_per_gpu} cell(s) per GPU: each at most {self.cell_gb:.2f} GB (largest counted peak x "
+                f"{ALLOCATOR_MARGIN:g} + {CUDA_CONTEXT_GB:g} GB CUDA context) of {self.gpu_gb:.1f} GB")
+
+
+def cells_per_gpu(requested: str, largest_peak_gb: float, gpu_gb: float) -> GpuPacking:
+    """`--cells-per-gpu` as a number of worker processes per GPU: `auto` packs as many of the grid's largest cell as
+    fit; a number is refused (PlacementError naming the numbers and the fix) when that many do not fit."""
+    need = largest_peak_gb * ALLOCATOR_MARGIN + CUDA_CONTEXT_GB
+    fit = int(gpu_gb // need)
+    if requested == "auto":
+        if fit < 1:
+            raise PlacementError(f"--cells-per-gpu auto: the grid's largest cell needs {need:.2f} GB, more than the "
+                                 f"GPU's {gpu_gb:.1f} GB; `python -m benchmark plan` names it and the batch that fits")
+        return GpuPacking(fit, need, gpu_gb)
+    try:
+        count = int(requested)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise PlacementError(f"--cells-per-gpu takes a whole number >= 1 or auto, got {requested!r}")
+    if count > fit:
+        raise PlacementError(f"--cells-per-gpu {count}: {count} cells need {count * need:.2f} GB ({need:.2f} GB each: "
+                             f"the grid's largest counted peak x {ALLOCATOR_MARGIN:g} + a {CUDA_CONTEXT_GB:g} GB CUDA "
+                             f"context) but the GPU has {gpu_gb:.1f} GB; use --cells-per-gpu {max(fit, 1)} "
+                             f"{'' if fit else '(and a smaller batch) '}or auto")
+    return GpuPacking(count, need, gpu_gb)
+
+
+def packed_jobs(requested: str, executor: str, device: str, jobs: int, largest_peak_gb: float, gpu_gb: float,
+                gpu_count: int) -> tuple[int, GpuPacking]:
+    """The local executor's worker count for `--cells-per-gpu`: N per visible GPU (worker i on GPU i mod count)."""
+    if executor != "local" or device != "cuda":
+        raise PlacementError("--cells-per-gpu packs cells onto this machine's GPUs: it needs --executor local and "
+                             "CUDA cells (on Ray give --gpus-per-cell 1/N instead)")
+    if jobs != 1:
+        raise PlacementError(f"--cells-per-gpu sets the number of workers (N per GPU); drop --jobs {jobs}")
+    packing = cells_per_gpu(requested, largest_peak_gb, gpu_gb)
+    return packing.cells_per_gpu * gpu_count, packing

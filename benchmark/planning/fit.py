@@ -58,3 +58,10 @@ def _message(cell, memory_gb: float) -> str:
             f"KD/training step {cell.kd_gb:.2f} "
             f"at batch {cell.batch}), more than the {memory_gb:.2f} GB there are. Fix: {fix}; "
             f"`python -m benchmark plan` prices the whole grid")
+
+
+def largest_cell_gb(spec) -> float:
+    """The largest counted peak (GB) of any cell of the grid: what packing several cells on one GPU plans for."""
+    device = Device()
+    return max(plan_cell(spec.preset, dataset, teacher, student, method, 1, device, flops=False).peak_memory_gb
+               for dataset in spec.datasets for teacher, student in spec.pairs for method in spec.methods)
