@@ -50,7 +50,7 @@ def test_a_sweep_sums_its_seeds_teachers_and_data_once(tmp_path, monkeypatch):
     calibration = Calibration("cpu:test", 2, "code")
     for method in ("adi", "kd-noise"):
         calibration.cells[cell_key(CPU, "synth", T, S, method)] = TIMES
-    priced = price_sweep(CPU, ["synth"], [(T, S)], ["adi", "kd-noise", "cmi"], 3, calibration)
+    priced = price_sweep(CPU, ["synth"], [(T, S)], ["adi", "kd-noise", "cmi"], 3, calibration.times)
     adi = price_cell(CPU, "synth", T, S, "adi", TIMES)
     noise = price_cell(CPU, "synth", T, S, "kd-noise", TIMES)
     assert priced.uncalibrated == [("synth", f"{T}:{S}", "cmi")]  # not guessed: listed
@@ -89,10 +89,39 @@ def test_plan_calibrate_prices_every_cell_from_measured_steps(tmp_path, monkeypa
     cells = {c["method"]: c for c in json.loads(out.read_text())}
     assert {c["predicted_from"] for c in cells.values()} == {"calibration"}
     assert all(c["predicted_seconds"] > 0 for c in cells.values())
-    assert "predicted on cpu:" in capsys.readouterr().out
+    assert "predicted from steps measured on cpu:" in capsys.readouterr().out
     # stored: a second plan prices from it without measuring
     assert main(["plan", "--preset", "micro", "--methods", "kd,adi,cmi", "--device", "cpu",
                  "--json", str(out)]) == 0
     cells = {c["method"]: c for c in json.loads(out.read_text())}
     assert cells["adi"]["predicted_from"] == "calibration" and cells["cmi"]["predicted_from"] == "flop-bound"
-    assert "1 cell kind(s) not calibrated" in capsys.readouterr().out
+    assert "1 cell kind(s) not priced" in capsys.readouterr().out
+
+
+# --- the gpu preset: a grid that fits a GPU-day -------------------------------------------------------------------
+
+def test_reference_pricing_scales_a_measured_step_by_its_roofline():
+    """A step of twice the FLOPs and bytes takes twice as long; on a device with less bandwidth, a memory-bound
+    step takes longer by the bandwidth ratio and a compute-bound one not at all."""
+    from benchmark.costs.reference_steps import Measured, ReferenceSteps
+    ref = ReferenceSteps(target="h100")
+    compute_bound = Measured(1.0, flops=ref.peak * 10, bytes=1e9)
+    assert ref.scaled(compute_bound, 2 * compute_bound.flops, 2e9) == pytest.approx(2.0)
+    memory_bound = Measured(1.0, flops=1.0, bytes=4.8e12)  # one second of the H200's bandwidth
+    assert ref.scaled(memory_bound, 1.0, 4.8e12) == pytest.approx(4.8 / 3.35)
+
+
+@pytest.mark.slow
+def test_the_gpu_presets_grid_is_priced_at_a_gpu_day_or_less(tmp_path, monkeypatch, capsys):
+    """paper,cmi on the three datasets and both pairs, 3 seeds, from the committed H200 steps scaled to an H100."""
+    monkeypatch.setenv("DFKD_CACHE", str(tmp_path))
+    out = tmp_path / "gpu.json"
+    assert main(["plan", "--preset", "gpu", "--methods", "paper,cmi", "--datasets", "all", "--reference",
+                 "--json", str(out)]) == 0
+    cells = json.loads(out.read_text())
+    assert len(cells) == 3 * 2 * 11 and all(c["fits"] for c in cells)
+    assert all(c["predicted_from"].startswith("reference: cuda:NVIDIA H200") for c in cells)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "scaled by FLOPs and bytes to H100 SXM (an estimate, not a calibration)" in line
+    hours = float(line.split(": ")[1].split(" h")[0])
+    assert hours <= 24.0

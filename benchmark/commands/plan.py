@@ -12,6 +12,7 @@ from tabulate import tabulate
 from methods import GROUPS, TABLE_ORDER, parse_methods
 
 from ..costs.calibration import Calibration, SweepPrice, calibrate, price_sweep, this_device
+from ..costs.reference_steps import REFERENCE, TARGETS, ReferenceSteps
 from ..data import DATASETS, PAPER_DATASETS
 from ..execution.environment import resolve_device
 from ..execution.grid import parse_pairs
@@ -42,6 +43,11 @@ def add_parser(sub) -> None:
                         "code, at their batch and length; stored and reused), then price every cell from them")
     g.add_argument("--device", default="auto", help="the device a calibration times and prices: auto, cpu or cuda")
     g.add_argument("--data-root", type=Path, default=None, help="folder holding the real datasets (calibration)")
+    g.add_argument("--reference", nargs="?", type=Path, const=REFERENCE, default=None, metavar="THROUGHPUT.json",
+                   help="price the cells this device has no calibration for from another device's measured steps, "
+                        "scaled by each cell's FLOPs and bytes (default file: the committed H200 run); labelled an "
+                        "estimate")
+    g.add_argument("--target", default="h100", choices=sorted(TARGETS), help="the device --reference prices for")
 
 
 def main(args) -> int:
@@ -56,7 +62,9 @@ def main(args) -> int:
     if args.calibrate:
         calibrate(preset, datasets, pairs, methods, resolve_device(args.device), calibration, args.data_root)
         print(f"calibration stored: {calibration.save()}")
-    priced = price_sweep(preset, datasets, pairs, methods, seeds, calibration)
+    reference = ReferenceSteps(args.reference, args.target) if args.reference else None
+    priced = price_sweep(preset, datasets, pairs, methods, seeds, lambda *cell: calibration.times(*cell) or (
+        reference.times(*cell) if reference else None))
     rows = [[c.dataset, c.pair, c.method, c.frames, c.batch, c.checkpointing, f"{c.peak_memory_gb:.1f}",
              f"{c.pool_gb:.1f}", f"{c.flops_per_synthesis_step:.3g}", f"{c.flops_per_kd_step:.3g}",
              f"{c.flops_per_cell:.3g}", f"{c.hours_per_cell:.2f}", _predicted(priced, c),
@@ -65,12 +73,12 @@ def main(args) -> int:
           f"{device.peak_tflops:g} TFLOP/s x {device.efficiency:g}")
     print(tabulate(rows, headers=["dataset", "pair", "method", "frames", "batch", "ckpt", "peak GB", "pool GB",
                                   "FLOPs/synth step", "FLOPs/KD step", "FLOPs/cell", "h/cell (FLOP bound)",
-                                  f"measured-step price on {calibration.device}", "fits"]))
+                                  "h/cell (measured steps)", "fits"]))
     total = sum(c.gpu_hours for c in cells)
     print(f"total: {len(cells) * seeds} cells, {total:.1f} GPU-hours as a FLOP bound (FLOPs / (peak x efficiency): "
           f"a lower bound, not a prediction); {sum(not c.fits for c in cells)} cell kind(s) do not fit (fix: --set "
           "data_free.synth_batch=N with the batch shown, or data_free.checkpointing=passes)")
-    print(price_line(priced, calibration))
+    print(price_line(priced, calibration, reference))
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(c) | {"flops_per_cell": c.flops_per_cell,
                                                                   **_prediction(priced, c, device)}
@@ -80,7 +88,7 @@ def main(args) -> int:
 
 def _predicted(priced: SweepPrice, cell) -> str:
     price = priced.cells.get((cell.dataset, cell.pair, cell.method))
-    return f"{price.seconds:.1f} s" if price else "not calibrated"
+    return duration(price.seconds) if price else "not priced"
 
 
 def _prediction(priced: SweepPrice, cell, device: Device) -> dict:
@@ -92,11 +100,18 @@ def _prediction(priced: SweepPrice, cell, device: Device) -> dict:
     return {"predicted_seconds": cell.hours_per_cell * 3600, "predicted_from": "flop-bound"}
 
 
-def price_line(priced: SweepPrice, calibration: Calibration) -> str:
+def price_line(priced: SweepPrice, calibration: Calibration, reference=None) -> str:
     if not priced.cells:
         return (f"no calibration of {calibration.device} ({calibration.threads} threads) for these cells at this "
-                "code: the times above are FLOP bounds; `plan --calibrate` measures the steps here")
-    phases = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in sorted(priced.phases.items()))
-    missing = f"; {len(priced.uncalibrated)} cell kind(s) not calibrated, not priced" if priced.uncalibrated else ""
-    return (f"predicted on {calibration.device} ({calibration.threads} threads), from measured steps: "
-            f"{priced.seconds / 60:.1f} min ({phases} min){missing}")
+                "code: the times above are FLOP bounds; `plan --calibrate` measures the steps here, `--reference` "
+                "prices from another device's")
+    sources = sorted({price.predicted_from for price in priced.cells.values()})
+    where = "; ".join(reference.label() if reference and s.startswith("reference") else
+                      f"steps measured on {calibration.device} ({calibration.threads} threads)" for s in sources)
+    phases = ", ".join(f"{name} {duration(seconds)}" for name, seconds in sorted(priced.phases.items()))
+    missing = f"; {len(priced.uncalibrated)} cell kind(s) not priced" if priced.uncalibrated else ""
+    return f"predicted from {where}: {duration(priced.seconds)} ({phases}){missing}"
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"

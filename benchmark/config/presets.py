@@ -1,4 +1,4 @@
-"""Presets: the four registered scales of the benchmark (micro, smoke, cpu, paper). Every setting a result
+"""Presets: the five registered scales of the benchmark (micro, smoke, cpu, gpu, paper). Every setting a result
 depends on lives here and is recorded with each result.
 
 - micro: code paths only, one or two steps of every phase; for the tests (its numbers mean nothing).
@@ -193,5 +193,31 @@ register_preset(Preset(
     # Supervised training only: the data-free methods keep their reference defaults (methods/README.md, "Reference
     # settings of the `paper` preset"); this lr is AdamW's for teacher/student/KD and reaches nothing else.
     supervised={"epochs": 100, "batch_size": 64, "lr": 1e-3, "patience": 20},
+    amp=True,
+))
+
+
+# gpu: the paper's datasets, pairs, front end and bf16, at a budget whose whole grid (`--methods paper,cmi`: the
+# paper's rows, CMI and the two controls, 3 seeds) is priced at 23.3 GPU-hours on one H100 from the committed H200
+# step times scaled by each cell's FLOPs and bytes (`python -m benchmark plan --preset gpu --methods paper,cmi
+# --datasets all --reference`; results/plan/gpu.md), against about 1,700 for the `paper` preset priced the same way.
+# Where the cuts sit (benchmark/README.md, "A grid that fits a GPU-day", says what each is known to cost): 30 rounds
+# instead of 200, 40 synthesis steps per batch instead of 200 (the cpu preset's budget curve: CMI flat from 4-12
+# steps, ADI and FRAMI still rising at 24-32), ADI 200 instead of 2000, batches of 128 instead of 256, 200 KD steps a
+# round instead of 400, FRAMI at the clip length (measured better at the cpu preset), 60 supervised epochs.
+_GPU_FRAMI = {name: {"length_factor": 1.0} for name in _FRAMI_FAMILY}
+register_preset(Preset(
+    name="gpu",
+    summary="a GPU-day: the paper's datasets, pairs and front end at a cut budget (23 GPU-h for paper,cmi on one H100)",
+    data=DataConfig(sample_rate=32000, synth_clips_per_class=400),
+    frontend=FrontEndConfig(sample_rate=32000, n_fft=1024, win_length=1024, hop_length=320, n_mels=64),
+    datasets=("esc50", "us8k", "audiomnist"),
+    pairs=("resnet34:resnet18", "wrn40_2:wrn16_2"),
+    seeds=3,
+    embedding_dim=128,
+    supervised={"epochs": 60, "batch_size": 64, "lr": 1e-3, "patience": 20},
+    data_free={"rounds": 30, "synth_batch": 128, "iterations": 40, "kd_steps": 200, "pool_size": 30 * 128,
+               "eval_every": 5},
+    per_method={"adi": {"iterations": 200}, **_GPU_FRAMI},
     amp=True,
 ))

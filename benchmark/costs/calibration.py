@@ -70,6 +70,7 @@ class CellTimes:
     test_clips: int
     teacher_step_seconds: float | None = None  # the teacher's training step (priced once per teacher)
     teacher_evaluate_seconds: float | None = None  # per clip
+    source: str = "calibration"  # where the times come from: measured here, or scaled from a reference run
 
 
 @dataclass
@@ -91,6 +92,9 @@ class Calibration:
     def save(self) -> Path:
         write_atomic(self.path(), json.dumps(asdict(self), indent=1, sort_keys=True))
         return self.path()
+
+    def times(self, preset: Preset, dataset: str, teacher: str, student: str, method: str) -> CellTimes | None:
+        return self.cells.get(cell_key(preset, dataset, teacher, student, method))
 
     @classmethod
     def load(cls, device: str, threads: int, code: str | None = None) -> "Calibration":
@@ -122,7 +126,7 @@ def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, ca
             shared = {"evaluate": measure_evaluate(bench, student).ms_per_sample / 1000,
                       "features": measure_features(bench).ms_per_sample / 1000}
             teacher_eval = measure_evaluate(bench, teacher).ms_per_sample / 1000
-            teacher_step = measure_train_step(_teacher_method(), bench).ms_per_step_median / 1000
+            teacher_step = measure_train_step(teacher_method(), bench).ms_per_step_median / 1000
             sizes = dict(train_clips=len(bench.data.train), val_clips=len(bench.data.val),
                          test_clips=len(bench.data.test))
             for method in missing:
@@ -140,7 +144,7 @@ def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, ca
     return calibration
 
 
-def _teacher_method() -> str:
+def teacher_method() -> str:
     return next(name for name in METHODS.names() if issubclass(METHODS.get(name).method_cls, TeacherMethod))
 
 
@@ -166,18 +170,18 @@ def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method:
         return CellPrice({"synthesis": config.rounds * config.iterations * s["synthesis"],
                           "distill": config.kd_rounds * config.kd_steps * s["distill"],
                           "validation": evaluations * times.val_clips * s["evaluate"], "evaluate": tests},
-                         "calibration")
+                         times.source)
     if issubclass(cls, TeacherMethod):  # the sweep's teacher phase trained it: the cell loads it and scores it
-        return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, "calibration")
+        return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, times.source)
     steps = config.epochs * math.ceil(times.train_clips / config.batch_size)
     return CellPrice({"distill" if issubclass(cls, KnowledgeDistillation) else "train": steps * s["train"],
                       "validation": config.epochs * times.val_clips * s["evaluate"], "evaluate": tests},
-                     "calibration")
+                     times.source)
 
 
 def price_teacher(preset: Preset, times: CellTimes) -> float:
     """Training one teacher (the sweep's teacher phase), at its full budget of epochs."""
-    config = method_config(_teacher_method(), preset)
+    config = method_config(teacher_method(), preset)
     steps = config.epochs * math.ceil(times.train_clips / config.batch_size)
     return steps * times.teacher_step_seconds + config.epochs * times.val_clips * times.teacher_evaluate_seconds
 
@@ -202,7 +206,9 @@ class SweepPrice:
         return sum(self.phases.values())
 
 
-def price_sweep(preset: Preset, datasets, pairs, methods, seeds: int, calibration: Calibration) -> SweepPrice:
+def price_sweep(preset: Preset, datasets, pairs, methods, seeds: int, times_of) -> SweepPrice:
+    """`times_of(preset, dataset, teacher, student, method)`: the cell's step times, or None where not known (a
+    Calibration's `times`, or reference_steps.ReferenceSteps.times)."""
     phases: dict[str, float] = {}
     cells, missing, teachers = {}, [], {}
     for dataset in datasets:
@@ -210,7 +216,7 @@ def price_sweep(preset: Preset, datasets, pairs, methods, seeds: int, calibratio
         for teacher, student in pairs:
             needs_teacher = False
             for method in methods:
-                times = calibration.cells.get(cell_key(preset, dataset, teacher, student, method))
+                times = times_of(preset, dataset, teacher, student, method)
                 if times is None:
                     missing.append((dataset, f"{teacher}:{student}", method))
                     continue
@@ -248,7 +254,8 @@ def actual_phases(records) -> dict[str, float]:
 def forecast(spec, device: torch.device, threads: int | None) -> tuple[SweepPrice, Calibration]:
     """The sweep's price from the stored calibration of this device, thread count and code (no measuring)."""
     calibration = Calibration.load(*this_device(device, threads))
-    return price_sweep(spec.preset, spec.datasets, spec.pairs, spec.methods, len(spec.seeds), calibration), calibration
+    return (price_sweep(spec.preset, spec.datasets, spec.pairs, spec.methods, len(spec.seeds), calibration.times),
+            calibration)
 
 
 def forecast_line(priced: SweepPrice, calibration: Calibration) -> str:

@@ -58,6 +58,10 @@ class CellPlan:
     hours_per_cell: float
     fits: bool
     largest_batch_that_fits: int | None  # None when the cell fits
+    bytes_per_synthesis_step: float = 0.0  # read + written by its operators, eager (memory.WorkCount)
+    bytes_per_kd_step: float = 0.0  # the KD step (data-free) or the training step (supervised)
+    synthesis_steps: int = 0  # per cell (one seed)
+    kd_steps: int = 0  # KD steps (data-free) or training steps (supervised) per cell
 
     @property
     def gpu_hours(self) -> float:
@@ -80,7 +84,8 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
         frames = max(8, round(config.length_factor * typical))
         batch = config.synth_batch
         synth, kd = _data_free_steps(method, config, teacher, student, classes, frontend.n_mels, frames, dim, flops)
-        steps = config.rounds * config.iterations * synth.flops + config.kd_rounds * config.kd_steps * kd.flops
+        counts = (config.rounds * config.iterations, config.kd_rounds * config.kd_steps)
+        steps = counts[0] * synth.flops + counts[1] * kd.flops
         pool = (min(config.pool_size, config.rounds * config.synth_batch) * frontend.n_mels * frames * 4
                 if METHODS.get(method).method_cls.keeps_pool else 0)  # the generator methods keep no pool
         checkpointing = config.checkpointing
@@ -89,7 +94,8 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
         kd = _train_step(config, *_trained_and_teacher(method, teacher, student), classes, frontend.n_mels, frames,
                          dim, flops)
         synth = type(kd)(0, 0)
-        steps = config.epochs * -(-shape.train_clips // config.batch_size) * kd.flops
+        counts = (0, config.epochs * -(-shape.train_clips // config.batch_size))
+        steps = counts[1] * kd.flops
         pool = 0
     peak = models + pool + max(synth.peak_bytes, kd.peak_bytes)
     fits = peak <= device.memory_gb * GB
@@ -98,7 +104,7 @@ def plan_cell(preset: Preset, dataset: str, teacher: str, student: str, method: 
     return CellPlan(dataset, f"{teacher}:{student}", method, seeds, frames, batch, checkpointing, models / GB,
                     synth.peak_bytes / GB, kd.peak_bytes / GB, pool / GB, peak / GB, float(synth.flops),
                     float(kd.flops), float(steps), steps / (device.peak_tflops * 1e12 * device.efficiency) / 3600,
-                    fits, largest)
+                    fits, largest, float(synth.bytes_moved), float(kd.bytes_moved), *counts)
 
 
 def _trained_and_teacher(method: str, teacher: str, student: str) -> tuple[str, str | None]:
@@ -124,7 +130,7 @@ def _train_step(config, arch, teacher, classes, n_mels, frames, dim, flops=True)
     return _stored(key, lambda: (train_step(config, arch, teacher, classes, n_mels, frames, dim, flops),))[0]
 
 
-PLAN_CODE_VERSION = 2  # bump when a change to the methods or models changes what a step allocates or computes
+PLAN_CODE_VERSION = 3  # bump when a change to the methods or models changes what a step allocates or computes
 
 
 def _stored(key: tuple, count) -> tuple[StepCount, ...]:

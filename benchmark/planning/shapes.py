@@ -15,6 +15,7 @@ class DatasetShape:
     typical_seconds: float  # the median clip: what synthesized clips imitate (DataFreeMethod.synthesized_frames)
     train_clips: int  # clips the supervised cells train on per epoch (validation included: an upper bound)
     source: str  # where the numbers come from
+    test_clips: int = 0  # the held-out split the cells are scored on (0: not known to the planner)
 
     def frames(self, frontend: FrontEndConfig) -> int:
         return frontend.frames(self.typical_seconds)
@@ -24,9 +25,9 @@ class DatasetShape:
 # UrbanSound8K: 8732 clips of at most 4 s (most are 4 s), 10 classes; fold 10 (837 clips) held out.
 # AudioMNIST: 30000 clips of at most 1 s (about 0.6 s typical), 10 digits; 6 speakers (3000 clips) held out.
 OFFICIAL = {
-    "esc50": DatasetShape("esc50", 50, 5.0, 1600, "ESC-50 README: 2000 x 5 s, 50 classes, 5 folds"),
-    "us8k": DatasetShape("us8k", 10, 4.0, 7895, "UrbanSound8K: 8732 clips <= 4 s, 10 classes, 10 folds"),
-    "audiomnist": DatasetShape("audiomnist", 10, 0.6, 27000, "AudioMNIST: 30000 clips <= 1 s, 60 speakers"),
+    "esc50": DatasetShape("esc50", 50, 5.0, 1600, "ESC-50 README: 2000 x 5 s, 50 classes, 5 folds", 400),
+    "us8k": DatasetShape("us8k", 10, 4.0, 7895, "UrbanSound8K: 8732 clips <= 4 s, 10 classes, 10 folds", 837),
+    "audiomnist": DatasetShape("audiomnist", 10, 0.6, 27000, "AudioMNIST: 30000 clips <= 1 s, 60 speakers", 3000),
 }
 
 

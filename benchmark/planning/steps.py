@@ -141,5 +141,16 @@ def train_step(config, arch: str, teacher_arch: str | None, classes: int, n_mels
     return _count(step, flops)
 
 
+def forward_step(arch: str, classes: int, n_mels: int, frames: int, embedding_dim: int, batch: int) -> StepCount:
+    """One evaluation forward (no grad) of a batch: what a validation or test pass repeats."""
+    model = create_model(arch, classes, embedding_dim).to(META).eval()
+
+    def step():
+        with torch.no_grad():
+            model(torch.empty(batch, 1, n_mels, frames, device=META))
+
+    return _count(step)
+
+
 def is_data_free(method: str) -> bool:
     return issubclass(METHODS.get(method).method_cls, DataFreeMethod)
