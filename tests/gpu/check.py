@@ -11,7 +11,11 @@ It runs, in order, each step's output kept under OUT:
 2. throughput: `benchmark throughput --preset paper` for ADI, CMI and FRAMI (bf16 autocast against the bf16 peak);
 3. sweep: the paper preset at 2 rounds (5 synthesis steps each, a round's KD steps cut to 10) for every
    method, 1 seed, both pairs, on synthetic 5 s audio;
-4. determinism: one FRAMI cell twice with --deterministic; its predictions must be equal.
+4. determinism: one FRAMI cell twice with --deterministic; its predictions must be equal;
+5. calibrate: `plan --calibrate` on the GPU for the sweep's WRN cells of ADI, CMI, FRAMI and kd-noise, whose
+   predicted seconds the report holds against the sweep's recorded ones;
+6. packed: ADI and kd-noise, 2 seeds, with --cells-per-gpu 1 and then 2: the report gives cells per hour of each.
+Steps 5 and 6 were added after the first run and have not run yet; they add an estimated 3 minutes.
 """
 from __future__ import annotations
 
@@ -47,7 +51,38 @@ def commands(out: Path) -> list[tuple[str, list[str]]]:
                                      "--pairs", "wrn40_2:wrn16_2", "--methods", "frami", "--seeds", "1",
                                      "--deterministic", *SYNTH_5S, *SHORT, "--no-tables",
                                      "--out", str(out / f"determinism-{i}")]) for i in (1, 2)],
+        ("calibrate", py + ["-m", "benchmark", "plan", "--preset", "paper", "--datasets", "synth",
+                            "--pairs", "wrn40_2:wrn16_2", "--methods", "adi,cmi,frami,kd-noise", "--seeds", "1",
+                            *SYNTH_5S, *SHORT, "--calibrate", "--device", "cuda", "--json", str(out / "plan.json")]),
+        *[(f"packed-{n}", py + ["-m", "benchmark", "run", "--preset", "paper", "--datasets", "synth",
+                                "--pairs", "wrn40_2:wrn16_2", "--methods", "adi,kd-noise", "--seeds", "2",
+                                *SYNTH_5S, *SHORT, "--no-tables", "--cells-per-gpu", str(n),
+                                "--out", str(out / f"packed-{n}")]) for n in (1, 2)],
     ]
+
+
+def calibration_lines(out: Path) -> list[str]:
+    """Each calibrated cell's predicted seconds against the sweep's record of it."""
+    plan = {(c["pair"], c["method"]): c for c in json.loads((out / "plan.json").read_text())}
+    lines = []
+    for line in (out / "sweep" / "runs.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        cell = plan.get((record["pair"], record["method"]))
+        if cell and record.get("wall_seconds"):
+            lines.append(f"  - {record['method']}: predicted {cell['predicted_seconds']:.1f} s "
+                         f"({cell['predicted_from']}), recorded {record['wall_seconds']:.1f} s, ratio "
+                         f"{cell['predicted_seconds'] / record['wall_seconds']:.2f}")
+    return ["- calibrated plan against the sweep's cells:", *lines]
+
+
+def packed_lines(out: Path, seconds: dict[str, float]) -> list[str]:
+    lines = []
+    for n in (1, 2):
+        path = out / f"packed-{n}" / "runs.jsonl"
+        cells = len(path.read_text().splitlines()) if path.exists() else 0
+        lines.append(f"  - {n} cell(s) per GPU: {cells} cells in {seconds[f'packed-{n}']:.0f} s, "
+                     f"{3600 * cells / seconds[f'packed-{n}']:.0f} cells/hour")
+    return ["- several cells per GPU (same cells, same GPU):", *lines]
 
 
 def same_predictions(out: Path) -> bool:
@@ -73,13 +108,19 @@ def main() -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     lines = [f"# GPU check ({torch.cuda.get_device_name(0)}, torch {torch.__version__})", ""]
+    seconds = {}
     for name, command in steps:
         start = time.perf_counter()
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        seconds[name] = time.perf_counter() - start
         (args.out / f"{name}.log").write_text(done.stdout + done.stderr)
-        lines.append(f"- {name}: exit {done.returncode} in {time.perf_counter() - start:.0f} s: `{shlex.join(command)}`")
+        lines.append(f"- {name}: exit {done.returncode} in {seconds[name]:.0f} s: `{shlex.join(command)}`")
     if all((args.out / f"determinism-{i}" / "runs.jsonl").exists() for i in (1, 2)):
         lines.append(f"- determinism: predictions equal across two runs: {same_predictions(args.out)}")
+    if (args.out / "plan.json").exists() and (args.out / "sweep" / "runs.jsonl").exists():
+        lines += calibration_lines(args.out)
+    if all(f"packed-{n}" in seconds for n in (1, 2)):
+        lines += packed_lines(args.out, seconds)
     (args.out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
