@@ -9,7 +9,7 @@ depends on lives here and is recorded with each result.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..core.features import FrontEndConfig
@@ -206,18 +206,12 @@ register_preset(Preset(
 # steps, ADI and FRAMI still rising at 24-32), ADI 200 instead of 2000, batches of 128 instead of 256, 200 KD steps a
 # round instead of 400, FRAMI at the clip length (measured better at the cpu preset), 60 supervised epochs.
 _GPU_FRAMI = {name: {"length_factor": 1.0} for name in _FRAMI_FAMILY}
-register_preset(Preset(
+register_preset(replace(
+    PRESETS.get("paper"),
     name="gpu",
     summary="a GPU-day: the paper's datasets, pairs and front end at a cut budget (23 GPU-h for paper,cmi on one H100)",
-    data=DataConfig(sample_rate=32000, synth_clips_per_class=400),
-    frontend=FrontEndConfig(sample_rate=32000, n_fft=1024, win_length=1024, hop_length=320, n_mels=64),
-    datasets=("esc50", "us8k", "audiomnist"),
-    pairs=("resnet34:resnet18", "wrn40_2:wrn16_2"),
-    seeds=3,
-    embedding_dim=128,
     supervised={"epochs": 60, "batch_size": 64, "lr": 1e-3, "patience": 20},
     data_free={"rounds": 30, "synth_batch": 128, "iterations": 40, "kd_steps": 200, "pool_size": 30 * 128,
                "eval_every": 5},
     per_method={"adi": {"iterations": 200}, **_GPU_FRAMI},
-    amp=True,
 ))
