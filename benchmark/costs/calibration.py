@@ -7,9 +7,10 @@ per dataset, the front end of one clip (data preparation). The teacher's weights
 so calibration times an untrained teacher and trains none. A cell's predicted seconds are its step counts times
 these times:
 
-- data-free: rounds x iterations synthesis steps, kd_rounds x kd_steps KD steps, and a validation pass after
-  every `eval_every` rounds and after the last, plus the two test passes (the selected and the end-of-budget
-  student);
+- data-free: rounds x iterations synthesis steps, kd_rounds x kd_steps KD steps, a validation pass after every
+  `eval_every` rounds and after the last, the teacher's view of each synthesized batch, the pool diagnostics at
+  the end (four teacher passes over the pool: its view and the BN-statistics losses of pool, real and noise batches;
+  one student pass), plus the two test passes (the selected and the end-of-budget student);
 - supervised: epochs x ceil(train / batch) training steps and a validation pass per epoch (early stopping
   can end it sooner: the prediction is the full budget), plus the test passes; the teacher's own cell loads the
   teacher its sweep trained first, and that training is priced once per (dataset, arch, seed) as the teacher phase.
@@ -113,8 +114,15 @@ def this_device(device: torch.device, threads: int | None = None) -> tuple[str, 
     return device_model(device), threads or torch.get_num_threads()
 
 
+# A cell repeats its steps hundreds of times: a step's time is its steady state, which the first few calls overstate
+# on the CPU (kd-noise's KD step at the cpu preset: median 148 ms after 2 warm-up calls, 107 ms after 10; its cells
+# recorded 98-112 ms a step).
+CALIBRATION_WARMUP, CALIBRATION_REPEATS = 10, 20
+
+
 def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, calibration: Calibration,
-              data_root: Path | None = None, warmup: int = 2, repeats: int = 5) -> Calibration:
+              data_root: Path | None = None, warmup: int = CALIBRATION_WARMUP,
+              repeats: int = CALIBRATION_REPEATS) -> Calibration:
     """Time the steps of every (dataset, pair, method) the calibration does not hold yet; returns it, filled."""
     for dataset in datasets:
         for teacher, student in pairs:
@@ -167,10 +175,14 @@ def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method:
     cls = METHODS.get(method).method_cls
     if issubclass(cls, DataFreeMethod):
         evaluations = config.rounds // config.eval_every + (config.rounds % config.eval_every != 0)
+        pool = min(config.pool_size, config.rounds * config.synth_batch)
+        teacher_clip = times.teacher_evaluate_seconds or s["evaluate"]
+        passes = (evaluations * times.val_clips * s["evaluate"]  # validation
+                  + config.rounds * config.synth_batch * teacher_clip  # the teacher's view of each batch
+                  + pool * (4 * teacher_clip + s["evaluate"]))  # the pool diagnostics
         return CellPrice({"synthesis": config.rounds * config.iterations * s["synthesis"],
                           "distill": config.kd_rounds * config.kd_steps * s["distill"],
-                          "validation": evaluations * times.val_clips * s["evaluate"], "evaluate": tests},
-                         times.source)
+                          "validation": passes, "evaluate": tests}, times.source)
     if issubclass(cls, TeacherMethod):  # the sweep's teacher phase trained it: the cell loads it and scores it
         return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, times.source)
     steps = config.epochs * math.ceil(times.train_clips / config.batch_size)
@@ -237,8 +249,8 @@ def price_sweep(preset: Preset, datasets, pairs, methods, seeds: int, times_of) 
 
 def actual_phases(records) -> dict[str, float]:
     """What the records say each phase took, summed over cells: the named phases as recorded (the teacher phase
-    as the teacher cells report its training), and a cell's time outside them (its validation passes, loading,
-    diagnostics) as `validation`."""
+    as the teacher cells report its training), and a cell's time outside them (its validation passes, the
+    teacher's views, diagnostics, loading) as `validation`."""
     out: dict[str, float] = {}
     for r in records:
         named = 0.0
