@@ -90,7 +90,7 @@ class DeepInversionSynthesizer(Synthesizer):
         self.bn = BatchNormStatistics(teacher, cfg.first_bn_multiplier, instance_means=False)
         self.generator = torch.Generator().manual_seed(seed)
         self.device_rng = device_generator(self.generator, device, seed)  # inputs, targets, jitter: on the device
-        self.memory = StepMemory(cfg.checkpointing, (teacher, student))
+        self.memory = StepMemory(cfg.checkpointing, (teacher, student), compile=cfg.compile)
         self.start: torch.Tensor | None = None  # (n_mels, 1) where inputs start (init "silence"); None: N(0, 1)
         self.scene = NO_SCENE  # where the inputs (events) are placed before the teacher sees them
 

@@ -78,7 +78,7 @@ class ContrastiveSynthesizer(Synthesizer):
         self.head = MLPHead(dim, cfg.head_dim).to(device)
         self.head_opt = torch.optim.Adam(self.head.parameters(), lr=cfg.lr_g)
         self.bank = MemoryBank(cfg.bank_size, 2 * dim, device)
-        self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator)
+        self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator, compile=cfg.compile)
         self.scene = NO_SCENE  # where the generated events are placed before the teacher sees them
 
     def contrastive_terms(self, local: torch.Tensor, global_: torch.Tensor, n_current: int,

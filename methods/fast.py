@@ -147,7 +147,7 @@ class FastMetaSynthesizer(Synthesizer):
         self.meta = MetaInitialisation(shared, cfg.lr_g * cfg.iterations, cfg.meta_gradient)  # fast_meta.py:87-90
         self.generator = self.meta.fast  # the per-batch generator (what StepMemory checkpoints)
         self.bn = MomentumBatchNormStatistics(teacher, cfg.bn_momentum)
-        self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator)
+        self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator, compile=cfg.compile)
         self.rounds_done = 0  # the reference's `self.ep`, counted from 1 at the start of synthesize()
 
     def to_steady_state(self) -> None:

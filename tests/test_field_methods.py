@@ -95,7 +95,7 @@ def test_attention_transfer_refuses_a_pair_of_two_families_before_work():
         AttentionDistiller(teacher, student, 20.0, 250.0)
 
 
-def test_attention_distiller_adds_beta_times_at_and_leaves_no_hook_on_the_teacher():
+def test_attention_distiller_adds_beta_times_at_and_closes_leaving_no_hook_on_the_teacher():
     torch.manual_seed(0)
     teacher = create_model("wrn16_2_tiny", 4, 8).eval().requires_grad_(False)
     student = create_model("wrn10_2_tiny", 4, 8)
@@ -104,6 +104,8 @@ def test_attention_distiller_adds_beta_times_at_and_leaves_no_hook_on_the_teache
     terms = distiller.terms(x)
     assert terms["at"].item() > 0
     torch.testing.assert_close(distiller(x), terms["kd"] + 250.0 * terms["at"])
+    assert not any(taps.on or taps.outputs for taps in distiller.taps)  # collected inside terms() only
+    distiller.close()
     assert all(not m._forward_hooks for m in teacher.modules())  # the cached teacher is shared by later cells
 
 

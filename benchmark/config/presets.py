@@ -204,7 +204,9 @@ register_preset(Preset(
 # Where the cuts sit (benchmark/README.md, "A grid that fits a GPU-day", says what each is known to cost): 30 rounds
 # instead of 200, 40 synthesis steps per batch instead of 200 (the cpu preset's budget curve: CMI flat from 4-12
 # steps, ADI and FRAMI still rising at 24-32), ADI 200 instead of 2000, batches of 128 instead of 256, 200 KD steps a
-# round instead of 400, FRAMI at the clip length (measured better at the cpu preset), 60 supervised epochs.
+# round instead of 400, FRAMI at the clip length (measured better at the cpu preset), 60 supervised epochs. Its
+# synthesis passes and KD losses are compiled (torch.compile, inductor: methods/inversion/compiled.py; the same math,
+# tests/test_compiled_steps.py), which has not yet run on a GPU: `--set data_free.compile=off` runs them eagerly.
 _GPU_FRAMI = {name: {"length_factor": 1.0} for name in _FRAMI_FAMILY}
 register_preset(replace(
     PRESETS.get("paper"),
@@ -212,6 +214,6 @@ register_preset(replace(
     summary="a GPU-day: the paper's datasets, pairs and front end at a cut budget (23 GPU-h for paper,cmi on one H100)",
     supervised={"epochs": 60, "batch_size": 64, "lr": 1e-3, "patience": 20},
     data_free={"rounds": 30, "synth_batch": 128, "iterations": 40, "kd_steps": 200, "pool_size": 30 * 128,
-               "eval_every": 5},
+               "eval_every": 5, "compile": "inductor"},
     per_method={"adi": {"iterations": 200}, **_GPU_FRAMI},
 ))

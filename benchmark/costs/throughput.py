@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from methods import METHODS, build_method
+from methods.inversion.compiled import compile_function
 from methods.inversion.hooks import frozen
 from methods.inversion.loop import DataFreeMethod, autocast, kd_step, make_optimizer, synthesis_layout
 from methods.inversion.pool import TensorPool
@@ -119,8 +120,10 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
         pool = method.make_transfer_set(synthesizer)
     student.train()
 
+    kd_loss = compile_function(distiller, cfg.compile)  # as the loop runs it
+
     def step():
-        kd_step(bench.ctx, cfg, pool, generator, distiller, opt)
+        kd_step(bench.ctx, cfg, pool, generator, kd_loss, opt)
 
     try:
         return bench.measure(name, "distill", f"{bench.teacher_arch}->{bench.student_arch}", cfg.kd_batch, step,

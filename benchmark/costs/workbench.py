@@ -99,8 +99,10 @@ def time_step(step: Callable[[], object], device: torch.device, warmup: int, rep
 
 
 def count_work(step: Callable[[], object]) -> WorkCount:
-    """FLOPs (matmuls and convolutions, forward and backward) and bytes moved by one call of `step`."""
-    with WorkCount() as counter:
+    """FLOPs (matmuls and convolutions, forward and backward) and bytes moved by one call of `step`, run eagerly:
+    a compiled step (methods/inversion/compiled.py) is counted by the eager operators it stands for, so its
+    roofline is the eager one and its fraction of it says what compiling gained."""
+    with torch._dynamo.config.patch(disable=True), WorkCount() as counter:
         step()
     return counter
 

@@ -48,17 +48,32 @@ def trunk_stages(model: nn.Module) -> list[nn.Module]:
     return stages()
 
 
-@contextmanager
-def stage_outputs(model: nn.Module):
-    """Inside the block, the outputs of `model`'s trunk stages in the last forward pass, in order. The hooks
-    live only inside the block: the teacher is shared by later cells (teacher cache), so none stays on it."""
-    outputs: list[torch.Tensor] = []
-    handles = [m.register_forward_hook(lambda module, inputs, output: outputs.append(output))
-               for m in trunk_stages(model)]
-    try:
-        yield outputs
-    finally:
-        for handle in handles:
+class StageTaps:
+    """Forward hooks on `model`'s trunk stages that collect each stage's output while `collecting()`. They are put
+    on once, for the distiller's life, rather than around each pass: a compiled pass (methods/inversion/
+    compiled.py) cannot add or remove hooks inside its graph. `remove()` takes them off again: the teacher is
+    shared by later cells (teacher cache), so none may stay on it."""
+
+    def __init__(self, model: nn.Module):
+        self.outputs: list[torch.Tensor] = []
+        self.on = False
+        self._handles = [m.register_forward_hook(self._hook) for m in trunk_stages(model)]
+
+    def _hook(self, module: nn.Module, inputs, output: torch.Tensor) -> None:
+        if self.on:
+            self.outputs.append(output)
+
+    @contextmanager
+    def collecting(self):
+        """Inside the block, the outputs of the trunk stages in the last forward pass, in order."""
+        self.outputs, self.on = [], True
+        try:
+            yield self.outputs
+        finally:  # the caller holds what was collected; the taps keep nothing alive past the block
+            self.outputs, self.on = [], False
+
+    def remove(self) -> None:
+        for handle in self._handles:
             handle.remove()
 
 
@@ -74,15 +89,20 @@ class AttentionDistiller(Distiller):
             raise ValueError(f"attention transfer pairs trunk stages in order, but the teacher has {t_count} and "
                              f"the student {s_count}; use a teacher and a student of one family (WRN with WRN, "
                              f"ResNet with ResNet), as ZSKT's reference requires (main.py l.73)")
+        self.taps = (StageTaps(teacher), StageTaps(student))
 
     def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        teacher, student = self.models
-        with torch.no_grad(), stage_outputs(teacher) as t_stages:
+        (teacher, student), (teacher_taps, student_taps) = self.models, self.taps
+        with torch.no_grad(), teacher_taps.collecting() as t_stages:
             t_logits = teacher(x)
-        with stage_outputs(student) as s_stages:
+        with student_taps.collecting() as s_stages:
             s_logits = student(x)
         return {"kd": kd_kl(s_logits, t_logits, self.temperature), "at": attention_transfer(s_stages, t_stages)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         terms = self.terms(x)
         return terms["kd"] + self.beta * terms["at"]
+
+    def close(self) -> None:
+        for taps in self.taps:
+            taps.remove()

@@ -127,7 +127,7 @@ class GenerativeSynthesizer(Synthesizer):
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
         self.bn = BatchNormStatistics(teacher, instance_means=False)
         self.discrepancy = DISCREPANCIES[cfg.discrepancy]
-        self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator)
+        self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator, compile=cfg.compile)
 
     def _teacher_pass(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Teacher logits, its features before the classifier (U) and, when its weight is on, the BN prior, as

@@ -77,7 +77,11 @@ class ChannelMoments(torch.autograd.Function):
 
 def recomputing() -> bool:
     """True while autograd's backward runs this code, i.e. a checkpointed block is being recomputed
-    (torch.utils.checkpoint tells the same way: the current graph task is set only inside a backward)."""
+    (torch.utils.checkpoint tells the same way: the current graph task is set only inside a backward). Never
+    inside a compiled pass, which is not block-checkpointed (methods/inversion/compiled.py), and whose tracer
+    cannot read the graph task."""
+    if torch.compiler.is_compiling():
+        return False
     return torch._C._current_graph_task_id() != -1
 
 

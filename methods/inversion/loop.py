@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from benchmark.core.training import DivergedError, EndOfBudget, PhaseStats, accu
 
 from ..base import CellContext, Method, MethodResult, SynthesizedSamples
 from .augment import ViewConfig, kd_view, place_in_canvas
+from .compiled import COMPILE_MODES, compile_function, compiling, fresh_cache, tuned_convolutions
 from .diagnostics import pool_diagnostics, teacher_view
 from .randomness import device_generator
 from .scene import silence_fill
@@ -73,11 +73,15 @@ class DataFreeConfig:
         "kd_weight_decay": NON_NEGATIVE, "temperature": POSITIVE, "pool_size": at_least(2),
         "eval_every": at_least(1), "length_factor": POSITIVE, "length_from": OneOf(("clips", "events")),
         "kd_canvas": OneOf(("off", "mean", "silence")),
-        "checkpointing": OneOf(("off", "blocks", "passes"))}
+        "checkpointing": OneOf(("off", "blocks", "passes")), "compile": OneOf(COMPILE_MODES)}
     # Activation checkpointing of synthesis steps (methods/inversion/memory.py): "off", "blocks" or "passes".
     # The same math (gradients equal, tests/test_memory_bound.py), so it is left out of the config hash
     # (`hashed: False`): a cell's identity does not depend on how its memory was bounded.
     checkpointing: str = field(default="passes", metadata={"hashed": False})
+    # torch.compile of the synthesis steps' model passes and of the KD loss (methods/inversion/compiled.py): "off"
+    # (eager) or "inductor". The same math within float rounding (tests/test_compiled_steps.py), so it is left out
+    # of the config hash, as checkpointing is.
+    compile: str = field(default="off", metadata={"hashed": False})
 
     @property
     def first_kd_round(self) -> int:
@@ -152,6 +156,9 @@ class Distiller(nn.Module, ABC):
     @abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
+    def close(self) -> None:
+        """Take off whatever the distiller put on the (shared, cached) teacher. Nothing by default."""
+
 
 class DataFreeMethod(Method):
     optimises_samples = True  # synthesis runs teacher forward+backward passes (the controls' does not)
@@ -180,6 +187,8 @@ class DataFreeMethod(Method):
         from .pool import TensorPool
 
         cfg: DataFreeConfig = self.config
+        if compiling(cfg.compile):
+            fresh_cache()
         teacher, _ = ctx.teacher()
         teacher.eval().requires_grad_(False)
         student = ctx.new_student()
@@ -195,14 +204,18 @@ class DataFreeMethod(Method):
         # pool indices and KD-time augmentation are drawn on the cell's device (the host generator on CPU)
         sampler = device_generator(torch.Generator().manual_seed(ctx.seed), ctx.device, ctx.seed)
         synth_stats, kd_stats = PhaseStats(), PhaseStats()
+        kd_loss = compile_function(distiller, cfg.compile)  # the distiller itself when not compiling
         try:
-            best_acc, best_state, end = self._loop(ctx, cfg, teacher, synthesizer, distiller, student, opt, sched,
-                                                   pool, intended, sampler, synth_stats, kd_stats)
+            with tuned_convolutions(cfg.compile, ctx.device, torch.are_deterministic_algorithms_enabled()) as tuned:
+                best_acc, best_state, end = self._loop(ctx, cfg, teacher, synthesizer, kd_loss, student, opt, sched,
+                                                       pool, intended, sampler, synth_stats, kd_stats)
         finally:
             synthesizer.close()
+            distiller.close()
         student.load_state_dict(best_state)
         result = self._result(student, best_acc, synthesizer, pool, frames, synth_stats, kd_stats)
         result.end_of_budget = end
+        result.extras["compiled"] = {"mode": cfg.compile, "cudnn_benchmark": tuned}
         result.extras["diagnostics"] = pool_diagnostics(
             teacher, pool.all(), intended.all() if len(intended) == len(pool) else None, ctx.data.train,
             ctx.data.num_classes, cfg.synth_batch, ctx.device, ctx.seed, student=student)

@@ -28,6 +28,8 @@ from torch import nn
 
 from models.checkpointing import checkpointed_blocks
 
+from .compiled import CompiledPasses
+
 CHECKPOINTING_LEVELS = ("off", "blocks", "passes")
 
 
@@ -41,15 +43,18 @@ class StepMemory:
     """The checkpointing of one synthesizer: `during_synthesis()` around its steps, `run(fn, x)` for each
     model pass inside a step (fn returns a tensor or a tuple of tensors) and `backward(loss)` for the step."""
 
-    def __init__(self, level: str, models: tuple[nn.Module, ...], generator: nn.Module | None = None):
+    def __init__(self, level: str, models: tuple[nn.Module, ...], generator: nn.Module | None = None,
+                 compile: str = "off"):
         self.level = check_level(level)
         self.models, self.generator = models, generator
+        self.compiled = CompiledPasses(compile)  # passes run compiled (methods/inversion/compiled.py) or as given
         self._passes: list[tuple[Callable, tuple, tuple[torch.Tensor, ...]]] = []
 
     @contextmanager
     def during_synthesis(self):
         with ExitStack() as stack:
-            if self.level != "off":
+            # compiled passes are never block-checkpointed (compiled.py says why); "passes" still applies
+            if self.level != "off" and self.compiled.mode == "off":
                 stack.enter_context(checkpointed_blocks(*self.models))
                 if self.generator is not None:
                     stack.enter_context(_generator_checkpointed(self.generator))
@@ -57,6 +62,7 @@ class StepMemory:
 
     def run(self, fn: Callable[..., object], *args: torch.Tensor):
         """fn(*args); under "passes" (with gradients on) run without recording, outputs as leaves."""
+        fn = self.compiled(fn)
         if self.level != "passes" or not torch.is_grad_enabled():
             return fn(*args)
         with torch.no_grad():

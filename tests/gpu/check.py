@@ -14,8 +14,10 @@ It runs, in order, each step's output kept under OUT:
 4. determinism: one FRAMI cell twice with --deterministic; its predictions must be equal;
 5. calibrate: `plan --calibrate` on the GPU for the sweep's WRN cells of ADI, CMI, FRAMI and kd-noise, whose
    predicted seconds the report holds against the sweep's recorded ones;
-6. packed: ADI and kd-noise, 2 seeds, with --cells-per-gpu 1 and then 2: the report gives cells per hour of each.
-Steps 5 and 6 were added after the first run and have not run yet; they add an estimated 3 minutes.
+6. packed: ADI and kd-noise, 2 seeds, with --cells-per-gpu 1 and then 2: the report gives cells per hour of each;
+7. throughput-compiled: step 2 with the passes and KD losses compiled (data_free.compile=inductor): the report
+   gives each step's ms and fraction of its roofline eager and compiled.
+Steps 5 to 7 were added after the first run and have not run yet; they add an estimated 4-5 minutes.
 """
 from __future__ import annotations
 
@@ -42,9 +44,10 @@ def commands(out: Path) -> list[tuple[str, list[str]]]:
     py = [sys.executable]
     return [
         ("memory", py + [str(Path(__file__).with_name("memory_check.py")), "--out", str(out / "memory")]),
-        ("throughput", py + ["-m", "benchmark", "throughput", "--preset", "paper", "--dataset", "synth",
-                             "--pair", "wrn40_2:wrn16_2", "--methods", "adi,cmi,frami", *SYNTH_5S,
-                             "--out", str(out / "throughput")]),
+        *[(f"throughput{suffix}", py + ["-m", "benchmark", "throughput", "--preset", "paper", "--dataset", "synth",
+                                        "--pair", "wrn40_2:wrn16_2", "--methods", "adi,cmi,frami", *SYNTH_5S,
+                                        "--set", f"data_free.compile={mode}", "--out", str(out / f"throughput{suffix}")])
+          for suffix, mode in (("", "off"), ("-compiled", "inductor"))],
         ("sweep", py + ["-m", "benchmark", "run", "--preset", "paper", "--datasets", "synth", "--methods", "all",
                         "--seeds", "1", *SYNTH_5S, *SHORT, "--out", str(out / "sweep")]),
         *[(f"determinism-{i}", py + ["-m", "benchmark", "run", "--preset", "paper", "--datasets", "synth",
@@ -73,6 +76,23 @@ def calibration_lines(out: Path) -> list[str]:
                          f"({cell['predicted_from']}), recorded {record['wall_seconds']:.1f} s, ratio "
                          f"{cell['predicted_seconds'] / record['wall_seconds']:.2f}")
     return ["- calibrated plan against the sweep's cells:", *lines]
+
+
+def compiled_lines(out: Path) -> list[str]:
+    """Each synthesis and KD step eager against compiled: ms per step and the fraction of its roofline."""
+    def rows(folder: str) -> dict:
+        measured = json.loads((out / folder / "throughput.json").read_text())["measurements"]
+        return {(m["method"], m["phase"]): m for m in measured if m["phase"] in ("synthesis", "distill")}
+
+    eager, compiled = rows("throughput"), rows("throughput-compiled")
+    lines = []
+    for key, e in eager.items():
+        c = compiled.get(key)
+        if c:
+            e_ms, c_ms = e["ms_per_step_median"], c["ms_per_step_median"]
+            lines.append(f"  - {key[0]} {key[1]}: {e_ms:.1f} -> {c_ms:.1f} ms a step ({e_ms / c_ms:.2f}x), "
+                         f"roofline {e.get('fraction_of_roofline')} -> {c.get('fraction_of_roofline')}")
+    return ["- eager -> compiled steps (paper preset, WRN-40-2, bf16 autocast):", *lines]
 
 
 def packed_lines(out: Path, seconds: dict[str, float]) -> list[str]:
@@ -119,6 +139,8 @@ def main() -> int:
         lines.append(f"- determinism: predictions equal across two runs: {same_predictions(args.out)}")
     if (args.out / "plan.json").exists() and (args.out / "sweep" / "runs.jsonl").exists():
         lines += calibration_lines(args.out)
+    if all((args.out / folder / "throughput.json").exists() for folder in ("throughput", "throughput-compiled")):
+        lines += compiled_lines(args.out)
     if all(f"packed-{n}" in seconds for n in (1, 2)):
         lines += packed_lines(args.out, seconds)
     (args.out / "report.md").write_text("\n".join(lines) + "\n")

@@ -1,20 +1,18 @@
-"""Would torch.compile bring a CPU synthesis step nearer its input-grad ceiling? (not a test)
+"""What compiling a cell's steps (DataFreeConfig.compile) gives on this device, through the harness's own path (not a
+test).
 
-The cpu preset's synthesis steps reach about half to three quarters of the teacher's bare forward+input-backward
-efficiency; what is left is many small elementwise ops (BN-prior moments and their backward, ReLUs, Adam) and
-Python around them, which is what an inductor graph would fuse. This builds one method's synthesizer as
-`throughput` does (cpu preset, steady state, the loop's synthesis layout) and times a synthesis step eager and
-with the teacher's and the student's forward compiled (inductor, the CPU C++ backend), in one process, eager first.
-Wall time, median and min of the timed steps after warm-up; the first step's seconds (the compile) apart.
-Beside each, the step's share of the input-grad ceiling as `throughput` defines it (achieved FLOP/s of the step
-over that of the teacher's bare forward+input-backward, FLOPs counted once, eager), and the ceiling itself timed
-eager and compiled, since compiling lifts the ceiling's own passes too.
+For each method: its synthesis step and its KD step measured as `benchmark throughput` measures them (the cells'
+code, steady state, warm-up then timed calls; FLOPs and bytes counted eagerly, so eager and compiled are held against
+the same roofline), once eager and once with `data_free.compile=inductor`, in one process, eager first. Printed per
+step: median ms, fraction of the roofline, and the measurement's wall seconds; the compiled one's extra wall seconds
+are about what compiling costs a cell once (its warm-up calls compile; the same calls eager take a step's time each).
 
-    python tests/measurements/measure_compiled_synthesis.py [--methods adi,cmi,frami] [--steps 15] [--threads 2]
+    python tests/measurements/measure_compiled_synthesis.py [--preset cpu] [--methods adi,cmi,frami] [--repeats 10]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -23,100 +21,51 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from benchmark.config.customize import collect_changes, customized  # noqa: E402
 from benchmark.config.presets import PRESETS  # noqa: E402
-from benchmark.costs.throughput import data_free_method, steady_synthesizer  # noqa: E402
-from benchmark.costs.workbench import Workbench, count_flops, time_step  # noqa: E402
-from methods.inversion import hooks  # noqa: E402
-from methods.inversion.loop import synthesis_layout  # noqa: E402
+from benchmark.costs.throughput import measure_distill_step, measure_synthesis_step  # noqa: E402
+from benchmark.costs.workbench import Workbench  # noqa: E402
+from benchmark.execution.environment import cpu_model, git_commit  # noqa: E402
+from methods.inversion.compiled import fresh_cache  # noqa: E402
 
-
-def compile_forwards(*models: torch.nn.Module, reset: bool = True) -> None:
-    """Compile each model's forward and forward_hidden in place: the modules stay the same objects (hooks,
-    the synthesizer's references), only what their calls run changes. Dynamo's caches are reset first: it
-    compiles a code object for at most `cache_size_limit` guard sets and silently runs eager beyond that, which
-    a second method's new model instances would otherwise reach."""
-    if reset:
-        torch._dynamo.reset()
-    for model in models:
-        for name in ("forward", "forward_hidden"):
-            if hasattr(model, name):
-                setattr(model, name, torch.compile(getattr(model, name)))
-
-
-def timed(step, warmup: int, steps: int) -> tuple[float, float, float]:
-    """Seconds of the first call (where compiling happens), then median and min ms of the timed calls after
-    the rest of the warm-up (`time_step`, as `throughput` times)."""
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    timing = time_step(step, torch.device("cpu"), max(0, warmup - 1), steps)
-    return first, timing.median_ms, timing.min_ms
-
-
-def time_ceiling(bench: Workbench, name: str, compiled: bool, warmup: int, steps: int) -> dict:
-    """The input-grad row of `throughput`: the teacher's forward and backward to its input, frozen, no hooks."""
-    method = data_free_method(name, bench)
-    teacher, _ = bench.synthesis_models()
-    teacher.eval().requires_grad_(False)
-    if compiled:
-        compile_forwards(teacher)
-    x = torch.randn(method.config.synth_batch, 1, bench.data.n_mels, method.synthesized_frames(bench.ctx),
-                    requires_grad=True)
-
-    def step():
-        x.grad = None
-        teacher(x).float().logsumexp(dim=1).sum().backward()
-
-    flops = count_flops(step)
-    warm, median, fastest = timed(step, warmup, steps)
-    return {"method": "input-grad", "mode": "compiled" if compiled else "eager", "first_step_s": round(warm, 1),
-            "median_ms": round(median, 1), "min_ms": round(fastest, 1), "gflop": round(flops / 1e9, 3),
-            "gflops_per_s": round(flops / median / 1e6, 1)}
-
-
-def time_synthesis(bench: Workbench, name: str, compiled: bool, warmup: int, steps: int) -> dict:
-    method = data_free_method(name, bench, iterations=1)
-    assert method.config.checkpointing == "off", "the probe assumes no activation checkpointing"
-    teacher, student = bench.synthesis_models()
-    if compiled:
-        compile_forwards(teacher, student)
-    synthesizer = steady_synthesizer(method, bench, teacher, student, method.synthesized_frames(bench.ctx))
-    if compiled:  # the synthesizer's own networks (CMI's and FRAMI's generator and contrastive head)
-        compile_forwards(*(getattr(synthesizer, name) for name in ("generator", "head")
-                           if isinstance(getattr(synthesizer, name, None), torch.nn.Module)), reset=False)
-    try:
-        with synthesis_layout(student, bench.device):
-            flops = count_flops(synthesizer.synthesize) if not compiled else None
-            warm, median, fastest = timed(synthesizer.synthesize, warmup, steps)
-    finally:
-        synthesizer.close()
-    return {"method": name, "mode": "compiled" if compiled else "eager", "first_step_s": round(warm, 1),
-            "median_ms": round(median, 1), "min_ms": round(fastest, 1), "gflop": flops and round(flops / 1e9, 3)}
+PHASES = {"synthesis": measure_synthesis_step, "distill": measure_distill_step}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cpu")
     parser.add_argument("--methods", default="adi,cmi,frami")
-    parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls (compiling happens in the first)")
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    # The BN hook asks autograd whether a checkpointed block is being recomputed, a call dynamo cannot trace (a
-    # graph break at every BatchNorm layer); the cpu preset checkpoints nothing (asserted per method), so every
-    # row, eager and compiled, runs with the answer fixed to no.
-    hooks.recomputing = lambda: False
-    bench = Workbench(PRESETS.get("cpu"))
-    show = lambda row: print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)  # noqa: E731
+    rows = []
+    for mode in ("off", "inductor"):
+        preset = customized(PRESETS.get(args.preset), collect_changes(None, [f"data_free.compile={mode}"]))
+        bench = Workbench(preset, warmup=args.warmup, repeats=args.repeats)
+        for name in args.methods.split(","):
+            for phase, measure in PHASES.items():
+                fresh_cache()  # as a cell starts
+                start = time.perf_counter()
+                m = measure(name, bench)
+                row = {"method": name, "phase": phase, "compile": mode, "median_ms": round(m.ms_per_step_median, 1),
+                       "min_ms": round(m.ms_per_step_min, 1), "fraction_of_roofline": round(m.fraction_of_roofline, 4),
+                       "bound": m.bound, "measurement_wall_s": round(time.perf_counter() - start, 1)}
+                rows.append(row)
+                print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     for name in args.methods.split(","):
-        ceiling = time_ceiling(bench, name, False, args.warmup, args.steps)
-        show(ceiling)
-        eager = time_synthesis(bench, name, False, args.warmup, args.steps)
-        for row in (eager, time_synthesis(bench, name, True, args.warmup, args.steps)):
-            row["share_of_eager_ceiling_pct"] = round(100 * eager["gflop"] * 1e3 / row["median_ms"]
-                                                      / ceiling["gflops_per_s"], 1)
-            show(row)
-        show(time_ceiling(bench, name, True, args.warmup, args.steps))
+        for phase in PHASES:
+            eager, compiled = (next(r for r in rows if (r["method"], r["phase"], r["compile"]) == (name, phase, mode))
+                               for mode in ("off", "inductor"))
+            print(f"{name} {phase}: {eager['median_ms']} -> {compiled['median_ms']} ms "
+                  f"({eager['median_ms'] / compiled['median_ms']:.2f}x), roofline {eager['fraction_of_roofline']:.1%} "
+                  f"-> {compiled['fraction_of_roofline']:.1%}, compile about "
+                  f"{compiled['measurement_wall_s'] - eager['measurement_wall_s']:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps({"command": "python " + " ".join(sys.argv), "git_commit": git_commit(),
+                                         "machine": cpu_model(), "threads": args.threads, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
