@@ -79,7 +79,8 @@ class DataFreeConfig:
     # (`hashed: False`): a cell's identity does not depend on how its memory was bounded.
     checkpointing: str = field(default="passes", metadata={"hashed": False})
     # torch.compile of the synthesis steps' model passes and of the KD loss (methods/inversion/compiled.py): "off"
-    # (eager) or "inductor". The same math within float rounding (tests/test_compiled_steps.py), so it is left out
+    # (eager), "inductor", or "aot_eager" (traced the same way, run by eager kernels: a quick check that a new
+    # method's passes trace). The same math within float rounding (tests/test_compiled_steps.py), so it is left out
     # of the config hash, as checkpointing is.
     compile: str = field(default="off", metadata={"hashed": False})
 
