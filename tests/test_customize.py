@@ -77,6 +77,20 @@ def test_changes_enter_the_config_hash_and_no_changes_leave_it_alone():
     assert config_hash(changed) != config_hash(plain)
 
 
+@pytest.mark.parametrize("changes", [{"data_free": {"compile": "inductor"}}, {"frami": {"checkpointing": "passes"}},
+                                     {"data_free": {"compile": "aot_eager", "checkpointing": "blocks"}}])
+def test_changes_to_fields_the_hash_leaves_out_name_the_same_cell(changes):
+    """Compiling or bounding memory is the same math: the cell is the one the preset names (and the one a preset that
+    sets these itself names), so its records resume and pair with the eager ones."""
+    cell = Cell("synth", "wrn16_2_tiny", "wrn10_2_tiny", "frami", 0)
+    plain = cell_config(cell, CPU)
+    changed = customized(CPU, changes)
+    assert changed.overrides == changes  # still recorded as changes, only not hashed
+    assert cell_config(cell, changed) == plain
+    mixed = cell_config(cell, customized(CPU, {"data_free": {"compile": "inductor", "iterations": 3}}))
+    assert mixed["overrides"] == {"data_free": {"iterations": 3}} and config_hash(mixed) != config_hash(plain)
+
+
 def test_cli_errors_name_the_bad_key(capsys):
     assert main(["run", "--preset", "micro", "--set", "adi.input_lrr=1"]) == 2
     assert "closest valid key: 'input_lr'" in capsys.readouterr().err
