@@ -10,8 +10,8 @@ they are a few small kernels on one tensor (Adam on the inputs) or cheap glue.
 Why these seams: a pass is a pure function of its inputs (its hooks' statistics are outputs, so StepMemory can
 split a step's backward at it), every method's synthesis makes its passes through the one function, and the
 passes are where a step's FLOPs and bytes are. In eager mode every BatchNorm, ReLU and statistics tap reads and
-writes the whole activation again; compiled, inductor fuses the tap's two reductions and the elementwise ops
-around each convolution (the roofline's byte count in benchmark/planning/memory.py is the eager one, so a
+writes the whole activation again; compiled, inductor can fuse the tap's reductions and the elementwise ops
+around each convolution into fewer passes over memory (the roofline's byte count in benchmark/planning/memory.py is the eager one, so a
 compiled step can pass 100% of it).
 
 Rules the harness keeps:
@@ -27,8 +27,9 @@ Rules the harness keeps:
 - Block checkpointing (models/checkpointing.py) is off inside compiled passes: its recomputation runs Python hooks
   in backward, which a compiled graph does not; AOTAutograd's partitioner chooses what a compiled pass saves, and
   "passes" still bounds a step to one pass's activations at a time.
-- CPU presets stay eager (as measured: tests/measurements/measure_compiled_steps.py, results/README.md); the GPU
-  presets compile.
+- The CPU presets stay eager, as measured (tests/measurements/measure_compiled_synthesis.py; results/README.md,
+  "Compiled steps on the CPU": 1.2-1.4x faster steps, but a cpu-preset cell has too few of them to repay its
+  compiling); the `gpu` preset compiles; `paper` keeps the reference's eager steps unless asked.
 """
 from __future__ import annotations
 
