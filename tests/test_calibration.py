@@ -128,3 +128,13 @@ def test_the_gpu_presets_grid_is_priced_at_a_gpu_day_or_less(tmp_path, monkeypat
     assert "scaled by FLOPs and bytes to H100 SXM (an estimate, not a calibration)" in line
     hours = float(line.split(": ")[1].split(" h")[0])
     assert hours <= 24.0
+
+
+def test_a_compiled_cell_is_timed_apart_from_the_eager_one():
+    """Compiling keeps a cell's identity (the same math) but not its step times: a calibration keeps them apart."""
+    from benchmark.config.customize import customized
+    preset = PRESETS.get("cpu")
+    compiled = customized(preset, {"data_free": {"compile": "inductor"}})
+    cell = ("synth", "wrn16_2_tiny", "wrn10_2_tiny", "frami")
+    assert cell_key(compiled, *cell) != cell_key(preset, *cell)
+    assert cell_key(customized(preset, {}), *cell) == cell_key(preset, *cell)

@@ -57,8 +57,12 @@ def code_key(root: Path = ROOT) -> str:
 
 
 def cell_key(preset: Preset, dataset: str, teacher: str, student: str, method: str) -> str:
-    """Everything that sets a cell's steps (method config, data, front end, models): its config hash at seed 0."""
-    return f"{dataset}|{teacher}:{student}|{method}|{config_hash(cell_config(Cell(dataset, teacher, student, method, 0), preset))}"
+    """Everything that sets a cell's steps: its identity at seed 0 (method config, data, front end, models) and how
+    its steps run, which the identity leaves out because the math is the same (`checkpointing`, `compile`) but
+    which changes a step's time."""
+    identity = cell_config(Cell(dataset, teacher, student, method, 0), preset)
+    how = asdict(method_config(method, preset))  # every field, the unhashed ones included
+    return f"{dataset}|{teacher}:{student}|{method}|{config_hash({**identity, 'method_settings': how})}"
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,11 @@ class CellPrice:
         return sum(self.phases.values())
 
 
+def supervised_steps(config, times: CellTimes) -> int:
+    """Training steps of a supervised run at its full budget of epochs."""
+    return config.epochs * math.ceil(times.train_clips / config.batch_size)
+
+
 def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method: str, times: CellTimes) -> CellPrice:
     config = method_config(method, preset)
     s = times.step_seconds
@@ -185,7 +194,7 @@ def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method:
                           "validation": passes, "evaluate": tests}, times.source)
     if issubclass(cls, TeacherMethod):  # the sweep's teacher phase trained it: the cell loads it and scores it
         return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, times.source)
-    steps = config.epochs * math.ceil(times.train_clips / config.batch_size)
+    steps = supervised_steps(config, times)
     return CellPrice({"distill" if issubclass(cls, KnowledgeDistillation) else "train": steps * s["train"],
                       "validation": config.epochs * times.val_clips * s["evaluate"], "evaluate": tests},
                      times.source)
@@ -194,8 +203,7 @@ def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method:
 def price_teacher(preset: Preset, times: CellTimes) -> float:
     """Training one teacher (the sweep's teacher phase), at its full budget of epochs."""
     config = method_config(teacher_method(), preset)
-    steps = config.epochs * math.ceil(times.train_clips / config.batch_size)
-    return steps * times.teacher_step_seconds + config.epochs * times.val_clips * times.teacher_evaluate_seconds
+    return supervised_steps(config, times) * times.teacher_step_seconds + config.epochs * times.val_clips * times.teacher_evaluate_seconds
 
 
 def price_data(times: CellTimes) -> float:
