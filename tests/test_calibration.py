@@ -10,8 +10,8 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.config.presets import PRESETS
-from benchmark.costs.calibration import (Calibration, CellTimes, actual_phases, cell_key, code_key, price_cell,
-                                         price_data, price_sweep, price_teacher)
+from benchmark.costs.calibration import (Calibration, CellTimes, actual_phases, calibrate, cell_key, code_key,
+                                         price_cell, price_data, price_sweep, price_teacher, timed_in_passes)
 from benchmark.store.record_schema import RunRecord
 from methods import method_config
 
@@ -73,6 +73,24 @@ def test_calibrations_are_stored_by_device_threads_and_code(tmp_path, monkeypatc
     assert len(code_key()) == 16
 
 
+def test_passes_visit_every_step_kind_in_turn_and_price_each_by_its_mean():
+    calls, speeds = [], iter([1.0, 2.0, 1.0, 1.5, 3.0, 1.5])  # the machine slows in the second pass
+    timers = {kind: (lambda kind=kind: calls.append(kind) or next(speeds)) for kind in ("synthesis", "distill")}
+    means, spread = timed_in_passes(timers, 3)
+    # interleaved: a slow stretch of the machine's time lands on every kind, not on whichever was timed then
+    assert calls == ["synthesis", "distill"] * 3
+    assert means == pytest.approx({"synthesis": (1.0 + 1.0 + 3.0) / 3, "distill": (2.0 + 1.5 + 1.5) / 3})
+    assert spread == pytest.approx({"synthesis": (3.0 - 1.0) / means["synthesis"], "distill": 0.5 / means["distill"]})
+    with pytest.raises(ValueError, match="at least one pass"):
+        calibrate(CPU, ["synth"], [(T, S)], ["adi"], None, Calibration("cpu:test", 2, "code"), passes=0)
+
+
+def test_a_price_carries_the_largest_spread_of_the_steps_it_multiplies():
+    times = CellTimes(TIMES.step_seconds, 560, 120, 120, 0.3, 0.02, passes=3, spread={"synthesis": 0.12, "distill": 0.3})
+    assert price_cell(CPU, "synth", T, S, "frami", times).spread == pytest.approx(0.3)
+    assert price_cell(CPU, "synth", T, S, "frami", TIMES).spread == 0.0  # one pass: no spread measured
+
+
 def test_actual_phases_read_the_records_and_put_the_rest_of_a_cell_under_validation():
     record = RunRecord.from_dict({
         "dataset": "synth", "teacher": T, "student": S, "pair": f"{T}:{S}", "method": "adi", "seed": 0,
@@ -91,6 +109,7 @@ def test_plan_calibrate_prices_every_cell_from_measured_steps(tmp_path, monkeypa
                  "--json", str(out)]) == 0
     cells = {c["method"]: c for c in json.loads(out.read_text())}
     assert {c["predicted_from"] for c in cells.values()} == {"calibration"}
+    assert all(c["calibration_spread"] >= 0 for c in cells.values())  # how far the machine moved between passes
     assert all(c["predicted_seconds"] > 0 for c in cells.values())
     assert "predicted from steps measured on cpu:" in capsys.readouterr().out
     # stored: a second plan prices from it without measuring

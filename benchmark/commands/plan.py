@@ -39,8 +39,9 @@ def add_parser(sub) -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the cells as a JSON list to this file")
     g = p.add_argument_group("priced from measured steps")
     g.add_argument("--calibrate", action="store_true",
-                   help="time one steady-state step of each kind the grid holds on --device (through the cells' own "
-                        "code, at their batch and length; stored and reused), then price every cell from them")
+                   help="time the steady-state steps of each kind the grid holds on --device (through the cells' "
+                        "own code, at their batch and length, in passes that visit every kind in turn; stored and "
+                        "reused), then price every cell from their means")
     g.add_argument("--device", default="auto", help="the device a calibration times and prices: auto, cpu or cuda")
     g.add_argument("--data-root", type=Path, default=None, help="folder holding the real datasets (calibration)")
     g.add_argument("--reference", nargs="?", type=Path, const=REFERENCE, default=None, metavar="THROUGHPUT.json",
@@ -96,7 +97,7 @@ def _prediction(priced: SweepPrice, cell, device: Device) -> dict:
     price = priced.cells.get((cell.dataset, cell.pair, cell.method))
     if price is not None:
         return {"predicted_seconds": price.seconds, "predicted_from": price.predicted_from,
-                "predicted_phases": price.phases}
+                "predicted_phases": price.phases, "calibration_spread": price.spread}
     return {"predicted_seconds": cell.hours_per_cell * 3600, "predicted_from": "flop-bound"}
 
 
@@ -110,7 +111,10 @@ def price_line(priced: SweepPrice, calibration: Calibration, reference=None) -> 
                       f"steps measured on {calibration.device} ({calibration.threads} threads)" for s in sources)
     phases = ", ".join(f"{name} {duration(seconds)}" for name, seconds in sorted(priced.phases.items()))
     missing = f"; {len(priced.uncalibrated)} cell kind(s) not priced" if priced.uncalibrated else ""
-    return f"predicted from {where}: {duration(priced.seconds)} ({phases}){missing}"
+    spread = max(price.spread for price in priced.cells.values())
+    moved = (f"; the device's speed moved up to {100 * spread:.0f}% between the calibration's passes over its "
+             "steps, so no price is closer than that" if spread > 0 else "")
+    return f"predicted from {where}: {duration(priced.seconds)} ({phases}){missing}{moved}"
 
 
 def duration(seconds: float) -> str:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -41,7 +43,7 @@ from .throughput import (measure_distill_step, measure_evaluate, measure_feature
                          measure_train_step)
 from .workbench import Workbench
 
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2  # 2: means over interleaved passes (1: one block's median)
 CODE_FOLDERS = ("methods", "models", "benchmark/core")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +78,8 @@ class CellTimes:
     teacher_step_seconds: float | None = None  # the teacher's training step (priced once per teacher)
     teacher_evaluate_seconds: float | None = None  # per clip
     source: str = "calibration"  # where the times come from: measured here, or scaled from a reference run
+    passes: int = 1  # interleaved passes the times are means over
+    spread: dict[str, float] = field(default_factory=dict)  # per step: (slowest - fastest pass) / mean
 
 
 @dataclass
@@ -118,16 +122,58 @@ def this_device(device: torch.device, threads: int | None = None) -> tuple[str, 
     return device_model(device), threads or torch.get_num_threads()
 
 
-# A cell repeats its steps hundreds of times: a step's time is its steady state, which the first few calls overstate
-# on the CPU (kd-noise's KD step at the cpu preset: median 148 ms after 2 warm-up calls, 107 ms after 10; its cells
-# recorded 98-112 ms a step).
-CALIBRATION_WARMUP, CALIBRATION_REPEATS = 10, 20
+# A cell repeats its steps hundreds of times, so a step's price is the mean of its steady-state calls (a mean, not a
+# median: the sum of a cell's steps is its count times their mean, and steps whose work varies, such as CMI's and
+# FRAMI's random crops, are skewed). A shared 2-core VM's speed drifts by tens of percent over minutes (kd-noise's KD
+# step at the cpu preset: 98-112 ms a step in one quick start's cells, 108-143 ms in calibrations an hour apart), so
+# one block of calls per step kind priced some kinds in a slow minute and others in a fast one: the same KD step
+# came out at 98 to 141 ms for the seven data-free methods of one calibration. The calls are therefore taken in
+# passes, each pass visiting every step kind once, so every kind samples the same stretch of the machine's time.
+CALIBRATION_PASSES, CALIBRATION_WARMUP, CALIBRATION_REPEATS = 3, 5, 8  # per pass: warm-up calls, timed calls
+
+
+def step_timers(bench: Workbench, methods) -> dict[tuple[str, str], Callable[[], float]]:
+    """Per (method or "-", what), a function that times that step once (warm-up, then timed calls) and returns its
+    mean seconds: a step for synthesis, distill and train, a clip for evaluate and features. `teacher` prices the
+    teacher's training step and `teacher-evaluate` its forward of a clip."""
+    def per_step(measure) -> Callable[[], float]:
+        return lambda: measure().ms_per_step_mean / 1000
+
+    def per_clip(measure) -> Callable[[], float]:
+        return lambda: (m := measure()).ms_per_step_mean / m.batch / 1000
+
+    timers = {("-", "evaluate"): per_clip(lambda: measure_evaluate(bench, bench.student_arch)),
+              ("-", "features"): per_clip(lambda: measure_features(bench)),
+              ("-", "teacher-evaluate"): per_clip(lambda: measure_evaluate(bench, bench.teacher_arch)),
+              ("-", "teacher"): per_step(lambda: measure_train_step(teacher_method(), bench))}
+    for method in methods:
+        cls = METHODS.get(method).method_cls
+        if issubclass(cls, DataFreeMethod):
+            timers[method, "synthesis"] = per_step(lambda m=method: measure_synthesis_step(m, bench))
+            timers[method, "distill"] = per_step(lambda m=method: measure_distill_step(m, bench))
+        elif not issubclass(cls, TeacherMethod):  # the teacher's cell is priced by the teacher's own step
+            timers[method, "train"] = per_step(lambda m=method: measure_train_step(m, bench))
+    return timers
+
+
+def timed_in_passes(timers: dict, passes: int) -> tuple[dict, dict]:
+    """Run every timer once per pass, pass after pass; returns (each timer's mean over its passes, its spread:
+    (slowest - fastest pass) / mean, how much the machine moved under it)."""
+    samples: dict = {key: [] for key in timers}
+    for _ in range(passes):
+        for key, timer in timers.items():
+            samples[key].append(timer())
+    means = {key: statistics.fmean(values) for key, values in samples.items()}
+    spread = {key: (max(values) - min(values)) / means[key] if means[key] else 0.0 for key, values in samples.items()}
+    return means, spread
 
 
 def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, calibration: Calibration,
               data_root: Path | None = None, warmup: int = CALIBRATION_WARMUP,
-              repeats: int = CALIBRATION_REPEATS) -> Calibration:
+              repeats: int = CALIBRATION_REPEATS, passes: int = CALIBRATION_PASSES) -> Calibration:
     """Time the steps of every (dataset, pair, method) the calibration does not hold yet; returns it, filled."""
+    if passes < 1:
+        raise ValueError(f"a calibration needs at least one pass over its steps, got passes={passes}")
     for dataset in datasets:
         for teacher, student in pairs:
             missing = [m for m in methods if cell_key(preset, dataset, teacher, student, m) not in calibration.cells]
@@ -135,24 +181,21 @@ def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, ca
                 continue
             bench = Workbench(preset, dataset, f"{teacher}:{student}", device, warmup, repeats, data_root=data_root,
                               trained_teacher=False, count_work=False)
-            shared = {"evaluate": measure_evaluate(bench, student).ms_per_sample / 1000,
-                      "features": measure_features(bench).ms_per_sample / 1000}
-            teacher_eval = measure_evaluate(bench, teacher).ms_per_sample / 1000
-            teacher_step = measure_train_step(teacher_method(), bench).ms_per_step_median / 1000
+            seconds, spread = timed_in_passes(step_timers(bench, missing), passes)
             sizes = dict(train_clips=len(bench.data.train), val_clips=len(bench.data.val),
                          test_clips=len(bench.data.test))
+            teacher_step, teacher_eval = seconds["-", "teacher"], seconds["-", "teacher-evaluate"]
             for method in missing:
-                seconds = dict(shared)
-                cls = METHODS.get(method).method_cls
-                if issubclass(cls, DataFreeMethod):
-                    seconds["synthesis"] = measure_synthesis_step(method, bench).ms_per_step_median / 1000
-                    seconds["distill"] = measure_distill_step(method, bench).ms_per_step_median / 1000
-                elif issubclass(cls, TeacherMethod):
-                    seconds["train"], seconds["evaluate"] = teacher_step, teacher_eval
+                own = {what: value for (name, what), value in seconds.items() if name in ("-", method)}
+                steps = {"evaluate": own["evaluate"], "features": own["features"]}
+                if issubclass(METHODS.get(method).method_cls, TeacherMethod):
+                    steps.update(train=teacher_step, evaluate=teacher_eval)
                 else:
-                    seconds["train"] = measure_train_step(method, bench).ms_per_step_median / 1000
+                    steps.update({k: own[k] for k in ("synthesis", "distill", "train") if k in own})
+                moved = {what: round(value, 3) for (name, what), value in spread.items() if name in ("-", method)}
                 calibration.cells[cell_key(preset, dataset, teacher, student, method)] = CellTimes(
-                    seconds, teacher_step_seconds=teacher_step, teacher_evaluate_seconds=teacher_eval, **sizes)
+                    steps, teacher_step_seconds=teacher_step, teacher_evaluate_seconds=teacher_eval,
+                    passes=passes, spread=moved, **sizes)
     return calibration
 
 
@@ -166,6 +209,7 @@ class CellPrice:
 
     phases: dict[str, float]
     predicted_from: str  # "calibration" or "flop-bound"
+    spread: float = 0.0  # the largest (slowest - fastest pass) / mean of its steps: how far the machine moved
 
     @property
     def seconds(self) -> float:
@@ -191,13 +235,17 @@ def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method:
                   + pool * (4 * teacher_clip + s["evaluate"]))  # the pool diagnostics
         return CellPrice({"synthesis": config.rounds * config.iterations * s["synthesis"],
                           "distill": config.kd_rounds * config.kd_steps * s["distill"],
-                          "validation": passes, "evaluate": tests}, times.source)
+                          "validation": passes, "evaluate": tests}, times.source, largest_spread(times))
     if issubclass(cls, TeacherMethod):  # the sweep's teacher phase trained it: the cell loads it and scores it
-        return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, times.source)
+        return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, times.source, largest_spread(times))
     steps = supervised_steps(config, times)
     return CellPrice({"distill" if issubclass(cls, KnowledgeDistillation) else "train": steps * s["train"],
                       "validation": config.epochs * times.val_clips * s["evaluate"], "evaluate": tests},
-                     times.source)
+                     times.source, largest_spread(times))
+
+
+def largest_spread(times: CellTimes) -> float:
+    return max(times.spread.values(), default=0.0)
 
 
 def price_teacher(preset: Preset, times: CellTimes) -> float:

@@ -40,6 +40,7 @@ class Timing:
     median_ms: float
     min_ms: float
     peak_memory_mb: float
+    mean_ms: float = 0.0  # what a run of many such steps averages: the estimate a price multiplies by step counts
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Measurement:
     bound: str | None = None  # "compute" or "memory": which term of the roofline is larger
     note: str = ""
     profile: dict | None = None  # --profile: top operators and time outside them (benchmark.costs.profiling)
+    ms_per_step_mean: float | None = None  # the timed calls' mean (a calibration prices with it)
 
 
 def time_step(step: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Timing:
@@ -95,7 +97,8 @@ def time_step(step: Callable[[], object], device: torch.device, warmup: int, rep
         step()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return Timing(1000 * statistics.median(times), 1000 * min(times), peak_memory_mb(device))
+    return Timing(1000 * statistics.median(times), 1000 * min(times), peak_memory_mb(device),
+                  1000 * statistics.fmean(times))
 
 
 def count_work(step: Callable[[], object]) -> WorkCount:
@@ -263,4 +266,4 @@ class Workbench:
             bytes_per_step=float(work.bytes) if work else None,
             roofline_ms=1000 * limit if work else None,
             fraction_of_roofline=limit / seconds if work else None, bound=bound,
-            note=note, profile=profiled)
+            note=note, profile=profiled, ms_per_step_mean=timing.mean_ms)
