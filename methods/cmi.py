@@ -81,6 +81,12 @@ class ContrastiveSynthesizer(Synthesizer):
         self.memory = StepMemory(cfg.checkpointing, (teacher, student), self.generator, compile=cfg.compile)
         self.scene = NO_SCENE  # where the generated events are placed before the teacher sees them
 
+    def at_round(self, round_index: int) -> None:
+        """The bank as round `round_index` finds it: one batch of best features added by each earlier round, in a
+        ring of bank_size rows. A step's negatives (and its head's rows) grow with it up to n_negatives."""
+        filled = min(self.bank.size, round_index * self.cfg.synth_batch)
+        self.bank.count, self.bank.ptr = filled, filled % self.bank.size
+
     def contrastive_terms(self, local: torch.Tensor, global_: torch.Tensor, n_current: int,
                           x: torch.Tensor) -> dict[str, torch.Tensor]:
         """L_cr on the projected views (FRAMI overrides this with its Eq. 2)."""

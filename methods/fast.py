@@ -154,6 +154,11 @@ class FastMetaSynthesizer(Synthesizer):
         """After the warm-up: the adversarial term (and its student pass) is on."""
         self.rounds_done = max(self.rounds_done, self.cfg.warmup)
 
+    def at_round(self, round_index: int) -> None:
+        """Round `round_index` counts itself as round_index + 1 when it starts (synthesize), so the adversarial
+        pass is on from round warmup - 1 on."""
+        self.rounds_done = round_index
+
     @property
     def adversarial_on(self) -> bool:
         """fast_meta.py:144: `self.adv > 0 and self.ep >= self.ep_start`."""

@@ -13,7 +13,7 @@ from benchmark.costs.workbench import Workbench
 
 METHODS = ["student", "adi", "frami"]
 PAIR = "wrn16_2_tiny:wrn10_2_tiny"  # the other tests' pair: one smoke teacher per session
-NUMBERS = ("batch", "ms_per_step_median", "ms_per_step_min", "samples_per_s", "ms_per_sample", "peak_memory_mb",
+NUMBERS = ("batch", "ms_per_step_median", "ms_per_step_mean", "ms_per_step_min", "samples_per_s", "ms_per_sample", "peak_memory_mb",
            "sample_iterations_per_step", "sample_iterations_per_s", "flops_per_step", "achieved_flops_per_s",
            "fraction_of_matmul_peak", "bytes_per_step", "roofline_ms", "fraction_of_roofline")
 
@@ -44,7 +44,7 @@ def test_throughput_writes_every_method_and_phase(tmp_path):
         for key in NUMBERS:
             if m[key] is not None:
                 assert math.isfinite(m[key]) and m[key] > 0, (m["method"], m["phase"], key, m[key])
-        assert m["ms_per_step_min"] <= m["ms_per_step_median"]
+        assert m["ms_per_step_min"] <= m["ms_per_step_median"] and m["ms_per_step_min"] <= m["ms_per_step_mean"]
         if m["phase"] != "features":  # FFTs are not counted; every model step is
             assert m["flops_per_step"] > 0 and 0 < m["fraction_of_matmul_peak"] <= 10
             # the roofline is the least time the step could take: its fraction is at most 1 (up to timing noise)
@@ -83,6 +83,32 @@ def test_synthesis_and_distill_work_grow_with_batch():
     small, large = (measure_distill_step("frami", bench, kd_batch=n) for n in (8, 16))
     assert (small.batch, large.batch) == (8, 16)
     assert 1.5 < large.flops_per_step / small.flops_per_step < 2.5
+
+
+def test_supervised_and_evaluation_steps_go_through_a_whole_epoch_of_batches(monkeypatch):
+    """A supervised cell's epoch mixes batches of every length bucket: timing one batch priced every step at that
+    batch's length. The steps cycle through the epoch the cell draws, so a full turn sees each clip once."""
+    from benchmark.costs import throughput
+
+    bench = Workbench(PRESETS.get("smoke"), pair=PAIR, trained_teacher=False, count_work=False)
+    batch_size = bench.config("student").batch_size
+    epoch = bench.epoch("train", batch_size)
+    assert sorted(torch.cat([b.index for b in epoch]).tolist()) == list(range(len(bench.data.train)))
+    assert len(epoch) == math.ceil(len(bench.data.train) / batch_size) >= 2
+    seen = []
+
+    def spied_loss(model, batch):
+        seen.append(batch.index)
+        return model(batch.x, batch.lengths).sum()
+
+    monkeypatch.setattr(throughput, "cross_entropy_loss", spied_loss)
+    bench.warmup, bench.repeats = 0, len(epoch)
+    measured = throughput.measure_train_step("student", bench)
+    assert sorted(torch.cat(seen).tolist()) == list(range(len(bench.data.train)))  # one turn: every clip once
+    assert measured.batch == round(len(bench.data.train) / len(epoch))
+    evaluation = bench.epoch("test", throughput.EVAL_BATCH, shuffled=False)  # predict's length-sorted batches
+    lengths = torch.cat([bench.data.test.lengths[b.index] for b in evaluation])
+    assert torch.equal(lengths, lengths.sort().values)
 
 
 def test_synthesis_refuses_a_method_that_synthesizes_nothing():

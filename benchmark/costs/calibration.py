@@ -16,8 +16,13 @@ these times:
   teacher its sweep trained first, and that training is priced once per (dataset, arch, seed) as the teacher phase.
 
 Calibrations are stored under the cache folder, keyed by the device (as records name it, with its thread count),
-the code the steps run (a hash of methods/, models/ and benchmark/core/) and the cells' configs, and reused
-until one of them changes."""
+the code the steps run and the code that times them (a hash of methods/, models/, benchmark/core/ and
+benchmark/costs/) and the cells' configs, and reused until one of them changes.
+
+A step's time is the mean of its calls, taken in passes that visit every step kind in turn (see CALIBRATION_PASSES);
+a synthesis step is called in the states of the cell's rounds in turn (a CMI bank as each round finds it), a
+supervised step cycles through an epoch's batches and an evaluation through the test split's, so each costs what
+its cell's average batch costs."""
 from __future__ import annotations
 
 import hashlib
@@ -44,12 +49,13 @@ from .throughput import (measure_distill_step, measure_evaluate, measure_feature
 from .workbench import Workbench
 
 CALIBRATION_VERSION = 2  # 2: means over interleaved passes (1: one block's median)
-CODE_FOLDERS = ("methods", "models", "benchmark/core")
+CODE_FOLDERS = ("methods", "models", "benchmark/core", "benchmark/costs")  # the steps, and how they are timed
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def code_key(root: Path = ROOT) -> str:
-    """A hash of the code a step runs: every Python file of methods/, models/ and benchmark/core/."""
+    """A hash of the code a step runs and of the code that times it: every Python file of methods/, models/,
+    benchmark/core/ and benchmark/costs/."""
     digest = hashlib.sha1()
     for folder in CODE_FOLDERS:
         for path in sorted((root / folder).rglob("*.py")):
@@ -149,7 +155,9 @@ def step_timers(bench: Workbench, methods) -> dict[tuple[str, str], Callable[[],
     for method in methods:
         cls = METHODS.get(method).method_cls
         if issubclass(cls, DataFreeMethod):
-            timers[method, "synthesis"] = per_step(lambda m=method: measure_synthesis_step(m, bench))
+            # every round's state in turn (CMI's bank fills over a cell's first rounds), not only the steady one
+            timers[method, "synthesis"] = per_step(
+                lambda m=method: measure_synthesis_step(m, bench, rounds=bench.config(m).rounds))
             timers[method, "distill"] = per_step(lambda m=method: measure_distill_step(m, bench))
         elif not issubclass(cls, TeacherMethod):  # the teacher's cell is priced by the teacher's own step
             timers[method, "train"] = per_step(lambda m=method: measure_train_step(m, bench))

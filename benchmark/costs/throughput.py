@@ -12,6 +12,7 @@ train (teacher, student, kd on real batches), evaluate (forward under no_grad).
 """
 from __future__ import annotations
 
+import itertools
 from typing import Callable
 
 import numpy as np
@@ -80,15 +81,21 @@ def steady_synthesizer(method: DataFreeMethod, bench: Workbench, teacher: torch.
     return synthesizer
 
 
-def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None = None) -> Measurement:
-    """One optimisation step of the method's synthesizer (its config with iterations=1)."""
+def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None = None,
+                           rounds: int | None = None) -> Measurement:
+    """One optimisation step of the method's synthesizer (its config with iterations=1), in its steady state; with
+    `rounds`, each call in the state of another of a cell's rounds (Synthesizer.at_round), spread evenly over them,
+    so the mean of the calls is what the cell's steps average (CMI's bank fills over its first rounds)."""
     changes = {"iterations": 1} | ({"synth_batch": synth_batch} if synth_batch else {})
     method = data_free_method(name, bench, **changes)
     teacher, student = bench.synthesis_models()
     frames = method.synthesized_frames(bench.ctx)
     synthesizer = steady_synthesizer(method, bench, teacher, student, frames)
+    round_of_call = spread_rounds(rounds) if rounds else None
 
     def step():
+        if round_of_call is not None:
+            synthesizer.at_round(next(round_of_call))
         with autocast(bench.ctx):
             synthesizer.synthesize()
 
@@ -99,6 +106,15 @@ def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None 
                                  count=lambda: synthesizer.sample_iterations, note=f"{frames} frames")
     finally:
         synthesizer.close()
+
+
+def spread_rounds(rounds: int):
+    """Round indices in [0, rounds) whose first k, for every k, are spread evenly over the cell (the golden-ratio
+    sequence): a calibration's few calls sample early and late rounds alike, however many calls it makes."""
+    position = 0.0
+    while True:
+        position = (position + 0.6180339887498949) % 1.0
+        yield int(position * rounds)
 
 
 def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = None) -> Measurement:
@@ -135,37 +151,51 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
 
 
 def measure_train_step(name: str, bench: Workbench) -> Measurement:
-    """One supervised step as training.train_supervised takes it (AdamW, fp32, batch moved to the device)."""
+    """A supervised step as training.train_supervised takes it (AdamW, fp32, batch moved to the device), cycling
+    through an epoch's batches so that the time is the epoch's average step."""
     method_cls, cfg = METHODS.get(name).method_cls, bench.config(name)
     arch = bench.teacher_arch if issubclass(method_cls, TeacherMethod) else bench.student_arch
     is_kd = issubclass(method_cls, KnowledgeDistillation)
     loss_fn = kd_batch_loss(bench.teacher(), cfg) if is_kd else cross_entropy_loss
     model = bench.new_model(arch).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batch = bench.real_batch("train", cfg.batch_size)
+    batches = bench.epoch("train", cfg.batch_size)
+    turn = itertools.cycle(batches)
 
     def step():
-        loss = loss_fn(model, batch.to(bench.device))
+        loss = loss_fn(model, next(turn).to(bench.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     label = f"{bench.teacher_arch}->{arch}" if is_kd else arch
-    return bench.measure(name, "train", label, len(batch.labels), step, note=f"{batch.x.shape[-1]} frames (padded)")
+    clips, note = epoch_shape(batches)
+    return bench.measure(name, "train", label, clips, step, note=note)
 
 
 def measure_evaluate(bench: Workbench, arch: str) -> Measurement:
-    """Forward of a model on a test batch under no_grad, as training.predict runs it."""
+    """Forward of a model on the test split's batches under no_grad, one batch a step, as training.predict runs
+    them (length-sorted)."""
     model = bench.teacher() if arch == bench.teacher_arch else bench.new_model(arch)
     model.eval()
-    batch = bench.real_batch("test", EVAL_BATCH)
+    batches = bench.epoch("test", EVAL_BATCH, shuffled=False)
+    turn = itertools.cycle(batches)
 
     def step():
         with torch.no_grad():
-            b = batch.to(bench.device)
+            b = next(turn).to(bench.device)
             model(b.x, b.lengths).argmax(dim=1).cpu()
 
-    return bench.measure("-", "evaluate", arch, len(batch.labels), step, note=f"{batch.x.shape[-1]} frames (padded)")
+    clips, note = epoch_shape(batches)
+    return bench.measure("-", "evaluate", arch, clips, step, note=note)
+
+
+def epoch_shape(batches) -> tuple[int, str]:
+    """(clips a step, rounded mean; a note of the padded frames) of an epoch's batches."""
+    clips = sum(len(b.labels) for b in batches) / len(batches)
+    frames = [b.x.shape[-1] for b in batches]
+    return round(clips), (f"{frames[0]} frames (padded)" if min(frames) == max(frames) else
+                          f"{min(frames)}-{max(frames)} frames (padded), {len(batches)} batches in turn")
 
 
 def measure_input_gradient(name: str, bench: Workbench) -> Measurement:

@@ -20,7 +20,7 @@ from models import create_model
 from ..checkpoints.teachers import TeacherCache
 from ..config.cells import Cell
 from ..config.presets import Preset
-from ..core.batching import Batch, bucketed_batches, make_batch
+from ..core.batching import Batch, bucketed_batches
 from ..execution.cell import make_context, peak_memory_mb
 from ..execution.grid import SweepSpec, parse_pairs
 from ..execution.loading import DataProvider
@@ -216,12 +216,12 @@ class Workbench:
         torch.manual_seed(self.seed)
         return create_model(arch, self.data.num_classes, self.preset.embedding_dim).to(self.device)
 
-    def real_batch(self, split: str, batch_size: int) -> Batch:
-        """A batch as the training loop draws it: shuffled, length-bucketed (on the CPU)."""
-        data = getattr(self.data, split)
-        generator = torch.Generator().manual_seed(self.seed)
-        batch = next(bucketed_batches(data, batch_size, generator, drop_last=True), None)
-        return batch if batch is not None else make_batch(data, torch.arange(len(data)))
+    def epoch(self, split: str, batch_size: int, shuffled: bool = True) -> list[Batch]:
+        """Every batch of one pass over a split as the cells draw them (on the CPU): shuffled and length-bucketed
+        as training takes an epoch, or length-sorted as evaluation does (shuffled=False). A step timed by cycling
+        through them costs what the epoch's steps average; one batch would price every step at its own length."""
+        generator = torch.Generator().manual_seed(self.seed) if shuffled else None
+        return list(bucketed_batches(getattr(self.data, split), batch_size, generator))
 
     def matmul_peak(self, precision: str) -> MatmulPeak:
         key = "bf16" if precision.startswith("bf16") else "fp32"

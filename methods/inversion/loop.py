@@ -121,6 +121,12 @@ class Synthesizer(ABC):
         throughput command count a typical step (CMI's full memory bank is filled by them; Fast ends its
         warm-up here). Nothing by default."""
 
+    def at_round(self, round_index: int) -> None:
+        """Put the synthesizer in the state a cell's round `round_index` (from 0) starts in, as far as a step's
+        cost goes (CMI's bank fill, Fast's warm-up), so that a calibration can time the steps of every round and
+        price a cell by their mean rather than by the steady state's. Nothing by default: the same cost each
+        round."""
+
     def loss_values(self) -> dict[str, float]:
         """The last batch's loss terms as numbers (one host read per round)."""
         return {k: float(v) for k, v in self.last_losses.items()}

@@ -1,0 +1,97 @@
+"""A calibration times a synthesis step in the state of each of its cell's rounds, not only in the steady state: CMI's
+and FRAMI's memory bank fills over a cell's first rounds (a step's negatives, and its head's rows, grow with it), and
+Fast's adversarial pass starts after its warm-up. `Synthesizer.at_round(i)` must put a synthesizer where round i of
+a real cell finds it; checked here against the rounds of a synthesizer that ran them."""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from benchmark.config.presets import PRESETS
+from benchmark.costs import calibration
+from benchmark.costs.throughput import spread_rounds
+from methods import build_method, method_config
+from models import create_model
+
+MICRO = PRESETS.get("micro")
+
+
+def synthesizer_of(method: str, **changes):
+    config = dataclasses.replace(method_config(method, MICRO), iterations=1, **changes)
+    torch.manual_seed(0)
+    teacher = create_model("wrn16_2_tiny", 10, 16).eval().requires_grad_(False)
+    student = create_model("wrn10_2_tiny", 10, 16).eval()
+    ctx = SimpleNamespace(data=SimpleNamespace(num_classes=10, n_mels=32), device=torch.device("cpu"), seed=0,
+                          amp=False)
+    return build_method(method, config).make_synthesizer(ctx, teacher, student, 24)
+
+
+def negatives_drawn(synthesizer) -> list[int]:
+    """Record how many bank rows each call of the synthesizer's bank.sample returns."""
+    drawn, sample = [], synthesizer.bank.sample
+    synthesizer.bank.sample = lambda k, generator=None: (rows := sample(k, generator)) is not None and (
+        drawn.append(len(rows)) or rows)
+    return drawn
+
+
+@pytest.mark.parametrize("method", ["cmi", "frami"])
+def test_a_contrastive_synthesizer_at_round_i_draws_the_negatives_round_i_of_a_cell_draws(method):
+    changes = dict(synth_batch=3, bank_size=7, n_negatives=5)  # the bank fills in 3 rounds, the draw caps at 5
+    ran = synthesizer_of(method, **changes)
+    in_a_cell = negatives_drawn(ran)
+    for _ in range(5):
+        ran.synthesize()
+    assert in_a_cell == [0, 3, 5, 5, 5]  # min(n_negatives, bank rows): 0, 3, 6 -> 5, 7 -> 5, ...
+    placed = synthesizer_of(method, **changes)
+    at_round = negatives_drawn(placed)
+    for round_index in (4, 0, 2, 1, 3):  # any order: each call starts from the state it is put in
+        placed.at_round(round_index)
+        placed.synthesize()
+    assert at_round == [in_a_cell[i] for i in (4, 0, 2, 1, 3)]
+    ran.close()
+    placed.close()
+
+
+def test_fast_at_round_i_has_its_adversarial_pass_on_when_round_i_of_a_cell_has():
+    ran = synthesizer_of("fast", warmup=3)
+    in_a_cell = []
+    for _ in range(5):
+        ran.synthesize()
+        in_a_cell.append(ran.adversarial_on)  # as the round just synthesized had it
+    assert in_a_cell == [False, False, True, True, True]
+    placed = synthesizer_of("fast", warmup=3)
+    at_round = []
+    for round_index in (4, 0, 2, 1, 3):
+        placed.at_round(round_index)
+        placed.synthesize()
+        at_round.append(placed.adversarial_on)
+    assert at_round == [in_a_cell[i] for i in (4, 0, 2, 1, 3)]
+    ran.close()
+    placed.close()
+
+
+def test_calls_spread_evenly_over_a_cells_rounds():
+    first_six = [next(rounds) for rounds in [spread_rounds(6)] for _ in range(6)]
+    assert sorted(first_six) == list(range(6))  # the cpu preset's 6 rounds: each once in the first 6 calls
+    for rounds in (30, 200):  # the gpu and paper presets: a pass's calls sample early and late rounds alike
+        draws = spread_rounds(rounds)
+        sample = [next(draws) for _ in range(24)]
+        assert all(0 <= r < rounds for r in sample)
+        assert statistics.fmean(sample) == pytest.approx((rounds - 1) / 2, rel=0.1)
+
+
+def test_a_calibration_times_synthesis_over_its_cells_rounds(monkeypatch):
+    asked = []
+    monkeypatch.setattr(calibration, "measure_synthesis_step",
+                        lambda name, bench, rounds=None: asked.append((name, rounds)) or SimpleNamespace(
+                            ms_per_step_mean=100.0))
+    cpu = PRESETS.get("cpu")
+    bench = SimpleNamespace(config=lambda name: method_config(name, cpu))
+    timers = calibration.step_timers(bench, ["frami", "kd"])
+    assert timers["frami", "synthesis"]() == pytest.approx(0.1)
+    assert asked == [("frami", method_config("frami", cpu).rounds)]
+    assert ("kd", "synthesis") not in timers and ("kd", "train") in timers
