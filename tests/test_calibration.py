@@ -10,8 +10,9 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.config.presets import PRESETS
-from benchmark.costs.calibration import (Calibration, CellTimes, actual_phases, calibrate, cell_key, code_key,
-                                         price_cell, price_data, price_sweep, price_teacher, timed_in_passes)
+from benchmark.costs.calibration import (Calibration, CellTimes, actual_phases, calibrate, cell_key, cell_times,
+                                         code_key, price_cell, price_data, price_sweep, price_teacher,
+                                         timed_in_passes)
 from benchmark.store.record_schema import RunRecord
 from methods import method_config
 
@@ -74,21 +75,30 @@ def test_calibrations_are_stored_by_device_threads_and_code(tmp_path, monkeypatc
 
 
 def test_passes_visit_every_step_kind_in_turn_and_price_each_by_its_mean():
-    calls, speeds = [], iter([1.0, 2.0, 1.0, 1.5, 3.0, 1.5])  # the machine slows in the second pass
+    calls, speeds = [], iter([1.0, 2.0, 1.0, 1.5, 3.0, 1.5])  # the machine slows in the third pass
     timers = {kind: (lambda kind=kind: calls.append(kind) or next(speeds)) for kind in ("synthesis", "distill")}
-    means, spread = timed_in_passes(timers, 3)
+    samples = timed_in_passes(timers, 3)
     # interleaved: a slow stretch of the machine's time lands on every kind, not on whichever was timed then
     assert calls == ["synthesis", "distill"] * 3
-    assert means == pytest.approx({"synthesis": (1.0 + 1.0 + 3.0) / 3, "distill": (2.0 + 1.5 + 1.5) / 3})
-    assert spread == pytest.approx({"synthesis": (3.0 - 1.0) / means["synthesis"], "distill": 0.5 / means["distill"]})
+    assert samples == {"synthesis": [1.0, 1.0, 3.0], "distill": [2.0, 1.5, 1.5]}
+    shared = {"evaluate": [0.01] * 3, "features": [0.02] * 3, "teacher": [0.3] * 3, "teacher-evaluate": [0.02] * 3}
+    times = cell_times("frami", samples | shared, 3, dict(train_clips=560, val_clips=120, test_clips=120))
+    assert times.step_seconds == pytest.approx({"synthesis": 5 / 3, "distill": 5 / 3, "evaluate": 0.01,
+                                                "features": 0.02})
+    assert times.teacher_step_seconds == pytest.approx(0.3) and times.at_pass(2).step_seconds["synthesis"] == 3.0
     with pytest.raises(ValueError, match="at least one pass"):
         calibrate(CPU, ["synth"], [(T, S)], ["adi"], None, Calibration("cpu:test", 2, "code"), passes=0)
 
 
-def test_a_price_carries_the_largest_spread_of_the_steps_it_multiplies():
-    times = CellTimes(TIMES.step_seconds, 560, 120, 120, 0.3, 0.02, passes=3, spread={"synthesis": 0.12, "distill": 0.3})
-    assert price_cell(CPU, "synth", T, S, "frami", times).spread == pytest.approx(0.3)
-    assert price_cell(CPU, "synth", T, S, "frami", TIMES).spread == 0.0  # one pass: no spread measured
+def test_a_price_says_how_far_it_moves_when_priced_at_each_pass_alone():
+    passes = [dict(TIMES.step_seconds, teacher=0.3, **{"teacher-evaluate": 0.02}) for _ in range(3)]
+    passes[1]["synthesis"] = 1.0  # one slow pass of the synthesis step: 144 steps at 1.0 s instead of 0.5 s
+    times = CellTimes(TIMES.step_seconds, 560, 120, 120, 0.3, 0.02, pass_seconds=passes)
+    each = [price_cell(CPU, "synth", T, S, "frami", times.at_pass(i)).seconds for i in range(3)]
+    assert each[1] - each[0] == pytest.approx(144 * 0.5)
+    assert price_cell(CPU, "synth", T, S, "frami", times).spread == pytest.approx(
+        (each[1] - each[0]) / (sum(each) / 3))
+    assert price_cell(CPU, "synth", T, S, "frami", TIMES).spread == 0.0  # no passes kept: no spread claimed
 
 
 def test_actual_phases_read_the_records_and_put_the_rest_of_a_cell_under_validation():

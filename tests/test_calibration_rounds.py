@@ -13,7 +13,7 @@ import torch
 
 from benchmark.config.presets import PRESETS
 from benchmark.costs import calibration
-from benchmark.costs.throughput import spread_rounds
+from benchmark.costs.workbench import spread_indices
 from methods import build_method, method_config
 from models import create_model
 
@@ -75,10 +75,10 @@ def test_fast_at_round_i_has_its_adversarial_pass_on_when_round_i_of_a_cell_has(
 
 
 def test_calls_spread_evenly_over_a_cells_rounds():
-    first_six = [next(rounds) for rounds in [spread_rounds(6)] for _ in range(6)]
+    first_six = [next(rounds) for rounds in [spread_indices(6)] for _ in range(6)]
     assert sorted(first_six) == list(range(6))  # the cpu preset's 6 rounds: each once in the first 6 calls
     for rounds in (30, 200):  # the gpu and paper presets: a pass's calls sample early and late rounds alike
-        draws = spread_rounds(rounds)
+        draws = spread_indices(rounds)
         sample = [next(draws) for _ in range(24)]
         assert all(0 <= r < rounds for r in sample)
         assert statistics.fmean(sample) == pytest.approx((rounds - 1) / 2, rel=0.1)

@@ -112,8 +112,8 @@ def price_line(priced: SweepPrice, calibration: Calibration, reference=None) -> 
     phases = ", ".join(f"{name} {duration(seconds)}" for name, seconds in sorted(priced.phases.items()))
     missing = f"; {len(priced.uncalibrated)} cell kind(s) not priced" if priced.uncalibrated else ""
     spread = max(price.spread for price in priced.cells.values())
-    moved = (f"; the device's speed moved up to {100 * spread:.0f}% between the calibration's passes over its "
-             "steps, so no price is closer than that" if spread > 0 else "")
+    moved = (f"; priced at each calibration pass's own times, a cell moves by up to {100 * spread:.0f}% (how "
+             "steady the device was while it was timed)" if spread > 0 else "")
     return f"predicted from {where}: {duration(priced.seconds)} ({phases}){missing}{moved}"
 
 

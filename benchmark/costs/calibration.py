@@ -25,6 +25,7 @@ supervised step cycles through an epoch's batches and an evaluation through the 
 its cell's average batch costs."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -84,8 +85,16 @@ class CellTimes:
     teacher_step_seconds: float | None = None  # the teacher's training step (priced once per teacher)
     teacher_evaluate_seconds: float | None = None  # per clip
     source: str = "calibration"  # where the times come from: measured here, or scaled from a reference run
-    passes: int = 1  # interleaved passes the times are means over
-    spread: dict[str, float] = field(default_factory=dict)  # per step: (slowest - fastest pass) / mean
+    # each pass's own times (step_seconds' keys, plus "teacher" and "teacher-evaluate"); step_seconds are their means
+    pass_seconds: list[dict[str, float]] = field(default_factory=list)
+
+    def at_pass(self, index: int) -> CellTimes:
+        """These times as pass `index` alone measured them."""
+        own = dict(self.pass_seconds[index])
+        return dataclasses.replace(self, step_seconds={k: v for k, v in own.items() if k in self.step_seconds},
+                                   teacher_step_seconds=own.get("teacher", self.teacher_step_seconds),
+                                   teacher_evaluate_seconds=own.get("teacher-evaluate", self.teacher_evaluate_seconds),
+                                   pass_seconds=[])
 
 
 @dataclass
@@ -164,16 +173,13 @@ def step_timers(bench: Workbench, methods) -> dict[tuple[str, str], Callable[[],
     return timers
 
 
-def timed_in_passes(timers: dict, passes: int) -> tuple[dict, dict]:
-    """Run every timer once per pass, pass after pass; returns (each timer's mean over its passes, its spread:
-    (slowest - fastest pass) / mean, how much the machine moved under it)."""
+def timed_in_passes(timers: dict, passes: int) -> dict:
+    """Run every timer once per pass, pass after pass; returns each timer's values, one a pass."""
     samples: dict = {key: [] for key in timers}
     for _ in range(passes):
         for key, timer in timers.items():
             samples[key].append(timer())
-    means = {key: statistics.fmean(values) for key, values in samples.items()}
-    spread = {key: (max(values) - min(values)) / means[key] if means[key] else 0.0 for key, values in samples.items()}
-    return means, spread
+    return samples
 
 
 def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, calibration: Calibration,
@@ -189,22 +195,32 @@ def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, ca
                 continue
             bench = Workbench(preset, dataset, f"{teacher}:{student}", device, warmup, repeats, data_root=data_root,
                               trained_teacher=False, count_work=False)
-            seconds, spread = timed_in_passes(step_timers(bench, missing), passes)
+            samples = timed_in_passes(step_timers(bench, missing), passes)
             sizes = dict(train_clips=len(bench.data.train), val_clips=len(bench.data.val),
                          test_clips=len(bench.data.test))
-            teacher_step, teacher_eval = seconds["-", "teacher"], seconds["-", "teacher-evaluate"]
             for method in missing:
-                own = {what: value for (name, what), value in seconds.items() if name in ("-", method)}
-                steps = {"evaluate": own["evaluate"], "features": own["features"]}
-                if issubclass(METHODS.get(method).method_cls, TeacherMethod):
-                    steps.update(train=teacher_step, evaluate=teacher_eval)
-                else:
-                    steps.update({k: own[k] for k in ("synthesis", "distill", "train") if k in own})
-                moved = {what: round(value, 3) for (name, what), value in spread.items() if name in ("-", method)}
-                calibration.cells[cell_key(preset, dataset, teacher, student, method)] = CellTimes(
-                    steps, teacher_step_seconds=teacher_step, teacher_evaluate_seconds=teacher_eval,
-                    passes=passes, spread=moved, **sizes)
+                calibration.cells[cell_key(preset, dataset, teacher, student, method)] = cell_times(
+                    method, {what: values for (name, what), values in samples.items() if name in ("-", method)},
+                    passes, sizes)
     return calibration
+
+
+def cell_times(method: str, samples: dict[str, list[float]], passes: int, sizes: dict) -> CellTimes:
+    """A cell kind's times from its steps' values per pass (its own steps and the shared ones): their means, and
+    each pass's own, as the cell's steps name them (a teacher cell trains and evaluates with the teacher's)."""
+    def as_cell_steps(values: dict[str, float]) -> dict[str, float]:
+        steps = {"evaluate": values["evaluate"], "features": values["features"]}
+        if issubclass(METHODS.get(method).method_cls, TeacherMethod):
+            steps.update(train=values["teacher"], evaluate=values["teacher-evaluate"])
+        else:
+            steps.update({k: values[k] for k in ("synthesis", "distill", "train") if k in values})
+        return steps | {k: values[k] for k in ("teacher", "teacher-evaluate")}
+
+    per_pass = [as_cell_steps({what: values[i] for what, values in samples.items()}) for i in range(passes)]
+    means = {k: statistics.fmean(p[k] for p in per_pass) for k in per_pass[0]}
+    return CellTimes({k: v for k, v in means.items() if k not in ("teacher", "teacher-evaluate")},
+                     teacher_step_seconds=means["teacher"], teacher_evaluate_seconds=means["teacher-evaluate"],
+                     pass_seconds=per_pass, **sizes)
 
 
 def teacher_method() -> str:
@@ -217,7 +233,7 @@ class CellPrice:
 
     phases: dict[str, float]
     predicted_from: str  # "calibration" or "flop-bound"
-    spread: float = 0.0  # the largest (slowest - fastest pass) / mean of its steps: how far the machine moved
+    spread: float = 0.0  # (dearest - cheapest) / mean of the cell priced at each calibration pass's own times
 
     @property
     def seconds(self) -> float:
@@ -230,6 +246,15 @@ def supervised_steps(config, times: CellTimes) -> int:
 
 
 def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method: str, times: CellTimes) -> CellPrice:
+    """The cell's price from the mean times, with how far it moves when priced at each pass's times instead."""
+    price = price_at(preset, method, times)
+    if len(times.pass_seconds) < 2:
+        return price
+    seconds = [price_at(preset, method, times.at_pass(i)).seconds for i in range(len(times.pass_seconds))]
+    return dataclasses.replace(price, spread=(max(seconds) - min(seconds)) / statistics.fmean(seconds))
+
+
+def price_at(preset: Preset, method: str, times: CellTimes) -> CellPrice:
     config = method_config(method, preset)
     s = times.step_seconds
     tests = 2 * times.test_clips * s["evaluate"]  # the selected student and the end-of-budget one
@@ -243,17 +268,13 @@ def price_cell(preset: Preset, dataset: str, teacher: str, student: str, method:
                   + pool * (4 * teacher_clip + s["evaluate"]))  # the pool diagnostics
         return CellPrice({"synthesis": config.rounds * config.iterations * s["synthesis"],
                           "distill": config.kd_rounds * config.kd_steps * s["distill"],
-                          "validation": passes, "evaluate": tests}, times.source, largest_spread(times))
+                          "validation": passes, "evaluate": tests}, times.source)
     if issubclass(cls, TeacherMethod):  # the sweep's teacher phase trained it: the cell loads it and scores it
-        return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, times.source, largest_spread(times))
+        return CellPrice({"evaluate": times.test_clips * s["evaluate"]}, times.source)
     steps = supervised_steps(config, times)
     return CellPrice({"distill" if issubclass(cls, KnowledgeDistillation) else "train": steps * s["train"],
                       "validation": config.epochs * times.val_clips * s["evaluate"], "evaluate": tests},
-                     times.source, largest_spread(times))
-
-
-def largest_spread(times: CellTimes) -> float:
-    return max(times.spread.values(), default=0.0)
+                     times.source)
 
 
 def price_teacher(preset: Preset, times: CellTimes) -> float:

@@ -12,7 +12,6 @@ train (teacher, student, kd on real batches), evaluate (forward under no_grad).
 """
 from __future__ import annotations
 
-import itertools
 from typing import Callable
 
 import numpy as np
@@ -91,7 +90,7 @@ def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None 
     teacher, student = bench.synthesis_models()
     frames = method.synthesized_frames(bench.ctx)
     synthesizer = steady_synthesizer(method, bench, teacher, student, frames)
-    round_of_call = spread_rounds(rounds) if rounds else None
+    round_of_call = bench.turn(f"rounds:{name}", rounds) if rounds else None
 
     def step():
         if round_of_call is not None:
@@ -106,15 +105,6 @@ def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None 
                                  count=lambda: synthesizer.sample_iterations, note=f"{frames} frames")
     finally:
         synthesizer.close()
-
-
-def spread_rounds(rounds: int):
-    """Round indices in [0, rounds) whose first k, for every k, are spread evenly over the cell (the golden-ratio
-    sequence): a calibration's few calls sample early and late rounds alike, however many calls it makes."""
-    position = 0.0
-    while True:
-        position = (position + 0.6180339887498949) % 1.0
-        yield int(position * rounds)
 
 
 def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = None) -> Measurement:
@@ -151,8 +141,8 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
 
 
 def measure_train_step(name: str, bench: Workbench) -> Measurement:
-    """A supervised step as training.train_supervised takes it (AdamW, fp32, batch moved to the device), cycling
-    through an epoch's batches so that the time is the epoch's average step."""
+    """A supervised step as training.train_supervised takes it (AdamW, fp32, batch moved to the device), each call
+    on another of an epoch's batches (Workbench.turn), so that the time is the epoch's average step."""
     method_cls, cfg = METHODS.get(name).method_cls, bench.config(name)
     arch = bench.teacher_arch if issubclass(method_cls, TeacherMethod) else bench.student_arch
     is_kd = issubclass(method_cls, KnowledgeDistillation)
@@ -160,10 +150,10 @@ def measure_train_step(name: str, bench: Workbench) -> Measurement:
     model = bench.new_model(arch).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = bench.epoch("train", cfg.batch_size)
-    turn = itertools.cycle(batches)
+    order = bench.turn(f"train:{name}", len(batches))
 
     def step():
-        loss = loss_fn(model, next(turn).to(bench.device))
+        loss = loss_fn(model, batches[next(order)].to(bench.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -179,11 +169,11 @@ def measure_evaluate(bench: Workbench, arch: str) -> Measurement:
     model = bench.teacher() if arch == bench.teacher_arch else bench.new_model(arch)
     model.eval()
     batches = bench.epoch("test", EVAL_BATCH, shuffled=False)
-    turn = itertools.cycle(batches)
+    order = bench.turn(f"evaluate:{arch}", len(batches))
 
     def step():
         with torch.no_grad():
-            b = next(turn).to(bench.device)
+            b = batches[next(order)].to(bench.device)
             model(b.x, b.lengths).argmax(dim=1).cpu()
 
     clips, note = epoch_shape(batches)

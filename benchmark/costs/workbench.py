@@ -9,7 +9,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -80,6 +80,15 @@ class Measurement:
     note: str = ""
     profile: dict | None = None  # --profile: top operators and time outside them (benchmark.costs.profiling)
     ms_per_step_mean: float | None = None  # the timed calls' mean (a calibration prices with it)
+
+
+def spread_indices(n: int) -> Iterator[int]:
+    """Indices in [0, n) whose first k, for every k, are spread evenly over the range (the golden-ratio sequence):
+    a few calls sample early and late rounds, short and long batches alike, however many calls there are."""
+    position = 0.0
+    while True:
+        position = (position + 0.6180339887498949) % 1.0
+        yield int(position * n)
 
 
 def time_step(step: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Timing:
@@ -179,6 +188,7 @@ class Workbench:
         self._bandwidth: Bandwidth | None = None
         self._untrained: torch.nn.Module | None = None
         self.teacher_info: dict | None = None  # set on first use: arch, trained now or cached, val accuracy
+        self._turns: dict[str, Iterator[int]] = {}
 
     @property
     def pair(self) -> str:
@@ -222,6 +232,15 @@ class Workbench:
         through them costs what the epoch's steps average; one batch would price every step at its own length."""
         generator = torch.Generator().manual_seed(self.seed) if shuffled else None
         return list(bucketed_batches(getattr(self.data, split), batch_size, generator))
+
+    def turn(self, key: str, n: int) -> Iterator[int]:
+        """Which of n batches (or rounds) each call of a measured step takes: spread evenly over them, and going
+        on where the last measurement of `key` stopped, so that the timed calls of a calibration's passes
+        together cover all n, not the same few in every pass."""
+        key = f"{key}/{n}"
+        if key not in self._turns:
+            self._turns[key] = spread_indices(n)
+        return self._turns[key]
 
     def matmul_peak(self, precision: str) -> MatmulPeak:
         key = "bf16" if precision.startswith("bf16") else "fp32"
