@@ -39,8 +39,8 @@ DEFAULT_COPY_MB = {"cpu": 256, "cuda": 2048}
 class Timing:
     median_ms: float
     min_ms: float
+    mean_ms: float  # what a run of many such steps averages: the estimate a price multiplies by step counts
     peak_memory_mb: float
-    mean_ms: float = 0.0  # what a run of many such steps averages: the estimate a price multiplies by step counts
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,8 @@ def time_step(step: Callable[[], object], device: torch.device, warmup: int, rep
         step()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return Timing(1000 * statistics.median(times), 1000 * min(times), peak_memory_mb(device),
-                  1000 * statistics.fmean(times))
+    return Timing(1000 * statistics.median(times), 1000 * min(times), 1000 * statistics.fmean(times),
+                  peak_memory_mb(device))
 
 
 def count_work(step: Callable[[], object]) -> WorkCount:
