@@ -11,10 +11,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from benchmark.cli import main
+from benchmark.config.customize import customized
 from benchmark.config.presets import PRESETS
-from benchmark.costs import calibration
-from benchmark.costs.workbench import spread_indices
+from benchmark.costs import calibration, throughput
+from benchmark.costs.workbench import Workbench, spread_indices
+from benchmark.store.records import RunStore
 from methods import build_method, method_config
+from methods.inversion import loop
 from models import create_model
 
 MICRO = PRESETS.get("micro")
@@ -95,3 +99,48 @@ def test_a_calibration_times_synthesis_over_its_cells_rounds(monkeypatch):
     assert timers["frami", "synthesis"]() == pytest.approx(0.1)
     assert asked == [("frami", method_config("frami", cpu).rounds)]
     assert ("kd", "synthesis") not in timers and ("kd", "train") in timers
+
+
+def kd_samples_by_rounds(record: dict) -> int:
+    """The KD samples a cell's record should hold by DataFreeMethod.kd_batch_in_round, from its own config."""
+    name, settings = record["method"], record["config"]["method"]
+    config = method_config(name, MICRO)
+    config = dataclasses.replace(config, **{k: v for k, v in settings.items() if k in {
+        f.name for f in dataclasses.fields(config)} and k in ("synth_batch", "kd_batch", "pool_size", "rounds",
+                                                               "kd_steps", "warmup")})
+    method = build_method(name, config)
+    return config.kd_steps * sum(method.kd_batch_in_round(i) for i in range(config.first_kd_round, config.rounds))
+
+
+def test_kd_batch_in_round_is_what_a_cells_kd_steps_draw(tmp_path):
+    """A cell's pool gains one synthesis batch a round, so with synth_batch < kd_batch its first KD rounds draw the
+    whole, smaller pool (a calibration that timed full batches priced the cpu preset's KD steps 9% high); a
+    generator method draws kd_batch fresh samples at every step. Held against the KD samples real cells record."""
+    out = tmp_path / "out"
+    assert main(["run", "--preset", "micro", "--methods", "adi,kd-noise,fast,dfad", "--seeds", "1", "--out", str(out),
+                 "--no-tables", "--set", "data_free.synth_batch=2", "--set", "data_free.rounds=3",
+                 "--set", "fast.rounds=3", "--set", "fast.warmup=1"]) == 0
+    records = {r["method"]: r for r in RunStore(out).read()}
+    assert set(records) == {"adi", "kd-noise", "fast", "dfad"}
+    for name, record in records.items():
+        assert record["status"] == "ok", record.get("error")
+        assert record["phases"]["distill"]["samples"] == kd_samples_by_rounds(record), name
+    adi = records["adi"]["config"]["method"]
+    full = adi["kd_steps"] * adi["rounds"] * adi["kd_batch"]
+    assert records["adi"]["phases"]["distill"]["samples"] < full  # the first round's batch is the 2-sample pool
+
+
+def test_a_kd_step_timed_over_a_cells_rounds_draws_each_rounds_batch(monkeypatch):
+    drawn, draw = [], loop.draw_kd_batch
+    monkeypatch.setattr(loop, "draw_kd_batch", lambda *a, **k: (x := draw(*a, **k)) is not None and (
+        drawn.append(len(x)) or x))
+    preset = customized(MICRO, {"data_free": {"synth_batch": 2, "rounds": 5}})
+    bench = Workbench(preset, warmup=0, repeats=10, trained_teacher=False, count_work=False)
+    throughput.measure_distill_step("adi", bench, rounds=5)
+    method = build_method("adi", bench.config("adi"))
+    rounds = spread_indices(5)
+    assert drawn[:10] == [method.kd_batch_in_round(next(rounds)) for _ in range(10)]
+    assert set(drawn[:10]) == {2, method.config.kd_batch}  # round 0's 2-sample pool, then full batches
+    drawn.clear()
+    throughput.measure_distill_step("adi", bench)  # without rounds: the steady state, full batches
+    assert set(drawn) == {method.config.kd_batch}

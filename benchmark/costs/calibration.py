@@ -20,9 +20,10 @@ the code the steps run and the code that times them (a hash of methods/, models/
 benchmark/costs/) and the cells' configs, and reused until one of them changes.
 
 A step's time is the mean of its calls, taken in passes that visit every step kind in turn (see CALIBRATION_PASSES);
-a synthesis step is called in the states of the cell's rounds in turn (a CMI bank as each round finds it), a
-supervised step cycles through an epoch's batches and an evaluation through the test split's, so each costs what
-its cell's average batch costs."""
+a synthesis step is called in the states of the cell's rounds in turn (a CMI bank as each round finds it), a KD
+step at each KD round's batch (the pool is smaller than a KD batch in a cell's first rounds), a supervised step
+cycles through an epoch's batches and an evaluation through the test split's, so each costs what its cell's
+average batch costs."""
 from __future__ import annotations
 
 import dataclasses
@@ -167,7 +168,9 @@ def step_timers(bench: Workbench, methods) -> dict[tuple[str, str], Callable[[],
             # every round's state in turn (CMI's bank fills over a cell's first rounds), not only the steady one
             timers[method, "synthesis"] = per_step(
                 lambda m=method: measure_synthesis_step(m, bench, rounds=bench.config(m).rounds))
-            timers[method, "distill"] = per_step(lambda m=method: measure_distill_step(m, bench))
+            # every KD round's batch in turn (the pool is smaller than a KD batch in a cell's first rounds)
+            timers[method, "distill"] = per_step(
+                lambda m=method: measure_distill_step(m, bench, rounds=bench.config(m).rounds))
         elif not issubclass(cls, TeacherMethod):  # the teacher's cell is priced by the teacher's own step
             timers[method, "train"] = per_step(lambda m=method: measure_train_step(m, bench))
     return timers

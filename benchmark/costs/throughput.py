@@ -107,8 +107,12 @@ def measure_synthesis_step(name: str, bench: Workbench, synth_batch: int | None 
         synthesizer.close()
 
 
-def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = None) -> Measurement:
-    """One KD step on a pool batch: sample from the pool, distiller loss, backward, optimizer step."""
+def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = None,
+                         rounds: int | None = None) -> Measurement:
+    """One KD step on a pool batch: sample from the pool, distiller loss, backward, optimizer step. With `rounds`,
+    each call draws the batch of another of the cell's KD rounds (DataFreeMethod.kd_batch_in_round: a pool that
+    gains one synthesis batch a round gives the first rounds smaller batches), spread evenly over them, so the
+    mean of the calls is what the cell's KD steps average."""
     method = data_free_method(name, bench, **({"kd_batch": kd_batch} if kd_batch else {}))
     cfg = method.config
     teacher, student = bench.synthesis_models()
@@ -118,17 +122,33 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
     generator = device_generator(torch.Generator().manual_seed(bench.seed), bench.device, bench.seed)
     synthesizer = None
     if method.keeps_pool:
-        pool = TensorPool(cfg.pool_size)
-        pool.add(torch.randn(min(cfg.pool_size, 2 * cfg.kd_batch), 1, bench.data.n_mels, frames,
-                             generator=generator, device=bench.device))
+        steady = torch.randn(min(cfg.pool_size, 2 * cfg.kd_batch), 1, bench.data.n_mels, frames,
+                             generator=generator, device=bench.device)
+        pools = {}
+
+        def pool_of(samples: int) -> TensorPool:
+            """A pool a KD step draws `samples` from (all of it, or kd_batch of more)."""
+            rows = samples if samples < cfg.kd_batch else len(steady)
+            if rows not in pools:
+                pools[rows] = TensorPool(cfg.pool_size)
+                pools[rows].add(steady[:rows])
+            return pools[rows]
     else:  # the generator methods draw a fresh batch of their generator at every KD step: part of the step
         synthesizer = method.make_synthesizer(bench.ctx, teacher, student, frames)
-        pool = method.make_transfer_set(synthesizer)
+        fresh = method.make_transfer_set(synthesizer)
+    kd_rounds = list(range(cfg.first_kd_round, rounds)) if rounds and method.keeps_pool else []
+    round_of_call = bench.turn(f"kd-rounds:{name}", len(kd_rounds)) if kd_rounds else None
     student.train()
 
     kd_loss = compile_function(distiller, cfg.compile)  # as the loop runs it
 
     def step():
+        if not method.keeps_pool:
+            pool = fresh
+        elif round_of_call is None:  # the steady state: a full batch
+            pool = pool_of(cfg.kd_batch)
+        else:
+            pool = pool_of(method.kd_batch_in_round(kd_rounds[next(round_of_call)]))
         kd_step(bench.ctx, cfg, pool, generator, kd_loss, opt)
 
     try:

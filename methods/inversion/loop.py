@@ -184,6 +184,15 @@ class DataFreeMethod(Method):
         from .pool import TensorPool
         return TensorPool(self.config.pool_size)
 
+    def kd_batch_in_round(self, round_index: int) -> int:
+        """Samples a KD step of round `round_index` draws: kd_batch, or the whole pool while it holds fewer (it
+        gains one synthesis batch a round, up to pool_size), so with synth_batch < kd_batch a cell's first KD
+        rounds run smaller batches. A generator method draws kd_batch fresh samples every step."""
+        cfg = self.config
+        if not self.keeps_pool:
+            return cfg.kd_batch
+        return min(cfg.kd_batch, cfg.pool_size, (round_index + 1) * cfg.synth_batch)
+
     def synthesized_frames(self, ctx: CellContext) -> int:
         """Length of synthesized clips: `length_factor` times the median training clip (`length_from` "clips") or
         the median sounding span of the training clips ("events")."""
