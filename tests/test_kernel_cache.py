@@ -28,9 +28,14 @@ with torch.no_grad():
 """
 
 
+def without_a_given_size() -> dict[str, str]:
+    """This environment without the cache size, so a child process gets whatever importing benchmark sets."""
+    return {k: v for k, v in os.environ.items() if k != CAPACITY_VARIABLE}
+
+
 def kernels_compiled(passes: int, **env: str) -> int:
     code = PROBE.format(root=str(ROOT), passes=passes, shapes=SHAPES)
-    environment = {k: v for k, v in os.environ.items() if k != CAPACITY_VARIABLE} | {"ONEDNN_VERBOSE": "2"} | env
+    environment = without_a_given_size() | {"ONEDNN_VERBOSE": "2"} | env
     out = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
     return sum("create:cache_miss" in line for line in out.stdout.splitlines())
 
@@ -46,7 +51,7 @@ def one_pass() -> int:
 
 def test_importing_benchmark_sets_the_cache_size_and_keeps_a_given_one():
     code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import benchmark, os; print(os.environ[{CAPACITY_VARIABLE!r}])"
-    environment = {k: v for k, v in os.environ.items() if k != CAPACITY_VARIABLE}
+    environment = without_a_given_size()
     assert subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
                           check=True).stdout.split() == [str(CAPACITY)]
     kept = subprocess.run([sys.executable, "-c", code], env=environment | {CAPACITY_VARIABLE: "2048"},

@@ -133,23 +133,26 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
                 pools[rows] = TensorPool(cfg.pool_size)
                 pools[rows].add(steady[:rows])
             return pools[rows]
+
+        kd_rounds = range(cfg.first_kd_round, rounds or 0)
+        order = bench.turn(f"kd-rounds:{name}", len(kd_rounds)) if kd_rounds else None
+
+        def next_pool() -> TensorPool:
+            if order is None:  # the steady state: full batches
+                return pool_of(cfg.kd_batch)
+            return pool_of(method.kd_batch_in_round(kd_rounds[next(order)]))  # another KD round's batch each call
     else:  # the generator methods draw a fresh batch of their generator at every KD step: part of the step
         synthesizer = method.make_synthesizer(bench.ctx, teacher, student, frames)
         fresh = method.make_transfer_set(synthesizer)
-    kd_rounds = list(range(cfg.first_kd_round, rounds)) if rounds and method.keeps_pool else []
-    round_of_call = bench.turn(f"kd-rounds:{name}", len(kd_rounds)) if kd_rounds else None
+
+        def next_pool():
+            return fresh
     student.train()
 
     kd_loss = compile_function(distiller, cfg.compile)  # as the loop runs it
 
     def step():
-        if not method.keeps_pool:
-            pool = fresh
-        elif round_of_call is None:  # the steady state: a full batch
-            pool = pool_of(cfg.kd_batch)
-        else:
-            pool = pool_of(method.kd_batch_in_round(kd_rounds[next(round_of_call)]))
-        kd_step(bench.ctx, cfg, pool, generator, kd_loss, opt)
+        kd_step(bench.ctx, cfg, next_pool(), generator, kd_loss, opt)
 
     try:
         return bench.measure(name, "distill", f"{bench.teacher_arch}->{bench.student_arch}", cfg.kd_batch, step,
