@@ -20,7 +20,7 @@ import torch
 from methods import METHODS, build_method
 from methods.inversion.compiled import compile_function
 from methods.inversion.hooks import frozen
-from methods.inversion.loop import DataFreeMethod, autocast, kd_step, make_optimizer, synthesis_layout
+from methods.inversion.loop import DataFreeMethod, autocast, kd_canvas, kd_step, make_optimizer, synthesis_layout
 from methods.inversion.pool import TensorPool
 from methods.inversion.randomness import device_generator
 from methods.kd import KnowledgeDistillation, kd_batch_loss
@@ -150,9 +150,10 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
     student.train()
 
     kd_loss = compile_function(distiller, cfg.compile)  # as the loop runs it
+    canvas = kd_canvas(cfg, bench.ctx)  # a cell places its KD batches in a canvas when its config asks for one
 
     def step():
-        kd_step(bench.ctx, cfg, next_pool(), generator, kd_loss, opt)
+        kd_step(bench.ctx, cfg, next_pool(), generator, kd_loss, opt, canvas=canvas)
 
     try:
         return bench.measure(name, "distill", f"{bench.teacher_arch}->{bench.student_arch}", cfg.kd_batch, step,
@@ -161,6 +162,17 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
     finally:
         if synthesizer is not None:
             synthesizer.close()
+
+
+def kd_step_key(name: str, bench: Workbench) -> tuple | None:
+    """DataFreeMethod.kd_step_key of the method's KD step at the bench's models: equal keys, the same work."""
+    method = data_free_method(name, bench)
+    teacher, student = bench.synthesis_models()
+    distiller = method.make_distiller(bench.ctx, teacher, student)
+    try:
+        return method.kd_step_key(bench.ctx, distiller)
+    finally:
+        distiller.close()
 
 
 def measure_train_step(name: str, bench: Workbench) -> Measurement:

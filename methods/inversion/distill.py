@@ -69,6 +69,10 @@ class ReusedBackendDistiller(Distiller):
         self.utterance_proj = (nn.Identity() if student.embedding_dim == teacher.embedding_dim
                                else nn.Linear(student.embedding_dim, teacher.embedding_dim))
 
+    def work_key(self) -> tuple:
+        """The terms switched on change the work (a zero weight skips its term); their sizes do not."""
+        return (*super().work_key(), *(name for name, w in vars(self.weights).items() if w))
+
     def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         teacher, student = self.models
         with torch.no_grad():

@@ -166,6 +166,12 @@ class Distiller(nn.Module, ABC):
     def close(self) -> None:
         """Take off whatever the distiller put on the (shared, cached) teacher. Nothing by default."""
 
+    def work_key(self) -> tuple:
+        """What sets this loss's work (two distillers with equal keys run the same operators on a batch): its
+        class and the shapes of its own trainable parts. A setting that only scales a term, such as the
+        temperature, leaves the work alike; a distiller whose settings switch terms on or off adds them."""
+        return (type(self).__qualname__, *(tuple(p.shape) for p in self.parameters()))
+
 
 class DataFreeMethod(Method):
     optimises_samples = True  # synthesis runs teacher forward+backward passes (the controls' does not)
@@ -192,6 +198,18 @@ class DataFreeMethod(Method):
         if not self.keeps_pool:
             return cfg.kd_batch
         return min(cfg.kd_batch, cfg.pool_size, (round_index + 1) * cfg.synth_batch)
+
+    def kd_step_key(self, ctx: CellContext, distiller: Distiller) -> tuple | None:
+        """What sets a KD step's work (kd_step: a pool batch drawn, augmented, placed, the distiller's loss and an
+        optimizer step), so that steps with equal keys can be priced from one pooled timing: the distiller's work,
+        the clips' length, the augmentation, the canvas, the optimizer and the batch of every KD round. None for
+        the generator methods, whose KD step draws fresh samples of their own generator."""
+        if not self.keeps_pool:
+            return None
+        cfg = self.config
+        batches = tuple(self.kd_batch_in_round(r) for r in range(cfg.first_kd_round, cfg.rounds))
+        return (distiller.work_key(), self.synthesized_frames(ctx), cfg.kd_augment and cfg.views, cfg.kd_canvas,
+                cfg.kd_optimizer, cfg.compile, batches)
 
     def synthesized_frames(self, ctx: CellContext) -> int:
         """Length of synthesized clips: `length_factor` times the median training clip (`length_from` "clips") or
