@@ -33,6 +33,7 @@ class FRAMIConfig(CMIConfig):
     reused: ReusedBackendWeights = field(default_factory=ReusedBackendWeights)
     length_factor: float = 2.0  # synthesize clips longer than a training clip
     RANGES: ClassVar[dict[str, Any]] = {"num_chunks": at_least(2)}  # T_finv: mean over pairs of chunks
+    KD_ONLY: ClassVar[frozenset[str]] = CMIConfig.KD_ONLY | {"reused_backend", "reused"}  # the distiller's
 
 
 class FeatureInvarianceSynthesizer(ContrastiveSynthesizer):

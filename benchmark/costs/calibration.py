@@ -23,8 +23,8 @@ A step's time is the mean of its calls, taken in passes that visit every step ki
 a synthesis step is called in the states of the cell's rounds in turn (a CMI bank as each round finds it), a KD
 step at each KD round's batch (the pool is smaller than a KD batch in a cell's first rounds), a supervised step
 cycles through an epoch's batches and an evaluation through the test split's, so each costs what its cell's
-average batch costs. Methods whose KD steps do the same work (DataFreeMethod.kd_step_key) share one KD price, the
-mean of all their calls (pooled_kd_steps)."""
+average batch costs. Methods whose steps do the same work (DataFreeMethod.synthesis_step_key and kd_step_key) share
+one price for that step, the mean of all their calls (pooled_steps)."""
 from __future__ import annotations
 
 import dataclasses
@@ -47,11 +47,11 @@ from ..config.cells import Cell, cell_config, config_hash
 from ..config.presets import Preset
 from ..execution.environment import device_model
 from ..store.disk import cache_dir, write_atomic
-from .throughput import (kd_step_key, measure_distill_step, measure_evaluate, measure_features,
-                         measure_synthesis_step, measure_train_step)
+from .throughput import (measure_distill_step, measure_evaluate, measure_features, measure_synthesis_step,
+                         measure_train_step, step_keys)
 from .workbench import Workbench
 
-CALIBRATION_VERSION = 3  # 3: KD steps of equal work pooled; 2: means over interleaved passes; 1: one block's median
+CALIBRATION_VERSION = 3  # 3: steps of equal work pooled; 2: means over interleaved passes; 1: one block's median
 CODE_FOLDERS = ("methods", "models", "benchmark/core", "benchmark/costs")  # the steps, and how they are timed
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,8 @@ class CellTimes:
     source: str = "calibration"  # where the times come from: measured here, or scaled from a reference run
     # each pass's own times (step_seconds' keys, plus "teacher" and "teacher-evaluate"); step_seconds are their means
     pass_seconds: list[dict[str, float]] = field(default_factory=list)
-    distill_pooled_with: list[str] = field(default_factory=list)  # methods whose KD step's times were pooled with it
+    # per step kind (synthesis, distill), the methods whose times of that step were pooled with this one's
+    pooled_with: dict[str, list[str]] = field(default_factory=dict)
 
     def at_pass(self, index: int) -> CellTimes:
         """These times as pass `index` alone measured them."""
@@ -201,42 +202,47 @@ def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, ca
             bench = Workbench(preset, dataset, f"{teacher}:{student}", device, warmup, repeats, data_root=data_root,
                               trained_teacher=False, count_work=False)
             samples = timed_in_passes(step_timers(bench, missing), passes)
-            samples, partners = pooled_kd_steps(samples, kd_step_keys(bench, missing))
+            samples, partners = pooled_steps(samples, work_keys(bench, missing))
             sizes = dict(train_clips=len(bench.data.train), val_clips=len(bench.data.val),
                          test_clips=len(bench.data.test))
             for method in missing:
                 calibration.cells[cell_key(preset, dataset, teacher, student, method)] = dataclasses.replace(
                     cell_times(method, {what: values for (name, what), values in samples.items()
                                         if name in ("-", method)}, passes, sizes),
-                    distill_pooled_with=partners.get(method, []))
+                    pooled_with=partners.get(method, {}))
     return calibration
 
 
-def kd_step_keys(bench: Workbench, methods) -> dict[str, tuple | None]:
-    """Each data-free method's KD-step key (DataFreeMethod.kd_step_key); the others have no KD step of their own."""
-    return {m: kd_step_key(m, bench) for m in methods if issubclass(METHODS.get(m).method_cls, DataFreeMethod)}
+def work_keys(bench: Workbench, methods) -> dict[str, dict[str, tuple | None]]:
+    """Each data-free method's synthesis and KD step keys (throughput.step_keys); the other methods have neither
+    step."""
+    return {m: step_keys(m, bench) for m in methods if issubclass(METHODS.get(m).method_cls, DataFreeMethod)}
 
 
-# Methods whose KD steps do the same work (the same distiller, clip length, augmentation, optimizer and batch in
-# every KD round) take the same time, but each timed alone they were priced apart by the machine's noise: at the
-# cpu preset, one calibration priced the one logit-KD step of five such methods at 100.3 to 117.3 ms (three passes
-# of 8 calls each), while their cells recorded 93 to 110 ms. Pooling a pass's times of a group prices each member
-# from all of them (five methods: the standard error of the mean over a root of five smaller).
-def pooled_kd_steps(samples: dict, keys: dict[str, tuple | None]) -> tuple[dict, dict[str, list[str]]]:
-    """`samples` (timed_in_passes) with the KD-step times of methods of equal keys replaced, pass by pass, by the
-    mean of the group's times in that pass; and, per method, the others it was pooled with. A None key (a
-    generator method's KD step draws fresh samples of its own generator) is pooled with nothing."""
+# Methods whose steps do the same work take the same time, but each timed alone they were priced apart by the
+# machine's noise: at the cpu preset, one calibration priced the one logit-KD step of five methods (the same
+# distiller, clip length, augmentation, optimizer and batch in every KD round) at 100.3 to 117.3 ms, three passes of
+# 8 calls each, while their cells recorded 93 to 110 ms; and FRAMI's synthesis step at 296 ms beside 257 ms for
+# the same step of FRAMI without its reused-backend KD (cells: 246-255 and 240-270 ms). Pooling a pass's times of a
+# group prices each member from all of them (five methods: a standard error of the mean a root of five smaller).
+def pooled_steps(samples: dict, keys: dict[str, dict[str, tuple | None]]) -> tuple[dict, dict[str, dict]]:
+    """`samples` (timed_in_passes) with each step kind's times of methods of equal keys for it replaced, pass by
+    pass, by the mean of the group's times in that pass; and, per method and step kind, the others it was pooled
+    with. A None key (a generator method's KD step draws fresh samples of its own generator) pools with nothing."""
     groups: dict[tuple, list[str]] = {}
-    for method, key in keys.items():
-        if key is not None and (method, "distill") in samples:
-            groups.setdefault(key, []).append(method)
+    for method, by_step in keys.items():
+        for what, key in by_step.items():
+            if key is not None and (method, what) in samples:
+                groups.setdefault((what, key), []).append(method)
     pooled, partners = dict(samples), {}
-    for members in (g for g in groups.values() if len(g) > 1):
-        passes = len(samples[members[0], "distill"])
-        per_pass = [statistics.fmean(samples[m, "distill"][i] for m in members) for i in range(passes)]
+    for (what, _), members in groups.items():
+        if len(members) < 2:
+            continue
+        passes = len(samples[members[0], what])
+        per_pass = [statistics.fmean(samples[m, what][i] for m in members) for i in range(passes)]
         for method in members:
-            pooled[method, "distill"] = per_pass
-            partners[method] = [m for m in members if m != method]
+            pooled[method, what] = per_pass
+            partners.setdefault(method, {})[what] = [m for m in members if m != method]
     return pooled, partners
 
 

@@ -159,18 +159,20 @@ def measure_distill_step(name: str, bench: Workbench, kd_batch: int | None = Non
         return bench.measure(name, "distill", f"{bench.teacher_arch}->{bench.student_arch}", cfg.kd_batch, step,
                              bench.data_free_precision,
                              note=f"{frames} frames" + ("" if method.keeps_pool else "; fresh generator samples"))
-    finally:
+    finally:  # take off what they put on the shared teacher (ZSKT's attention taps), or every later pass runs it
+        distiller.close()
         if synthesizer is not None:
             synthesizer.close()
 
 
-def kd_step_key(name: str, bench: Workbench) -> tuple | None:
-    """DataFreeMethod.kd_step_key of the method's KD step at the bench's models: equal keys, the same work."""
+def step_keys(name: str, bench: Workbench) -> dict[str, tuple | None]:
+    """The method's synthesis and KD step keys at the bench's models (DataFreeMethod.synthesis_step_key and
+    kd_step_key): two methods with equal keys for a step do the same work in it."""
     method = data_free_method(name, bench)
     teacher, student = bench.synthesis_models()
     distiller = method.make_distiller(bench.ctx, teacher, student)
     try:
-        return method.kd_step_key(bench.ctx, distiller)
+        return {"synthesis": method.synthesis_step_key(bench.ctx), "distill": method.kd_step_key(bench.ctx, distiller)}
     finally:
         distiller.close()
 

@@ -13,7 +13,7 @@ import contextlib
 import copy
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import torch
@@ -83,6 +83,10 @@ class DataFreeConfig:
     # method's passes trace). The same math within float rounding (tests/test_compiled_steps.py), so it is left out
     # of the config hash, as checkpointing is.
     compile: str = field(default="off", metadata={"hashed": False})
+    # Fields only KD steps and the validation schedule read, never a synthesizer: two configs that differ only here
+    # synthesize alike (DataFreeMethod.synthesis_step_key), so a calibration prices their synthesis from one timing.
+    KD_ONLY: ClassVar[frozenset[str]] = frozenset({"kd_steps", "kd_batch", "kd_optimizer", "kd_lr", "kd_weight_decay",
+                                                   "kd_augment", "kd_canvas", "temperature", "eval_every"})
 
     @property
     def first_kd_round(self) -> int:
@@ -198,6 +202,14 @@ class DataFreeMethod(Method):
         if not self.keeps_pool:
             return cfg.kd_batch
         return min(cfg.kd_batch, cfg.pool_size, (round_index + 1) * cfg.synth_batch)
+
+    def synthesis_step_key(self, ctx: CellContext) -> tuple:
+        """What sets a synthesis step's work, so that steps with equal keys can be priced from one pooled timing:
+        the method's class (which synthesizer), the clips' length and every setting but those only KD reads
+        (DataFreeConfig.KD_ONLY); FRAMI with and without its reused-backend KD synthesize alike."""
+        cfg = self.config
+        settings = tuple((f.name, getattr(cfg, f.name)) for f in fields(cfg) if f.name not in cfg.KD_ONLY)
+        return (type(self).__qualname__, self.synthesized_frames(ctx), settings)
 
     def kd_step_key(self, ctx: CellContext, distiller: Distiller) -> tuple | None:
         """What sets a KD step's work (kd_step: a pool batch drawn, augmented, placed, the distiller's loss and an
