@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -61,7 +62,6 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     ratios: dict[str, list[float]] = {"as calibrated": [], "pooled": []}
     with tempfile.TemporaryDirectory() as cache:
-        import os
         os.environ["DFKD_CACHE"] = cache  # the keys need the data's shapes; nothing is trained
         for (dataset, pair), cells in by_cell.items():
             teacher, student = pair.split(":")
