@@ -8,7 +8,11 @@ a gradient being all the parameters one optimiser steps, concatenated. Not eleme
 followed by BatchNorm has a gradient that is 0 but for rounding (1.6e-7 here for the student's embedding bias), and
 two roundings of 0 differ by 100% of it.
 
-- fp32: everything within 1e-5. The KD step is taken at temperature 1 (the compiled graph is the same at any T):
+- fp32: everything within 1e-5, or, where eager's own rounding moves a value by more, no farther from eager than
+  eager is from itself at another thread count (1.1 x that, + 1e-5). A synthesis round's second step can be
+  ill-conditioned at these tiny shapes: on a 2-core Intel Xeon, eager at 1 thread against eager at 2 moves FRAMI's
+  synthesis gradient by 6.9e-4 and DFAD's by 2.6e-4 (its first step by 1.0e-6 and 1.1e-6; ADI's not at all), and the
+  compiled step lands as far, where on a Zen 4 EPYC both stayed within 1e-5. The KD step is taken at temperature 1 (the compiled graph is the same at any T):
   at T = 20 the loss is a difference of near-equal log-probabilities, and fp32 alone is 2.0e-4 off float64 from the
   very same logits (9.5e-6 at T = 3, 3.2e-7 at T = 1; wrn16_2_tiny -> wrn10_2_tiny, 4 classes).
 - bf16 autocast: every loss within 1e-2. Gradients and the kept batch are held to the fp32 step instead: bf16 itself
@@ -121,6 +125,18 @@ def both_steps(method: str, mode: str, bf16: bool, checkpointing: str):
     return losses | {"kd": kd_loss}, {"synthesis gradient": flat(grads), "kept batch": batch, "kd gradient": flat(kd_grads)}
 
 
+def eager_at_other_threads(method: str, checkpointing: str, eager: dict) -> dict[str, float]:
+    """How far eager's own rounding moves each compared value: the eager steps again at another thread count (the
+    same math, other reduction splits), as a relative error from the first eager run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1 if threads > 1 else 2)
+    try:
+        again = both_steps(method, "off", False, checkpointing)[1]
+    finally:
+        torch.set_num_threads(threads)
+    return {name: relative_error(again[name], value) for name, value in eager.items()}
+
+
 def assert_equal_steps(method: str, mode: str, bf16: bool = False, checkpointing: str = "off"):
     eager_losses, eager = both_steps(method, "off", bf16, checkpointing)
     losses, compiled = both_steps(method, mode, bf16, checkpointing)
@@ -129,10 +145,14 @@ def assert_equal_steps(method: str, mode: str, bf16: bool = False, checkpointing
         assert relative_error(losses[name], value) <= (BF16 if bf16 else FP32), (method, name, losses[name], value)
     assert eager["synthesis gradient"].abs().sum() > 0 and eager["kd gradient"].abs().sum() > 0  # steps move things
     reference = both_steps(method, "off", False, checkpointing)[1] if bf16 else None
+    own_rounding = None
     for name, value in eager.items():
         assert compiled[name].shape == value.shape, (method, name)
         if reference is None:
-            assert relative_error(compiled[name], value) <= FP32, (method, name)
+            error = relative_error(compiled[name], value)
+            if error > FP32:  # then how far eager's own rounding moves it decides
+                own_rounding = own_rounding or eager_at_other_threads(method, checkpointing, eager)
+                assert error <= 1.1 * own_rounding[name] + FP32, (method, name, error, own_rounding[name])
         else:
             bf16_own = relative_error(value, reference[name])
             assert relative_error(compiled[name], reference[name]) <= 1.1 * bf16_own + BF16, (method, name, bf16_own)
