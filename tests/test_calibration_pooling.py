@@ -149,7 +149,6 @@ def test_a_kd_step_is_timed_in_the_canvas_its_cell_places_it_in(monkeypatch):
     assert placed == []  # no canvas asked for: none placed
 
 
-
 def test_a_kd_step_timed_closes_its_distiller_as_the_loop_does(bench, monkeypatch):
     """ZSKT's distiller taps the teacher's stages, and `close` takes the taps off, as the loop's end does."""
     from methods.inversion.attention import AttentionDistiller

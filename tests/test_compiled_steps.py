@@ -12,9 +12,10 @@ two roundings of 0 differ by 100% of it.
   eager is from itself at another thread count (1.1 x that, + 1e-5). A synthesis round's second step can be
   ill-conditioned at these tiny shapes: on a 2-core Intel Xeon, eager at 1 thread against eager at 2 moves FRAMI's
   synthesis gradient by 6.9e-4 and DFAD's by 2.6e-4 (its first step by 1.0e-6 and 1.1e-6; ADI's not at all), and the
-  compiled step lands as far, where on a Zen 4 EPYC both stayed within 1e-5. The KD step is taken at temperature 1 (the compiled graph is the same at any T):
-  at T = 20 the loss is a difference of near-equal log-probabilities, and fp32 alone is 2.0e-4 off float64 from the
-  very same logits (9.5e-6 at T = 3, 3.2e-7 at T = 1; wrn16_2_tiny -> wrn10_2_tiny, 4 classes).
+  compiled step lands as far, where on a Zen 4 EPYC both stayed within 1e-5. The KD step is taken at temperature 1
+  (the compiled graph is the same at any T): at T = 20 the loss is a difference of near-equal log-probabilities,
+  and fp32 alone is 2.0e-4 off float64 from the very same logits (9.5e-6 at T = 3, 3.2e-7 at T = 1; wrn16_2_tiny ->
+  wrn10_2_tiny, 4 classes).
 - bf16 autocast: every loss within 1e-2. Gradients and the kept batch are held to the fp32 step instead: bf16 itself
   moves these small random networks' input gradients by about 11% (eager bf16 against eager fp32, ADI), and inductor
   rounds at other places than eager (it keeps fused intermediates in fp32), so two bf16 runs cannot agree to 1e-2;

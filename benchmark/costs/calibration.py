@@ -206,10 +206,9 @@ def calibrate(preset: Preset, datasets, pairs, methods, device: torch.device, ca
             sizes = dict(train_clips=len(bench.data.train), val_clips=len(bench.data.val),
                          test_clips=len(bench.data.test))
             for method in missing:
-                calibration.cells[cell_key(preset, dataset, teacher, student, method)] = dataclasses.replace(
-                    cell_times(method, {what: values for (name, what), values in samples.items()
-                                        if name in ("-", method)}, passes, sizes),
-                    pooled_with=partners.get(method, {}))
+                calibration.cells[cell_key(preset, dataset, teacher, student, method)] = cell_times(
+                    method, {what: values for (name, what), values in samples.items() if name in ("-", method)},
+                    passes, sizes, partners.get(method, {}))
     return calibration
 
 
@@ -246,9 +245,11 @@ def pooled_steps(samples: dict, keys: dict[str, dict[str, tuple | None]]) -> tup
     return pooled, partners
 
 
-def cell_times(method: str, samples: dict[str, list[float]], passes: int, sizes: dict) -> CellTimes:
+def cell_times(method: str, samples: dict[str, list[float]], passes: int, sizes: dict,
+               pooled_with: dict[str, list[str]] | None = None) -> CellTimes:
     """A cell kind's times from its steps' values per pass (its own steps and the shared ones): their means, and
-    each pass's own, as the cell's steps name them (a teacher cell trains and evaluates with the teacher's)."""
+    each pass's own, as the cell's steps name them (a teacher cell trains and evaluates with the teacher's);
+    `pooled_with` names, per step kind, the methods whose values were pooled with these (pooled_steps)."""
     def as_cell_steps(values: dict[str, float]) -> dict[str, float]:
         steps = {"evaluate": values["evaluate"], "features": values["features"]}
         if issubclass(METHODS.get(method).method_cls, TeacherMethod):
@@ -261,7 +262,7 @@ def cell_times(method: str, samples: dict[str, list[float]], passes: int, sizes:
     means = {k: statistics.fmean(p[k] for p in per_pass) for k in per_pass[0]}
     return CellTimes({k: v for k, v in means.items() if k not in ("teacher", "teacher-evaluate")},
                      teacher_step_seconds=means["teacher"], teacher_evaluate_seconds=means["teacher-evaluate"],
-                     pass_seconds=per_pass, **sizes)
+                     pass_seconds=per_pass, pooled_with=pooled_with or {}, **sizes)
 
 
 def teacher_method() -> str:

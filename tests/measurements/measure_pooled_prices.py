@@ -9,10 +9,8 @@ The same times and the same records, so the difference is the pooling alone, not
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -22,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch  # noqa: E402
 
 from benchmark.config.presets import PRESETS  # noqa: E402
-from benchmark.costs.calibration import CellTimes, price_cell, pooled_steps, work_keys  # noqa: E402
+from benchmark.costs.calibration import CellTimes, cell_times, price_cell, pooled_steps, work_keys  # noqa: E402
 from benchmark.costs.workbench import Workbench  # noqa: E402
 from benchmark.store.records import RunStore  # noqa: E402
 from methods import METHODS  # noqa: E402
@@ -30,19 +28,15 @@ from methods.inversion.loop import DataFreeMethod  # noqa: E402
 
 
 def repooled(cells: dict[str, CellTimes], keys: dict) -> dict[str, CellTimes]:
-    """The cells' times with each pass's steps of equal keys replaced by their group's mean in that pass."""
+    """The cells' times as `calibrate` would make them from the same per-pass values with pooling (pooled_steps,
+    then cell_times)."""
     samples = {(method, what): [p[what] for p in times.pass_seconds]
-               for method, times in cells.items() for what in ("synthesis", "distill") if what in times.step_seconds}
+               for method, times in cells.items() for what in times.pass_seconds[0]}
     pooled, partners = pooled_steps(samples, keys)
-    out = {}
-    for method, times in cells.items():
-        passes = [dict(p, **{what: pooled[method, what][i] for what in ("synthesis", "distill")
-                             if (method, what) in pooled}) for i, p in enumerate(times.pass_seconds)]
-        means = {k: statistics.fmean(p[k] for p in passes) if k in passes[0] else v
-                 for k, v in times.step_seconds.items()}
-        out[method] = dataclasses.replace(times, step_seconds=means, pass_seconds=passes,
-                                          pooled_with=partners.get(method, {}))
-    return out
+    return {method: cell_times(method, {what: values for (name, what), values in pooled.items() if name == method},
+                               len(times.pass_seconds), dict(train_clips=times.train_clips, val_clips=times.val_clips,
+                                                             test_clips=times.test_clips), partners.get(method, {}))
+            for method, times in cells.items()}
 
 
 def main() -> None:
